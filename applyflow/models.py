@@ -1,0 +1,305 @@
+"""Domain models: postings, stored jobs, statuses, progress, usage, runs, alerts, stats."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from applyflow.errors import InvalidTransition
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(value: datetime) -> datetime:
+    """Aware UTC datetime; naive values are taken as UTC (as BSON and SQLite return them)."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+class Status(StrEnum):
+    NEW = "new"
+    PROCESSING = "processing"
+    READY = "ready"
+    APPLIED = "applied"
+    INTERVIEW = "interview"
+    OFFER = "offer"
+    REJECTED = "rejected"
+    DISCARDED = "discarded"
+    FAILED = "failed"
+    OVER_BUDGET = "over_budget"
+
+
+# Statuses a user sets by hand (CLI `mark`, dashboard buttons).
+USER_STATUSES = (
+    Status.APPLIED,
+    Status.INTERVIEW,
+    Status.OFFER,
+    Status.REJECTED,
+    Status.DISCARDED,
+)
+# After these the application went out, so `applied_at` is kept.
+APPLICATION_STATUSES = frozenset({Status.APPLIED, Status.INTERVIEW, Status.OFFER, Status.REJECTED})
+
+_ANY_USER = set(USER_STATUSES)
+TRANSITIONS: dict[Status, frozenset[Status]] = {
+    Status.NEW: frozenset({Status.PROCESSING, Status.DISCARDED, Status.APPLIED}),
+    Status.PROCESSING: frozenset(
+        {Status.NEW, Status.READY, Status.FAILED, Status.OVER_BUDGET, Status.DISCARDED}
+    ),
+    Status.READY: frozenset(_ANY_USER | {Status.NEW}),
+    Status.APPLIED: frozenset(
+        {Status.INTERVIEW, Status.OFFER, Status.REJECTED, Status.DISCARDED, Status.READY}
+    ),
+    Status.INTERVIEW: frozenset({Status.OFFER, Status.REJECTED, Status.DISCARDED, Status.APPLIED}),
+    Status.OFFER: frozenset({Status.REJECTED, Status.DISCARDED, Status.INTERVIEW}),
+    Status.REJECTED: frozenset({Status.DISCARDED, Status.APPLIED, Status.INTERVIEW}),
+    Status.DISCARDED: frozenset({Status.NEW, Status.READY}),
+    Status.FAILED: frozenset({Status.NEW, Status.PROCESSING, Status.DISCARDED}),
+    Status.OVER_BUDGET: frozenset({Status.NEW, Status.PROCESSING, Status.DISCARDED}),
+}
+
+
+def parse_status(value: str) -> Status:
+    """``Status`` from user text, or ``ValueError`` listing the valid choices."""
+    try:
+        return Status(value.strip().lower())
+    except ValueError:
+        choices = ", ".join(s.value for s in Status)
+        raise ValueError(f"unknown status {value!r}; valid statuses: {choices}") from None
+
+
+def check_transition(job_id: str, current: Status | str, target: Status | str) -> None:
+    """Raise ``InvalidTransition`` unless ``current -> target`` is allowed (same -> same is)."""
+    current, target = Status(current), Status(target)
+    if current == target:
+        return
+    allowed = TRANSITIONS[current]
+    if target not in allowed:
+        raise InvalidTransition(job_id, current, target, sorted(s.value for s in allowed))
+
+
+def applied_at_after(
+    current: Status, target: Status, applied_at: datetime | None, now: datetime
+) -> datetime | None:
+    """The ``applied_at`` a job has after ``current -> target``.
+
+    Marking ``applied`` stamps ``now`` (unless already stamped); moving on to
+    interview/offer/rejected keeps the stamp; any other status clears it.
+    """
+    if target == Status.APPLIED:
+        return applied_at or now
+    if target in APPLICATION_STATUSES:
+        return applied_at if applied_at is not None else now
+    return None
+
+
+def _norm(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text or "").casefold()
+    return re.sub(r"[^\w]+", " ", text).strip()
+
+
+def fingerprint(
+    source: str, external_id: str | None, company: str, title: str, location: str | None
+) -> str:
+    """Stable job id: source + external id, else normalised company + title + location."""
+    if external_id:
+        key = f"{_norm(source)}|{external_id.strip()}"
+    else:
+        key = f"{_norm(company)}|{_norm(title)}|{_norm(location or '')}"
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+class JobPosting(BaseModel):
+    """A normalised posting, as produced by a source before it is stored."""
+
+    model_config = ConfigDict(str_strip_whitespace=True)
+
+    source: str = Field(min_length=1, max_length=200)
+    external_id: str | None = Field(None, max_length=200)
+    url: str | None = Field(None, max_length=2000)
+    title: str = Field(min_length=1, max_length=300)
+    company: str = Field(min_length=1, max_length=200)
+    location: str | None = Field(None, max_length=300)
+    description: str = Field(min_length=1, max_length=200_000)
+    posted_at: datetime | None = None
+
+    @field_validator("posted_at")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        return as_utc(value) if value else None
+
+    @property
+    def id(self) -> str:
+        return fingerprint(self.source, self.external_id, self.company, self.title, self.location)
+
+    def content_hash(self) -> str:
+        """Hash of the fields whose change makes an upsert an 'update'."""
+        payload = "\x1f".join(
+            [self.url or "", self.title, self.company, self.location or "", self.description]
+        )
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+class LayerOutput(BaseModel):
+    """A layer's stored output and what produced it."""
+
+    output: dict[str, Any]
+    input_hash: str
+    model: str
+    cost_usd: float = 0.0
+    at: datetime
+
+
+class Job(BaseModel):
+    """A stored job: the posting plus pipeline state."""
+
+    id: str
+    source: str
+    external_id: str | None = None
+    url: str | None = None
+    title: str
+    company: str
+    location: str | None = None
+    description: str
+    content_hash: str = ""
+    posted_at: datetime | None = None
+    ingested_at: datetime
+    updated_at: datetime
+    status: Status = Status.NEW
+    applied_at: datetime | None = None
+    outputs: dict[str, LayerOutput] = Field(default_factory=dict)
+    fit: int | None = None
+    cost_usd: float = 0.0
+    error: str | None = None
+    claimed_by: str | None = None
+    lease_until: datetime | None = None
+    run_id: str | None = None
+
+
+class ProgressStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    CACHED = "cached"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class ProgressRecord(BaseModel):
+    """One (run, job, layer) row: written by task state hooks while the run goes."""
+
+    run_id: str
+    job_id: str
+    layer: str
+    status: ProgressStatus
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    duration_s: float | None = None
+    cost_usd: float = 0.0
+    error: str | None = None
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class RunStatus(StrEnum):
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    STOPPED = "stopped"  # ended early by a wider-scope budget or rate limit
+
+
+class Run(BaseModel):
+    """One pipeline flow run."""
+
+    id: str
+    flow_run_id: str | None = None
+    started_at: datetime
+    ended_at: datetime | None = None
+    status: RunStatus = RunStatus.RUNNING
+    model: str = "offline"
+    params: dict[str, Any] = Field(default_factory=dict)
+    summary: dict[str, Any] = Field(default_factory=dict)
+
+
+class UsageRecord(BaseModel):
+    """One settled model call. ``call_id`` is unique: a call is never recorded twice."""
+
+    call_id: str
+    run_id: str | None = None
+    job_id: str | None = None
+    layer: str | None = None
+    provider: str
+    model: str
+    input_tokens: int = Field(ge=0)
+    output_tokens: int = Field(ge=0)
+    cost_usd: float = Field(ge=0)
+    estimated: bool = False
+    fallback: bool = False
+    at: datetime = Field(default_factory=utcnow)
+
+
+class Alert(BaseModel):
+    key: str
+    kind: str
+    level: str = "warning"
+    message: str
+    at: datetime = Field(default_factory=utcnow)
+
+
+class BreakerState(BaseModel):
+    provider: str
+    state: str  # closed | open | half-open
+    fail_count: int = 0
+    opened_at: datetime | None = None
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class ScopeState(BaseModel):
+    """Spend against one budget scope key (``total``, ``month:2026-11``, ``day:2026-11-28``...)."""
+
+    scope: str
+    spent: float = 0.0
+    reserved: float = 0.0
+
+
+class ApplicationStats(BaseModel):
+    """Applications sent (jobs with ``applied_at``): today, last 7 days, last 30 days, total."""
+
+    today: int
+    week: int
+    month: int
+    total: int
+
+
+class WeekCount(BaseModel):
+    week_start: datetime  # local Monday 00:00 in the configured zone, as UTC
+    count: int
+
+
+class SpendBucket(BaseModel):
+    start: datetime  # bucket start (UTC)
+    cost_usd: float
+    calls: int
+
+
+class SpendGroup(BaseModel):
+    key: str | None
+    calls: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+
+
+class UpsertReport(BaseModel):
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    ids: list[str] = Field(default_factory=list)

@@ -1,0 +1,72 @@
+"""Shared fixtures. Prefect is pointed at a temporary home before anything imports it."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+_PREFECT_HOME = tempfile.mkdtemp(prefix="applyflow-prefect-")
+os.environ.setdefault("PREFECT_HOME", _PREFECT_HOME)
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+os.environ["DO_NOT_TRACK"] = "1"
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+# Tests never read a developer's .env or real keys.
+for _name in list(os.environ):
+    if _name.startswith("APPLYFLOW_") and _name != "APPLYFLOW_TEST_MONGODB_URI":
+        del os.environ[_name]
+
+import pytest  # noqa: E402
+
+from applyflow.store import Store  # noqa: E402
+
+MONGO_URI = os.environ.get("APPLYFLOW_TEST_MONGODB_URI")
+STORE_KINDS = ["sqlite", "mongomock"] + (["mongodb"] if MONGO_URI else [])
+
+
+def make_store(kind: str, tmp_path: Path) -> Store:
+    """A fresh, empty store of ``kind``: sqlite, mongomock or mongodb (real server)."""
+    if kind == "sqlite":
+        from applyflow.store.sqlite import SQLiteStore
+
+        return SQLiteStore(f"sqlite:///{tmp_path / 'applyflow.db'}")
+    from applyflow.store.mongo import MongoStore
+
+    if kind == "mongomock":
+        import mongomock
+
+        return MongoStore("mongodb://mongomock.test/applyflow_test", client=mongomock.MongoClient())
+    import uuid
+
+    assert MONGO_URI
+    base = MONGO_URI.rsplit("/", 1)[0] if MONGO_URI.count("/") > 2 else MONGO_URI
+    return MongoStore(f"{base}/applyflow_test_{uuid.uuid4().hex[:8]}", drop_on_close=True)
+
+
+@pytest.fixture(params=STORE_KINDS)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """Every store implementation, fresh and empty (the contract suite runs on each)."""
+    s = make_store(request.param, tmp_path)
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[Store]:
+    s = make_store("sqlite", tmp_path)
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+@pytest.fixture(scope="session")
+def prefect_harness() -> Iterator[None]:
+    """One Prefect test harness (ephemeral API) for the whole session; start-up is ~10 s."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
