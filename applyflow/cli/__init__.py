@@ -1,0 +1,15 @@
+"""`applyflow` command line. Each module below adds its commands to the one Typer app."""
+
+from __future__ import annotations
+
+from importlib import import_module
+
+from applyflow.cli._app import app
+
+# Command modules, in --help order.
+COMMAND_MODULES = ["core"]
+
+for _name in COMMAND_MODULES:
+    import_module(f"applyflow.cli.{_name}")
+
+__all__ = ["app"]

@@ -1,0 +1,98 @@
+"""The Typer app and what every command shares: settings, store, output, errors."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import wraps
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from applyflow.errors import ApplyflowError, SettingsError
+from applyflow.settings import Settings, get_settings, mask_url
+from applyflow.store import Store, open_store
+
+app = typer.Typer(
+    name="applyflow",
+    help="Turn job postings into ready-to-send applications, cheaply and safely.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+
+def _version(value: bool) -> None:
+    if value:
+        from applyflow import __version__
+
+        console.print(f"applyflow {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
+    ),
+) -> None:
+    """Turn job postings into ready-to-send applications, cheaply and safely.
+
+    Settings come from APPLYFLOW_* environment variables or .env; see `applyflow config`.
+    """
+
+
+def fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:
+    """Print ``message`` on stderr and return an Exit to raise."""
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def settings() -> Settings:
+    """Validated settings; invalid ones exit 2 with one message naming every bad variable."""
+    try:
+        return get_settings()
+    except SettingsError as exc:
+        raise fail(str(exc), EXIT_USAGE) from None
+
+
+@contextmanager
+def store_session(cfg: Settings | None = None) -> Iterator[Store]:
+    """The configured store; unreachable -> a clear error naming the (masked) URL."""
+    cfg = cfg or settings()
+    try:
+        store = open_store(cfg)
+    except ApplyflowError as exc:
+        raise fail(f"cannot open store {mask_url(cfg.store_url)}: {exc}") from None
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def handle_errors(func: F) -> F:
+    """Turn applyflow's own errors into one red line and exit 1 (no traceback)."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ApplyflowError as exc:
+            raise fail(str(exc)) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def print_json(data: Any) -> None:
+    """Machine-readable output on stdout, nothing else."""
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")

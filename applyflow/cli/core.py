@@ -1,0 +1,208 @@
+"""Core commands: config, jobs, mark, stats, health."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from applyflow.cli._app import app, console, fail, handle_errors, print_json, settings, store_session
+from applyflow.errors import ApplyflowError
+from applyflow.models import Job, Status, parse_status, utcnow
+from applyflow.settings import Settings, env_name
+from applyflow.stats import funnel
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+@app.command()
+def config(as_json: JsonFlag = False) -> None:
+    """Show the effective settings (secrets masked)."""
+    cfg = settings()
+    values = cfg.masked()
+    if as_json:
+        print_json(values)
+        return
+    table = Table(title="applyflow settings", show_lines=False)
+    table.add_column("variable", style="cyan", no_wrap=True)
+    table.add_column("value", overflow="fold")
+    for name, value in values.items():
+        table.add_row(env_name(name), "" if value is None else str(value))
+    console.print(table)
+
+
+def _job_row(job: Job) -> dict:
+    return {
+        "id": job.id,
+        "status": job.status.value,
+        "fit": job.fit,
+        "title": job.title,
+        "company": job.company,
+        "location": job.location,
+        "cost_usd": round(job.cost_usd, 6),
+        "applied_at": job.applied_at.isoformat() if job.applied_at else None,
+        "updated_at": job.updated_at.isoformat(),
+        "error": job.error,
+    }
+
+
+def _parse_status_option(value: str | None) -> Status | None:
+    if value is None:
+        return None
+    try:
+        return parse_status(value)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+
+
+@app.command()
+@handle_errors
+def jobs(
+    status: Annotated[str | None, typer.Option("--status", "-s", help="Only this status.")] = None,
+    company: Annotated[str | None, typer.Option(help="Company contains this text.")] = None,
+    min_fit: Annotated[int | None, typer.Option(help="Fit at least this (0-100).")] = None,
+    search: Annotated[str | None, typer.Option("--search", "-q", help="Text search.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many jobs.")] = 100,
+    as_json: JsonFlag = False,
+) -> None:
+    """List stored jobs, newest first."""
+    wanted = _parse_status_option(status)
+    with store_session() as store:
+        found = store.list_jobs(
+            status=wanted, company=company, min_fit=min_fit, text=search, limit=limit
+        )
+    rows = [_job_row(job) for job in found]
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        console.print("No jobs yet. Ingest some with `applyflow ingest samples/postings.json`.")
+        return
+    table = Table(title=f"{len(rows)} job(s)")
+    for col in ("id", "status", "fit", "title", "company", "cost"):
+        table.add_column(col, no_wrap=col in {"id", "status", "fit"})
+    for r in rows:
+        fit = "" if r["fit"] is None else str(r["fit"])
+        table.add_row(r["id"], r["status"], fit, r["title"], r["company"], f"${r['cost_usd']:.4f}")
+    console.print(table)
+
+
+@app.command()
+@handle_errors
+def mark(
+    job_id: Annotated[str, typer.Argument(help="Job id (see `applyflow jobs`).")],
+    status: Annotated[
+        str, typer.Argument(help="applied, interview, offer, rejected or discarded (or any status).")
+    ],
+    as_json: JsonFlag = False,
+) -> None:
+    """Change a job's status; marking `applied` stamps the time."""
+    target = _parse_status_option(status)
+    assert target is not None
+    with store_session() as store:
+        job = store.set_status(job_id, target, utcnow())
+    if as_json:
+        print_json(_job_row(job))
+        return
+    stamp = f" (applied {job.applied_at:%Y-%m-%d %H:%M} UTC)" if job.applied_at else ""
+    console.print(f"{job.id} {job.title} @ {job.company}: [bold]{job.status.value}[/]{stamp}")
+
+
+@app.command()
+@handle_errors
+def stats(as_json: JsonFlag = False) -> None:
+    """Applications today, this week, this month and in total, and the funnel."""
+    cfg = settings()
+    now = utcnow()
+    with store_session(cfg) as store:
+        apps = store.application_stats(now, cfg.tz)
+        counts = store.status_counts()
+        weekly = store.weekly_applications(now, cfg.tz, weeks=12)
+    data = {
+        **apps.model_dump(),
+        "by_status": counts,
+        "funnel": funnel(counts),
+        "weekly": [{"week_start": w.week_start.isoformat(), "count": w.count} for w in weekly],
+        "timezone": cfg.timezone,
+        "now": now.isoformat(),
+    }
+    if as_json:
+        print_json(data)
+        return
+    cards = Table(title="Applications", show_header=True)
+    for col in ("today", "week (7 d)", "month (30 d)", "total"):
+        cards.add_column(col, justify="right")
+    cards.add_row(str(apps.today), str(apps.week), str(apps.month), str(apps.total))
+    console.print(cards)
+    steps = Table(title="Funnel")
+    steps.add_column("stage")
+    steps.add_column("jobs", justify="right")
+    for stage, count in data["funnel"].items():
+        steps.add_row(stage, str(count))
+    console.print(steps)
+
+
+def _prefect_reachable() -> tuple[bool, str]:
+    """Whether a Prefect API is configured and answers (no ephemeral server is started)."""
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value() or os.environ.get("PREFECT_API_URL")
+    if not url:
+        return False, "no PREFECT_API_URL set (runs use a temporary local API)"
+    import httpx
+
+    try:
+        response = httpx.get(f"{url.rstrip('/')}/health", timeout=3)
+        return response.status_code == 200, f"{url} answered {response.status_code}"
+    except httpx.HTTPError as exc:
+        return False, f"{url} unreachable: {type(exc).__name__}"
+
+
+def _provider_health(cfg: Settings, store) -> list[dict]:
+    try:
+        from guards.health import provider_health
+    except ImportError:
+        return []
+    from applyflow.modelspec import parse_model
+
+    providers = sorted(
+        {parse_model(m).provider for m in [cfg.model, *cfg.layer_models.values()]}
+        | ({parse_model(cfg.fallback_model).provider} if cfg.fallback_model else set())
+    )
+    return provider_health(cfg, store, providers)
+
+
+@app.command()
+def health(as_json: JsonFlag = False) -> None:
+    """Check the store, the Prefect API and each provider's guards."""
+    cfg = settings()
+    report: dict = {"store": {"url": cfg.masked()["store_url"], "kind": cfg.store_kind}}
+    ok = True
+    started = time.perf_counter()
+    try:
+        with store_session(cfg) as store:
+            report["store"].update(ok=True, latency_ms=round(store.ping(), 3))
+            report["providers"] = _provider_health(cfg, store)
+    except (ApplyflowError, typer.Exit) as exc:
+        ok = False
+        report["store"].update(ok=False, error=str(exc) or "unreachable")
+        report["store"]["seconds"] = round(time.perf_counter() - started, 3)
+    reachable, detail = _prefect_reachable()
+    report["prefect"] = {"reachable": reachable, "detail": detail}
+    report["ok"] = ok
+    if as_json:
+        print_json(report)
+    else:
+        s = report["store"]
+        mark_ = "[green]ok[/]" if s.get("ok") else "[red]down[/]"
+        extra = f"{s['latency_ms']} ms" if s.get("ok") else s.get("error", "")
+        console.print(f"store    {mark_}  {s['url']}  {extra}")
+        p = report["prefect"]
+        console.print(f"prefect  {'[green]up[/]' if p['reachable'] else '[yellow]n/a[/]'}  {p['detail']}")
+        for prov in report.get("providers", []):
+            console.print(f"provider {prov}")
+    if not ok:
+        raise typer.Exit(1)
