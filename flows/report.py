@@ -1,0 +1,179 @@
+"""Daily report flow: applications, the day's runs, spend per scope and the day's alerts.
+
+The report is a Markdown artifact (key ``daily-report``) and, when
+``APPLYFLOW_ALERT_WEBHOOK_URL`` is set, the same text is POSTed to that webhook.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact
+
+from applyflow.models import Alert, Run, RunStatus, utcnow
+from applyflow.periods import local_midnight
+from applyflow.settings import Settings, get_settings
+from applyflow.spend import budget_summary
+from applyflow.stats import funnel
+from applyflow.store import Store, open_store
+
+__all__ = ["ARTIFACT_KEY", "build_report", "daily_report", "send_webhook"]
+
+ARTIFACT_KEY = "daily-report"
+RUNS_SCANNED = 200  # newest runs read to find today's; a busier day says so in the report
+ALERTS_SHOWN = 100
+WEBHOOK_TIMEOUT_S = 10.0
+
+# What the user calls each run ending.
+_RUN_WORDS = {
+    RunStatus.COMPLETED: "done",
+    RunStatus.FAILED: "failed",
+    RunStatus.STOPPED: "stopped (over budget or rate limit)",
+    RunStatus.RUNNING: "running",
+}
+
+
+def _usd(value: float | None) -> str:
+    return "no cap" if value is None else f"${value:,.4f}"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    return lines
+
+
+def _runs_section(store: Store, settings: Settings, since: datetime) -> list[str]:
+    scanned = store.list_runs(limit=RUNS_SCANNED)
+    runs: list[Run] = [r for r in scanned if r.started_at >= since]
+    lines = ["## Runs today", ""]
+    if not runs:
+        return [*lines, "No runs today.", ""]
+    counts = {word: 0 for word in _RUN_WORDS.values()}
+    rows = []
+    for run in runs:
+        word = _RUN_WORDS[run.status]
+        counts[word] += 1
+        spend = store.usage_total(run_id=run.id)
+        started = run.started_at.astimezone(settings.tz)
+        rows.append(
+            [run.id, f"{started:%H:%M}", word, run.model, str(spend.calls), _usd(spend.cost_usd)]
+        )
+    summary = ", ".join(f"{n} {word}" for word, n in counts.items() if n)
+    lines += [f"{len(runs)} run(s): {summary}.", ""]
+    lines += _table(["run", "started", "status", "model", "calls", "spend"], rows)
+    if len(scanned) == RUNS_SCANNED and len(runs) == RUNS_SCANNED:
+        lines += ["", f"Only the newest {RUNS_SCANNED} runs are listed."]
+    return [*lines, ""]
+
+
+def _spend_section(store: Store, settings: Settings, now: datetime, since: datetime) -> list[str]:
+    today = store.usage_total(since=since)
+    lines = [
+        "## Spend",
+        "",
+        f"Today: {_usd(today.cost_usd)} over {today.calls} call(s), "
+        f"{today.input_tokens:,} input and {today.output_tokens:,} output tokens.",
+        "",
+    ]
+    rows = []
+    for scope in budget_summary(settings, store, now):
+        percent = "" if scope.percent is None else f"{scope.percent:.1f}%"
+        remaining = "" if scope.remaining is None else _usd(scope.remaining)
+        rows.append(
+            [
+                scope.kind,
+                _usd(scope.cap),
+                _usd(scope.spent),
+                _usd(scope.reserved),
+                remaining,
+                percent,
+                scope.state,
+            ]
+        )
+    lines += _table(["scope", "cap", "spent", "reserved", "remaining", "used", "state"], rows)
+    return [*lines, ""]
+
+
+def _alerts_section(alerts: list[Alert], settings: Settings) -> list[str]:
+    lines = ["## Alerts today", ""]
+    if not alerts:
+        return [*lines, "No alerts today.", ""]
+    rows = [[f"{a.at.astimezone(settings.tz):%H:%M}", a.level, a.kind, a.message] for a in alerts]
+    return [*lines, *_table(["time", "level", "kind", "message"], rows), ""]
+
+
+def build_report(settings: Settings, store: Store, now: datetime) -> str:
+    """The daily report as Markdown, for the local day of ``now`` in the configured zone."""
+    since = local_midnight(now, settings.tz)
+    local_day = now.astimezone(settings.tz)
+    apps = store.application_stats(now, settings.tz)
+    stages = funnel(store.status_counts())
+    lines = [
+        f"# applyflow daily report, {local_day:%A %Y-%m-%d} ({settings.timezone})",
+        "",
+        "## Applications",
+        "",
+        *_table(
+            ["today", "last 7 days", "last 30 days", "total"],
+            [[str(apps.today), str(apps.week), str(apps.month), str(apps.total)]],
+        ),
+        "",
+        "Jobs: " + ", ".join(f"{n} {stage}" for stage, n in stages.items()) + ".",
+        "",
+        *_runs_section(store, settings, since),
+        *_spend_section(store, settings, now, since),
+        *_alerts_section(store.list_alerts(limit=ALERTS_SHOWN, since=since), settings),
+    ]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def send_webhook(
+    settings: Settings, text: str, logger: logging.Logger | logging.LoggerAdapter
+) -> bool:
+    """POST the report to the alert webhook; True if it was accepted.
+
+    A failure is logged (without the URL, which holds the secret) and never raised.
+    """
+    if settings.alert_webhook_url is None or not settings.alert_webhook_url.get_secret_value():
+        return False
+    import httpx
+
+    try:
+        response = httpx.post(
+            settings.alert_webhook_url.get_secret_value(),
+            json={"text": text},
+            timeout=WEBHOOK_TIMEOUT_S,
+        )
+        response.raise_for_status()
+    except httpx.HTTPStatusError as exc:
+        logger.warning("daily report webhook refused it: HTTP %s", exc.response.status_code)
+        return False
+    except httpx.HTTPError as exc:
+        # httpx messages can quote the URL; name the error type only.
+        logger.warning("daily report webhook failed: %s", type(exc).__name__)
+        return False
+    return True
+
+
+@flow(name="daily-report")
+def daily_report() -> str:
+    """Write today's report as a Markdown artifact and send it to the alert webhook."""
+    logger = get_run_logger()
+    settings = get_settings()
+    now = utcnow()
+    store = open_store(settings)
+    try:
+        text = build_report(settings, store, now)
+    finally:
+        store.close()
+    create_markdown_artifact(
+        key=ARTIFACT_KEY,
+        markdown=text,
+        description=f"applyflow daily report {now.astimezone(settings.tz):%Y-%m-%d}",
+    )
+    if send_webhook(settings, text, logger):
+        logger.info("daily report sent to the alert webhook")
+    return text
