@@ -1,0 +1,247 @@
+"""Daily report: the Markdown text from the store, the artifact, and the webhook."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from applyflow.models import Alert, JobPosting, Run, RunStatus, Status, UsageRecord
+from applyflow.settings import get_settings, load_settings
+from applyflow.store import Store, open_store
+from flows.report import ARTIFACT_KEY, build_report, daily_report, send_webhook
+
+NOW = datetime(2026, 11, 28, 15, 0, tzinfo=UTC)  # 16:00 in Berlin; local day began 23:00 UTC
+TZ = "Europe/Berlin"
+SECRET_PATH = "/hooks/T000-SECRET-TOKEN"
+
+
+def _posting(n: int) -> JobPosting:
+    return JobPosting(
+        source="test",
+        external_id=f"job-{n}",
+        title=f"Engineer {n}",
+        company=f"Company {n}",
+        description=f"Build things, number {n}.",
+    )
+
+
+def seed(store: Store, now: datetime) -> None:
+    """Applications over several periods, runs today and yesterday, spend, alerts."""
+    applied_ago = [timedelta(hours=1), timedelta(days=3), timedelta(days=20), timedelta(days=60)]
+    for n, ago in enumerate(applied_ago):
+        posting = _posting(n)
+        store.upsert_job(posting, now - timedelta(days=90))
+        store.set_status(posting.id, Status.APPLIED, now - ago)
+    store.upsert_job(_posting(99), now)  # still new
+    for run_id, status, ago in [
+        ("run-done", RunStatus.COMPLETED, timedelta(hours=3)),
+        ("run-failed", RunStatus.FAILED, timedelta(hours=2)),
+        ("run-stopped", RunStatus.STOPPED, timedelta(hours=1)),
+        ("run-yesterday", RunStatus.COMPLETED, timedelta(hours=20)),
+    ]:
+        store.save_run(Run(id=run_id, started_at=now - ago, status=status, model="offline"))
+    scopes = ["total", "month:2026-11", "day:2026-11-28"]
+    store.reserve("res-1", dict.fromkeys(scopes), 0.30, now - timedelta(hours=3), 600)
+    call = UsageRecord(
+        call_id="call-1",
+        run_id="run-done",
+        provider="openai",
+        model="gpt-4o-mini",
+        input_tokens=1200,
+        output_tokens=300,
+        cost_usd=0.25,
+        at=now - timedelta(hours=3),
+    )
+    store.settle("res-1", scopes, 0.25, now - timedelta(hours=3), usage=call)
+    old_call = call.model_copy(
+        update={
+            "call_id": "call-0",
+            "run_id": "run-yesterday",
+            "cost_usd": 1.0,
+            "at": now - timedelta(hours=20),
+        }
+    )
+    store.record_usage(old_call)
+    store.record_alert(
+        Alert(
+            key="budget:day",
+            kind="budget_warning",
+            message="day budget at 83%",
+            at=now - timedelta(hours=1),
+        ),
+        dedup_s=300,
+    )
+    store.record_alert(
+        Alert(
+            key="breaker:openai",
+            kind="breaker_opened",
+            message="yesterday's alert",
+            at=now - timedelta(hours=20),
+        ),
+        dedup_s=300,
+    )
+
+
+def test_report_counts_runs_spend_and_alerts_of_the_day(store: Store) -> None:
+    seed(store, NOW)
+    settings = load_settings(timezone=TZ, budget_daily_usd=0.30)
+    text = build_report(settings, store, NOW)
+
+    assert text.startswith("# applyflow daily report, Saturday 2026-11-28 (Europe/Berlin)")
+    # today / 7 days / 30 days / total
+    assert "| 1 | 2 | 3 | 4 |" in text
+    assert "5 ingested" in text and "4 applied" in text
+    assert "3 run(s): 1 done, 1 failed, 1 stopped (over budget or rate limit)." in text
+    assert "| run-done | 13:00 | done | offline | 1 | $0.2500 |" in text  # local start time
+    assert "| run-failed | 14:00 | failed |" in text
+    assert "run-yesterday" not in text
+    assert "Today: $0.2500 over 1 call(s), 1,200 input and 300 output tokens." in text
+    assert "| day | $0.3000 | $0.2500 | $0.0000 | $0.0500 | 83.3% | warning |" in text
+    assert "| month | no cap | $0.2500 | $0.0000 |  |  | unlimited |" in text
+    assert "| 15:00 | warning | budget_warning | day budget at 83% |" in text
+    assert "yesterday's alert" not in text
+
+
+def test_report_of_a_quiet_day(store: Store) -> None:
+    text = build_report(load_settings(timezone=TZ), store, NOW)
+    assert "| 0 | 0 | 0 | 0 |" in text
+    assert "No runs today." in text
+    assert "No alerts today." in text
+    assert "Today: $0.0000 over 0 call(s)" in text
+
+
+class _Receiver(ThreadingHTTPServer):
+    """Loopback webhook: records JSON bodies, answers with ``status``."""
+
+    def __init__(self, status: int) -> None:
+        self.bodies: list[dict] = []
+        self.paths: list[str] = []
+        self.status = status
+        super().__init__(("127.0.0.1", 0), _Handler)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}{SECRET_PATH}"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Receiver
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+        length = int(self.headers["Content-Length"])
+        self.server.bodies.append(json.loads(self.rfile.read(length)))
+        self.server.paths.append(self.path)
+        self.send_response(self.server.status)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        return
+
+
+def _receiver(status: int) -> Iterator[_Receiver]:
+    server = _Receiver(status)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@pytest.fixture
+def webhook() -> Iterator[_Receiver]:
+    yield from _receiver(200)
+
+
+@pytest.fixture
+def refusing_webhook() -> Iterator[_Receiver]:
+    yield from _receiver(500)
+
+
+def test_webhook_refusal_is_logged_without_the_url(
+    refusing_webhook: _Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = load_settings(alert_webhook_url=refusing_webhook.url)
+    logger = logging.getLogger("test.report")
+    with caplog.at_level(logging.WARNING, logger="test.report"):
+        assert send_webhook(settings, "hello", logger) is False
+    assert refusing_webhook.bodies == [{"text": "hello"}]
+    assert "HTTP 500" in caplog.text
+    assert "SECRET-TOKEN" not in caplog.text
+
+
+def test_unreachable_webhook_is_logged_and_not_raised(caplog: pytest.LogCaptureFixture) -> None:
+    server = _Receiver(200)  # bound then closed: nothing listens on this port
+    url = server.url
+    server.server_close()
+    logger = logging.getLogger("test.report")
+    with caplog.at_level(logging.WARNING, logger="test.report"):
+        assert send_webhook(load_settings(alert_webhook_url=url), "hello", logger) is False
+    assert "ConnectError" in caplog.text
+    assert "SECRET-TOKEN" not in caplog.text
+
+
+def test_no_webhook_configured_sends_nothing() -> None:
+    assert send_webhook(load_settings(), "hello", logging.getLogger("test.report")) is False
+
+
+@pytest.fixture
+def report_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[pytest.MonkeyPatch]:
+    """The flow reads settings from the environment: a temporary SQLite store."""
+    monkeypatch.setenv("APPLYFLOW_STORE_URL", f"sqlite:///{tmp_path / 'report.db'}")
+    monkeypatch.setenv("APPLYFLOW_TIMEZONE", TZ)
+    get_settings.cache_clear()
+    yield monkeypatch
+    get_settings.cache_clear()
+
+
+def _artifact_markdown() -> str:
+    from prefect.artifacts import Artifact
+
+    artifact = Artifact.get(key=ARTIFACT_KEY)
+    assert artifact is not None, "no daily-report artifact"
+    return str(artifact.data)
+
+
+def test_flow_writes_artifact_and_sends_the_same_text(
+    prefect_harness: None, report_env: pytest.MonkeyPatch, webhook: _Receiver
+) -> None:
+    report_env.setenv("APPLYFLOW_ALERT_WEBHOOK_URL", webhook.url)
+    get_settings.cache_clear()
+    store = open_store(get_settings())
+    try:
+        store.save_run(Run(id="run-now", started_at=datetime.now(UTC), status=RunStatus.FAILED))
+    finally:
+        store.close()
+
+    text = daily_report()
+
+    assert "1 run(s): 1 failed." in text
+    assert "| run-now |" in text
+    assert _artifact_markdown() == text
+    assert webhook.bodies == [{"text": text}]
+    assert webhook.paths == [SECRET_PATH]
+
+
+def test_flow_completes_when_the_webhook_fails(
+    prefect_harness: None, report_env: pytest.MonkeyPatch, refusing_webhook: _Receiver
+) -> None:
+    report_env.setenv("APPLYFLOW_ALERT_WEBHOOK_URL", refusing_webhook.url)
+    get_settings.cache_clear()
+
+    state = daily_report(return_state=True)
+
+    assert state.is_completed(), state
+    text = state.result()
+    assert "No runs today." in text
+    assert _artifact_markdown() == text
+    assert refusing_webhook.bodies == [{"text": text}]
