@@ -1,0 +1,342 @@
+"""``SQLiteStore``: the embedded default store (stdlib sqlite3, WAL, ``BEGIN IMMEDIATE``).
+
+Every thread gets its own connection; atomic operations run in ``BEGIN IMMEDIATE``
+transactions, which take SQLite's write lock up front, so they are atomic across threads
+and processes. Datetimes are stored as integer microseconds (UTC) and money as integer
+nano-dollars (see ``_sqlite_db``). Jobs, runs, progress and application stats live here;
+usage, budget, alerts and breakers in ``_sqlite_ledger``.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from applyflow import periods
+from applyflow.errors import JobNotFound
+from applyflow.models import (
+    ApplicationStats,
+    Job,
+    JobPosting,
+    LayerOutput,
+    ProgressRecord,
+    Run,
+    Status,
+    UpsertReport,
+    WeekCount,
+    applied_at_after,
+    check_transition,
+)
+from applyflow.store._sqlite_db import from_nanos, from_us, opt_us, seconds_us, to_nanos, to_us
+from applyflow.store._sqlite_ledger import BUCKETS_CTE, LedgerMixin, next_local_midnight
+from applyflow.store.base import Store, UpsertOutcome
+
+__all__ = ["SQLiteStore"]
+
+_POSTING_COLUMNS = (
+    "source", "external_id", "url", "title", "company", "location", "description", "posted_at",
+)  # fmt: skip
+
+
+class SQLiteStore(LedgerMixin, Store):
+    """The store in one SQLite file, safe for many threads and processes.
+
+    ``SQLiteStore("sqlite:///.applyflow/applyflow.db")``; the folder is created on open.
+    """
+
+    def ping(self) -> float:
+        """Round-trip to the database file in milliseconds."""
+        start = time.perf_counter()
+        self._all("SELECT count(*) FROM sqlite_master")
+        return (time.perf_counter() - start) * 1000
+
+    # --- jobs ------------------------------------------------------------------------------
+    def _upsert(
+        self, conn: sqlite3.Connection, posting: JobPosting, now: datetime
+    ) -> UpsertOutcome:
+        values = [getattr(posting, c) for c in _POSTING_COLUMNS]
+        values[-1] = opt_us(posting.posted_at)
+        content_hash, now_us = posting.content_hash(), to_us(now)
+        inserted = conn.execute(
+            f"INSERT INTO jobs (id, {', '.join(_POSTING_COLUMNS)}, content_hash, ingested_at,"
+            " updated_at, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'new')"
+            " ON CONFLICT (id) DO NOTHING",
+            (posting.id, *values, content_hash, now_us, now_us),
+        ).rowcount
+        if inserted:
+            return "inserted"
+        updated = conn.execute(
+            f"UPDATE jobs SET {', '.join(f'{c} = ?' for c in _POSTING_COLUMNS)},"
+            " content_hash = ?, updated_at = ? WHERE id = ? AND content_hash != ?",
+            (*values, content_hash, now_us, posting.id, content_hash),
+        ).rowcount
+        return "updated" if updated else "unchanged"
+
+    def upsert_job(self, posting: JobPosting, now: datetime) -> UpsertOutcome:
+        with self._tx() as conn:
+            return self._upsert(conn, posting, now)
+
+    def upsert_jobs(self, postings: Iterable[JobPosting], now: datetime) -> UpsertReport:
+        """Upsert many postings in one transaction; counts per outcome."""
+        report = UpsertReport()
+        with self._tx() as conn:
+            for posting in postings:
+                outcome = self._upsert(conn, posting, now)
+                setattr(report, outcome, getattr(report, outcome) + 1)
+                report.ids.append(posting.id)
+        return report
+
+    def _jobs(self, conn: sqlite3.Connection, rows: list[sqlite3.Row]) -> list[Job]:
+        ids = [row["id"] for row in rows]
+        outputs: dict[str, dict[str, LayerOutput]] = {i: {} for i in ids}
+        for out in conn.execute(
+            "SELECT job_id, layer, data FROM job_outputs"
+            " WHERE job_id IN (SELECT value FROM json_each(?)) ORDER BY rowid",
+            (json.dumps(ids),),
+        ):
+            outputs[out["job_id"]][out["layer"]] = LayerOutput.model_validate_json(out["data"])
+        return [_job(row, outputs[row["id"]]) for row in rows]
+
+    def _select_jobs(self, sql: str, params: Sequence[Any] = ()) -> list[Job]:
+        try:
+            conn = self._conn()
+            return self._jobs(conn, conn.execute(sql, params).fetchall())
+        except sqlite3.Error as exc:
+            raise self._fail(exc) from exc
+
+    def get_job(self, job_id: str) -> Job:
+        found = self._select_jobs("SELECT * FROM jobs WHERE id = ?", (job_id,))
+        if not found:
+            raise JobNotFound(job_id)
+        return found[0]
+
+    def list_jobs(
+        self,
+        *,
+        status: Status | Sequence[Status] | None = None,
+        company: str | None = None,
+        min_fit: int | None = None,
+        text: str | None = None,
+        limit: int = 500,
+    ) -> list[Job]:
+        where, params = [], []
+        if status is not None:
+            statuses = [status] if isinstance(status, str) else list(status)
+            where.append("status IN (SELECT value FROM json_each(?))")
+            params.append(json.dumps([Status(s).value for s in statuses]))
+        if company:
+            # instr() on case-folded text: a literal substring, never a pattern.
+            where.append("instr(casefold(company), ?) > 0")
+            params.append(company.casefold())
+        if min_fit is not None:
+            where.append("fit >= ?")
+            params.append(min_fit)
+        if text:
+            where.append(
+                "(instr(casefold(title), ?) > 0 OR instr(casefold(company), ?) > 0"
+                " OR instr(casefold(description), ?) > 0)"
+            )
+            params += [text.casefold()] * 3
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        return self._select_jobs(
+            f"SELECT * FROM jobs {clause} ORDER BY updated_at DESC, id LIMIT ?", (*params, limit)
+        )
+
+    def claim_jobs(
+        self,
+        n: int,
+        worker: str,
+        lease_s: float,
+        now: datetime,
+        *,
+        run_id: str | None = None,
+        job_ids: Sequence[str] | None = None,
+        statuses: Sequence[Status] = (Status.NEW,),
+    ) -> list[Job]:
+        if n <= 0:
+            return []
+        now_us = to_us(now)
+        only = "AND id IN (SELECT value FROM json_each(?))" if job_ids is not None else ""
+        params: list[Any] = [json.dumps([Status(s).value for s in statuses]), now_us]
+        if job_ids is not None:
+            params.append(json.dumps(list(job_ids)))
+        with self._tx() as conn:
+            ids = [
+                row[0]
+                for row in conn.execute(
+                    "SELECT id FROM jobs WHERE (status IN (SELECT value FROM json_each(?))"
+                    f" OR (status = 'processing' AND lease_until < ?)) {only}"
+                    " ORDER BY ingested_at, id LIMIT ?",
+                    (*params, n),
+                )
+            ]
+            conn.executemany(
+                "UPDATE jobs SET status = 'processing', claimed_by = ?, lease_until = ?,"
+                " run_id = coalesce(?, run_id), updated_at = ? WHERE id = ?",
+                [(worker, now_us + seconds_us(lease_s), run_id, now_us, i) for i in ids],
+            )
+            rows = conn.execute(
+                "SELECT * FROM jobs WHERE id IN (SELECT value FROM json_each(?))"
+                " ORDER BY ingested_at, id",
+                (json.dumps(ids),),
+            ).fetchall()
+            return self._jobs(conn, rows)
+
+    def renew_lease(self, job_id: str, worker: str, lease_s: float, now: datetime) -> bool:
+        return bool(
+            self._write(
+                "UPDATE jobs SET lease_until = ? WHERE id = ? AND claimed_by = ?"
+                " AND status = 'processing'",
+                (to_us(now) + seconds_us(lease_s), job_id, worker),
+            )
+        )
+
+    def release_job(
+        self,
+        job_id: str,
+        worker: str,
+        status: Status,
+        now: datetime,
+        *,
+        error: str | None = None,
+    ) -> bool:
+        check_transition(job_id, Status.PROCESSING, status)
+        return bool(
+            self._write(
+                "UPDATE jobs SET status = ?, claimed_by = NULL, lease_until = NULL, error = ?,"
+                " updated_at = ? WHERE id = ? AND status = 'processing' AND claimed_by = ?",
+                (Status(status).value, error, to_us(now), job_id, worker),
+            )
+        )
+
+    def save_layer_output(
+        self, job_id: str, layer: str, output: LayerOutput, *, fit: int | None = None
+    ) -> None:
+        with self._tx() as conn:
+            found = conn.execute(
+                "UPDATE jobs SET cost = cost + ?, fit = coalesce(?, fit) WHERE id = ?",
+                (to_nanos(output.cost_usd), fit, job_id),
+            ).rowcount
+            if not found:
+                raise JobNotFound(job_id)
+            # DO UPDATE keeps the rowid, so outputs read back in first-written order.
+            conn.execute(
+                "INSERT INTO job_outputs (job_id, layer, data) VALUES (?, ?, ?)"
+                " ON CONFLICT (job_id, layer) DO UPDATE SET data = excluded.data",
+                (job_id, layer, output.model_dump_json()),
+            )
+
+    def set_status(
+        self, job_id: str, status: Status, now: datetime, *, error: str | None = None
+    ) -> Job:
+        target = Status(status)
+        with self._tx() as conn:
+            row = conn.execute(
+                "SELECT status, applied_at FROM jobs WHERE id = ?", (job_id,)
+            ).fetchone()
+            if row is None:
+                raise JobNotFound(job_id)
+            current = Status(row["status"])
+            check_transition(job_id, current, target)
+            applied = applied_at_after(current, target, from_us(row["applied_at"]), now)
+            # Leaving `processing` ends the claim: the worker's release then returns False.
+            keep_claim = target == Status.PROCESSING
+            conn.execute(
+                "UPDATE jobs SET status = ?, applied_at = ?, error = ?, updated_at = ?,"
+                " claimed_by = CASE WHEN ? THEN claimed_by END,"
+                " lease_until = CASE WHEN ? THEN lease_until END WHERE id = ?",
+                (target.value, opt_us(applied), error, to_us(now), keep_claim, keep_claim, job_id),
+            )
+            rows = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchall()
+            return self._jobs(conn, rows)[0]
+
+    def status_counts(self) -> dict[str, int]:
+        counts = {s.value: 0 for s in Status}
+        for row in self._all("SELECT status, count(*) FROM jobs GROUP BY status"):
+            counts[row[0]] = row[1]
+        return counts
+
+    # --- runs and progress -----------------------------------------------------------------
+    def save_run(self, run: Run) -> None:
+        self._write(
+            "INSERT INTO runs (id, started_at, data) VALUES (?, ?, ?) ON CONFLICT (id)"
+            " DO UPDATE SET started_at = excluded.started_at, data = excluded.data",
+            (run.id, to_us(run.started_at), run.model_dump_json()),
+        )
+
+    def get_run(self, run_id: str) -> Run | None:
+        rows = self._all("SELECT data FROM runs WHERE id = ?", (run_id,))
+        return Run.model_validate_json(rows[0][0]) if rows else None
+
+    def list_runs(self, limit: int = 20) -> list[Run]:
+        rows = self._all("SELECT data FROM runs ORDER BY started_at DESC, id LIMIT ?", (limit,))
+        return [Run.model_validate_json(row[0]) for row in rows]
+
+    def record_progress(self, record: ProgressRecord) -> None:
+        self._write(
+            "INSERT OR REPLACE INTO progress (run_id, job_id, layer, status, started_at,"
+            " ended_at, duration_s, cost, error, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                record.run_id, record.job_id, record.layer, record.status.value,
+                opt_us(record.started_at), opt_us(record.ended_at), record.duration_s,
+                to_nanos(record.cost_usd), record.error, to_us(record.updated_at),
+            ),
+        )  # fmt: skip
+
+    def list_progress(self, run_id: str) -> list[ProgressRecord]:
+        rows = self._all(
+            "SELECT * FROM progress WHERE run_id = ? ORDER BY job_id, started_at, layer", (run_id,)
+        )
+        return [
+            ProgressRecord(
+                run_id=r["run_id"], job_id=r["job_id"], layer=r["layer"], status=r["status"],
+                started_at=from_us(r["started_at"]), ended_at=from_us(r["ended_at"]),
+                duration_s=r["duration_s"], cost_usd=from_nanos(r["cost"]), error=r["error"],
+                updated_at=from_us(r["updated_at"]),
+            )
+            for r in rows
+        ]  # fmt: skip
+
+    # --- application stats -----------------------------------------------------------------
+    def application_stats(self, now: datetime, tz: ZoneInfo) -> ApplicationStats:
+        # Each count is a range scan of the applied_at index.
+        bounds = (
+            periods.local_midnight(now, tz),
+            now - timedelta(days=7),
+            now - timedelta(days=30),
+        )
+        counts = ", ".join(["(SELECT count(*) FROM jobs WHERE applied_at BETWEEN ? AND ?)"] * 3)
+        row = self._all(
+            f"SELECT {counts}, (SELECT count(*) FROM jobs WHERE applied_at IS NOT NULL)",
+            [us for bound in bounds for us in (to_us(bound), to_us(now))],
+        )[0]
+        return ApplicationStats(today=row[0], week=row[1], month=row[2], total=row[3])
+
+    def weekly_applications(self, now: datetime, tz: ZoneInfo, weeks: int = 12) -> list[WeekCount]:
+        starts = periods.week_starts(now, tz, weeks)
+        bounds = [[to_us(s), to_us(next_local_midnight(s, tz, 7))] for s in starts]
+        rows = self._all(
+            f"{BUCKETS_CTE} SELECT b.lo, count(j.id) FROM b"
+            " LEFT JOIN jobs j ON j.applied_at >= b.lo AND j.applied_at < b.hi"
+            " GROUP BY b.lo ORDER BY b.lo",
+            (json.dumps(bounds),),
+        )
+        return [WeekCount(week_start=from_us(r[0]), count=r[1]) for r in rows]
+
+
+def _job(row: sqlite3.Row, outputs: dict[str, LayerOutput]) -> Job:
+    return Job(
+        id=row["id"], source=row["source"], external_id=row["external_id"], url=row["url"],
+        title=row["title"], company=row["company"], location=row["location"],
+        description=row["description"], content_hash=row["content_hash"],
+        posted_at=from_us(row["posted_at"]), ingested_at=from_us(row["ingested_at"]),
+        updated_at=from_us(row["updated_at"]), status=row["status"],
+        applied_at=from_us(row["applied_at"]), outputs=outputs, fit=row["fit"],
+        cost_usd=from_nanos(row["cost"]), error=row["error"], claimed_by=row["claimed_by"],
+        lease_until=from_us(row["lease_until"]), run_id=row["run_id"],
+    )  # fmt: skip
