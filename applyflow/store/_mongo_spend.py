@@ -1,0 +1,279 @@
+"""The MongoDB store's money side: usage ledger, spend sums, budget counters and reservations.
+
+Budget without multi-document transactions. Each scope has a counter doc
+``{_id: scope, spent, reserved}`` (integer nano-dollars); ``reserve`` raises it with a
+conditional ``find_one_and_update`` whose ``$expr`` filter is ``spent + reserved + amount <=
+cap``, so no interleaving of processes can pass a cap. A reservation doc ``{_id, state, scopes,
+held, amount, lease_until}`` moves ``open -> settled | released | expired`` by one atomic
+``find_one_and_update``; only the caller that wins that move touches the counters, so each
+reservation is undone exactly once. ``held`` lists the scopes whose counter was raised (pushed
+after each raise), so a reservation interrupted half-way is undone on exactly those scopes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from pymongo import ReturnDocument
+from pymongo.collection import Collection
+from pymongo.errors import DuplicateKeyError
+
+from applyflow.errors import BudgetExceeded, ScopeOverrun, StoreError
+from applyflow.models import ScopeState, SpendBucket, SpendGroup, UsageRecord, as_utc
+from applyflow.periods import day_starts, hour_starts
+from applyflow.store._mongo_codec import (
+    USAGE_SUMS,
+    bucket_facets,
+    bucket_rows,
+    nanos,
+    next_local_midnight,
+    spend_group,
+    usd,
+)
+from applyflow.store.base import SpendField
+
+SPEND_FIELDS = ("provider", "model", "layer", "job_id", "run_id")
+# Closed reservations are kept a week (a late settle stays idempotent), then the server's TTL
+# monitor drops them. `closed_at` is wall-clock time because TTL runs on the server's clock.
+CLOSED_RESERVATION_TTL_S = 7 * 24 * 3600
+_LATE = ("expired", "released")
+
+
+class MongoSpend:
+    """Usage and budget operations of ``MongoStore`` (mixed into it)."""
+
+    _usage: Collection
+    _budget: Collection
+    _reservations: Collection
+
+    # --- usage ledger ----------------------------------------------------------------------
+    def record_usage(self, record: UsageRecord) -> bool:
+        doc = record.model_dump(exclude={"cost_usd"})
+        doc["cost_nanos"] = nanos(record.cost_usd)
+        doc["at"] = as_utc(record.at)
+        try:
+            self._usage.insert_one(doc)
+        except DuplicateKeyError:
+            return False
+        return True
+
+    def usage_total(
+        self,
+        *,
+        run_id: str | None = None,
+        job_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> SpendGroup:
+        """Sum over usage rows with ``since <= at < until``."""
+        match: dict[str, Any] = {}
+        if run_id is not None:
+            match["run_id"] = str(run_id)
+        if job_id is not None:
+            match["job_id"] = str(job_id)
+        at: dict[str, datetime] = {}
+        if since is not None:
+            at["$gte"] = since
+        if until is not None:
+            at["$lt"] = until
+        if at:
+            match["at"] = at
+        pipeline = [{"$match": match}, {"$group": {"_id": None, **USAGE_SUMS}}]
+        rows = list(self._usage.aggregate(pipeline))
+        return spend_group(None, rows[0] if rows else None)
+
+    def spend_by(
+        self, field: SpendField, *, since: datetime | None = None, limit: int | None = None
+    ) -> list[SpendGroup]:
+        """Sums grouped by ``field`` (a fixed whitelist), most expensive first."""
+        if field not in SPEND_FIELDS:
+            raise ValueError(f"cannot group spend by {field!r}; use one of {list(SPEND_FIELDS)}")
+        pipeline: list[dict[str, Any]] = []
+        if since is not None:
+            pipeline.append({"$match": {"at": {"$gte": since}}})
+        pipeline += [
+            {"$group": {"_id": f"${field}", **USAGE_SUMS}},
+            {"$sort": {"cost": -1, "_id": 1}},
+        ]
+        if limit is not None:
+            pipeline.append({"$limit": int(limit)})
+        return [spend_group(row["_id"], row) for row in self._usage.aggregate(pipeline)]
+
+    def spend_series(
+        self, bucket: Literal["hour", "day"], since: datetime, until: datetime, tz: ZoneInfo
+    ) -> list[SpendBucket]:
+        """Bounds from ``applyflow.periods``; the database sums each whole bucket (``$facet``)."""
+        if bucket == "hour":
+            starts = hour_starts(since, until)
+            end = starts[-1] + timedelta(hours=1) if starts else since
+        elif bucket == "day":
+            starts = day_starts(since, until, tz)
+            end = next_local_midnight(starts[-1], tz) if starts else since
+        else:
+            raise ValueError(f"spend bucket must be 'hour' or 'day', not {bucket!r}")
+        if not starts:
+            return []
+        output = {"calls": {"$sum": 1}, "cost": {"$sum": "$cost_nanos"}}
+        pipeline = bucket_facets("at", [*starts, end], output)
+        rows = bucket_rows(list(self._usage.aggregate(pipeline)), len(starts))
+        return [
+            SpendBucket(start=start, cost_usd=usd(row.get("cost", 0)), calls=row.get("calls", 0))
+            for start, row in zip(starts, rows, strict=True)
+        ]
+
+    # --- budget ----------------------------------------------------------------------------
+    def reserve(
+        self,
+        reservation_id: str,
+        caps: dict[str, float | None],
+        amount: float,
+        now: datetime,
+        lease_s: float,
+        *,
+        enforce: bool = True,
+    ) -> None:
+        """Raise each scope counter with a conditional update; undo them all on a refusal."""
+        if amount < 0:
+            raise ValueError(f"reservation {reservation_id!r}: amount must be >= 0, got {amount}")
+        self.expire_reservations(now)
+        need = nanos(amount)
+        self._open(reservation_id, list(caps), need, now + timedelta(seconds=lease_s))
+        for scope, cap in caps.items():
+            self._ensure_counter(scope)
+            query: dict[str, Any] = {"_id": scope}
+            if enforce and cap is not None:
+                total = {"$add": ["$spent", "$reserved", need]}
+                query["$expr"] = {"$lte": [total, nanos(cap)]}
+            if self._budget.find_one_and_update(query, {"$inc": {"reserved": need}}) is None:
+                counter = self._budget.find_one({"_id": scope}) or {}
+                self._close(reservation_id, "released")
+                raise BudgetExceeded(
+                    ScopeOverrun(
+                        scope=scope,
+                        cap=float(cap or 0.0),
+                        spent=usd(counter.get("spent", 0)),
+                        reserved=usd(counter.get("reserved", 0)),
+                        needed=amount,
+                    )
+                )
+            self._reservations.update_one({"_id": reservation_id}, {"$push": {"held": scope}})
+
+    def _open(self, reservation_id: str, scopes: list[str], need: int, lease: datetime) -> None:
+        """Store the open reservation doc; an id may be reused only once released/expired."""
+        doc = {"state": "open", "scopes": scopes, "held": [], "amount": need, "lease_until": lease}
+        try:
+            self._reservations.insert_one({"_id": reservation_id, **doc})
+            return
+        except DuplicateKeyError:
+            pass
+        reused = self._reservations.replace_one(
+            {"_id": reservation_id, "state": {"$in": list(_LATE)}}, doc
+        )
+        if reused.matched_count == 0:
+            raise StoreError(f"reservation id {reservation_id!r} is already in use")
+
+    def settle(
+        self,
+        reservation_id: str,
+        scopes: Sequence[str],
+        actual: float,
+        now: datetime,
+        usage: UsageRecord | None = None,
+    ) -> None:
+        """Move the reservation to spent once; a late settle (after expiry) still adds spend."""
+        if actual < 0:
+            raise ValueError(f"reservation {reservation_id!r}: actual must be >= 0, got {actual}")
+        spent = nanos(actual)
+        if self._close(reservation_id, "settled", scopes, spent) is None:
+            self._settle_late(reservation_id, scopes, spent)
+        if usage is not None:
+            self.record_usage(usage)  # a duplicate call_id means it was already recorded
+
+    def _settle_late(self, reservation_id: str, scopes: Sequence[str], spent: int) -> None:
+        """Settle a reservation that is no longer open (expired, released, or never stored)."""
+        closed = {"state": "settled", "actual": spent, "closed_at": datetime.now(UTC)}
+        won = self._reservations.find_one_and_update(
+            {"_id": reservation_id, "state": {"$in": list(_LATE)}}, {"$set": closed}
+        )
+        if won is None:
+            marker = {"_id": reservation_id, "scopes": list(scopes), "held": [], "amount": 0}
+            try:
+                self._reservations.insert_one({**marker, **closed})
+            except DuplicateKeyError:
+                return  # already settled
+        for scope in dict.fromkeys(scopes):
+            self._ensure_counter(scope)
+            self._budget.update_one({"_id": scope}, {"$inc": {"spent": spent}})
+
+    def release(self, reservation_id: str) -> None:
+        self._close(reservation_id, "released")
+
+    def expire_reservations(self, now: datetime) -> int:
+        expired = 0
+        while self._close(None, "expired", now=now) is not None:
+            expired += 1
+        return expired
+
+    def _close(
+        self,
+        reservation_id: str | None,
+        state: str,
+        scopes: Sequence[str] = (),
+        spent: int = 0,
+        *,
+        now: datetime | None = None,
+    ) -> dict[str, Any] | None:
+        """Win the open -> ``state`` move, then take the held amount off each held scope (and
+        add ``spent`` to each of ``scopes``). None when there was no such open reservation."""
+        query: dict[str, Any] = {"state": "open"}
+        if reservation_id is not None:
+            query["_id"] = reservation_id
+        if now is not None:
+            query["lease_until"] = {"$lte": now}
+        closed = {"state": state, "actual": spent, "closed_at": datetime.now(UTC)}
+        doc = self._reservations.find_one_and_update(
+            query, {"$set": closed}, return_document=ReturnDocument.AFTER
+        )
+        if doc is None:
+            return None
+        held = doc.get("held", [])
+        for scope in dict.fromkeys([*held, *scopes]):
+            inc = {"reserved": -doc["amount"] if scope in held else 0}
+            if scope in scopes:
+                inc["spent"] = spent
+            self._ensure_counter(scope)
+            self._budget.update_one({"_id": scope}, {"$inc": inc})
+        return doc
+
+    def _ensure_counter(self, scope: str) -> None:
+        try:
+            self._budget.update_one(
+                {"_id": scope}, {"$setOnInsert": {"spent": 0, "reserved": 0}}, upsert=True
+            )
+        except DuplicateKeyError:
+            return  # a concurrent upsert created it
+
+    def scope_states(self, scopes: Sequence[str], now: datetime) -> dict[str, ScopeState]:
+        """Spent from the counters; reserved summed over unexpired open reservations."""
+        keys = [str(s) for s in scopes]
+        spent = {d["_id"]: d["spent"] for d in self._budget.find({"_id": {"$in": keys}})}
+        live = {"state": "open", "lease_until": {"$gt": now}, "held": {"$in": keys}}
+        rows = self._reservations.aggregate(
+            [
+                {"$match": live},
+                {"$unwind": "$held"},
+                {"$match": {"held": {"$in": keys}}},
+                {"$group": {"_id": "$held", "amount": {"$sum": "$amount"}}},
+            ]
+        )
+        reserved = {row["_id"]: row["amount"] for row in rows}
+        return {
+            s: ScopeState(scope=s, spent=usd(spent.get(s, 0)), reserved=usd(reserved.get(s, 0)))
+            for s in keys
+        }
+
+    def open_reservations(self, now: datetime) -> int:
+        return self._reservations.count_documents({"state": "open", "lease_until": {"$gt": now}})
