@@ -1,0 +1,286 @@
+"""MongoStore-specific behaviour: indexes, literal user text, masked URLs, thread safety.
+
+Runs on mongomock, and also on a real server when ``APPLYFLOW_TEST_MONGODB_URI`` is set.
+
+mongomock is not atomic under threads: its ``find_one_and_update`` reads the matching document
+and then updates it by ``_id`` alone (``Collection._find_and_modify``), and ``update_one``
+applies ``$inc`` in place, so two threads can both pass a filter or lose an increment (8
+threads claiming 100 jobs on plain mongomock hand out ~150 claims). A real server makes each
+single-document write atomic, and that is all MongoStore relies on. The thread tests therefore
+give mongomock that same guarantee (one lock around each write primitive) and then check the
+store's own protocol (conditional claims, per-scope reservations with rollback, settle once)
+under 8 threads. Against a real server they run unpatched.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import mongomock
+import pytest
+
+from applyflow.errors import BudgetExceeded, StoreError
+from applyflow.models import Alert, JobPosting, LayerOutput, UsageRecord
+from applyflow.store.mongo import MongoStore
+from tests.conftest import MONGO_URI, make_store
+
+pytestmark = pytest.mark.mongo
+
+KINDS = ["mongomock"] + (["mongodb"] if MONGO_URI else [])
+NOW = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
+THREADS = 8
+
+
+def _serialise_mongomock_writes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Give mongomock a real server's single-document atomicity: one write at a time."""
+    lock = threading.RLock()  # re-entrant: _find_and_modify calls _update/_delete
+    for name in ("_insert", "_update", "_delete", "_find_and_modify"):
+        original = getattr(mongomock.collection.Collection, name)
+
+        def locked(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            with lock:
+                return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(mongomock.collection.Collection, name, locked)
+
+
+@pytest.fixture(params=KINDS)
+def mongo_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MongoStore]:
+    store = make_store(request.param, tmp_path)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+@pytest.fixture(params=KINDS)
+def threaded_store(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[MongoStore]:
+    """A store shared by threads; on mongomock with server-like write atomicity."""
+    if request.param == "mongomock":
+        _serialise_mongomock_writes(monkeypatch)
+    store = make_store(request.param, tmp_path)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def _posting(n: int, **fields: str) -> JobPosting:
+    base = {"source": "test", "external_id": str(n), "title": "Engineer", "company": "Acme"}
+    base["description"] = "Build things."
+    return JobPosting(**{**base, **fields})
+
+
+def _run_threads(target: Any) -> None:
+    """Start THREADS threads together (barrier) and re-raise the first failure."""
+    barrier = threading.Barrier(THREADS)
+    errors: list[BaseException] = []
+
+    def run(k: int) -> None:
+        try:
+            barrier.wait(timeout=30)
+            target(k)
+        except BaseException as exc:  # collected and re-raised in the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(THREADS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not any(t.is_alive() for t in threads), "a worker thread did not finish"
+    if errors:
+        raise errors[0]
+
+
+# --- indexes ---------------------------------------------------------------------------------
+def test_indexes_are_created_on_open(mongo_store: MongoStore) -> None:
+    db = mongo_store._db
+    jobs = db.jobs.index_information()
+    assert {"status_1_ingested_at_1", "applied_at_1", "updated_at_1", "company_1"} <= set(jobs)
+    usage = db.usage.index_information()
+    assert usage["call_id_1"].get("unique") is True
+    assert {"at_1", "provider_1", "model_1", "layer_1", "job_id_1", "run_id_1"} <= set(usage)
+    progress = db.progress.index_information()["run_id_1_job_id_1_layer_1"]
+    assert progress.get("unique") is True
+    assert "state_1_lease_until_1" in db.reservations.index_information()
+    assert "key_1_at_-1" in db.alerts.index_information()
+
+
+# --- user text stays literal -----------------------------------------------------------------
+OPERATOR_LIKE = {
+    "title": "$where",
+    "company": "a.b",
+    "location": '{"$ne": null}',
+    "description": '{"$gt": ""} this.a == 1',
+}
+
+
+def test_operator_like_posting_fields_are_stored_as_values(mongo_store: MongoStore) -> None:
+    posting = _posting(1, **OPERATOR_LIKE)
+    assert mongo_store.upsert_job(posting, NOW) == "inserted"
+    raw = mongo_store._db.jobs.find_one({"_id": posting.id})
+    assert {k: raw[k] for k in OPERATOR_LIKE} == OPERATOR_LIKE
+    job = mongo_store.get_job(posting.id)
+    assert (job.title, job.company, job.location, job.description) == tuple(OPERATOR_LIKE.values())
+
+
+def test_search_text_is_literal_not_a_regex_or_operator(mongo_store: MongoStore) -> None:
+    odd = _posting(1, **OPERATOR_LIKE)
+    plain = _posting(2, company="aXb", title="Engineer", description="nothing special")
+    for posting in (odd, plain):
+        mongo_store.upsert_job(posting, NOW)
+
+    def ids(**query: Any) -> set[str]:
+        return {job.id for job in mongo_store.list_jobs(**query)}
+
+    assert ids(company="A.B") == {odd.id}  # '.' is a dot, not "any character"
+    assert ids(company=".*") == set()
+    assert ids(text='{"$gt": ""}') == {odd.id}
+    assert ids(text="$WHERE") == {odd.id}
+    assert ids(text="this.a == 1") == {odd.id}
+    assert ids(text="^") == set()
+    assert ids(text="special") == {plain.id}
+
+
+def test_layer_output_keys_round_trip_and_layer_names_are_checked(
+    mongo_store: MongoStore,
+) -> None:
+    posting = _posting(1)
+    mongo_store.upsert_job(posting, NOW)
+    payload = {"$gt": 1, "a.b": {"$where": "x"}, "plain": [1, "two"]}
+    output = LayerOutput(output=payload, input_hash="h", model="offline", cost_usd=0.1, at=NOW)
+    mongo_store.save_layer_output(posting.id, "extract", output)
+    assert mongo_store.get_job(posting.id).outputs["extract"].output == payload
+    for bad in ("$set", "outputs.extract", "", "a b"):
+        with pytest.raises(ValueError, match="invalid layer name"):
+            mongo_store.save_layer_output(posting.id, bad, output)
+    assert set(mongo_store.get_job(posting.id).outputs) == {"extract"}
+
+
+# --- connection errors -----------------------------------------------------------------------
+UNREACHABLE = "mongodb://user:secret@127.0.0.1:1/x?serverSelectionTimeoutMS=300"
+
+
+def test_unreachable_server_names_the_masked_url() -> None:
+    with pytest.raises(StoreError) as caught:
+        MongoStore(UNREACHABLE)
+    message = str(caught.value)
+    assert "mongodb://user:**********@127.0.0.1:1/x" in message
+    assert "secret" not in message
+
+
+def test_losing_the_server_later_raises_store_error_with_masked_url() -> None:
+    import pymongo
+
+    store = MongoStore("mongodb://mongomock.test/applyflow_test", client=mongomock.MongoClient())
+    store.url = UNREACHABLE
+    store._db = pymongo.MongoClient(UNREACHABLE)["x"]  # the server "goes away"
+    try:
+        with pytest.raises(StoreError, match=r"user:\*+@127\.0\.0\.1:1") as caught:
+            store.ping()
+        assert "secret" not in str(caught.value)
+    finally:
+        store._db.client.close()
+
+
+def test_bad_database_name_is_refused() -> None:
+    with pytest.raises(StoreError, match="invalid MongoDB database name 'a.b'"):
+        MongoStore("mongodb://mongomock.test/a.b", client=mongomock.MongoClient())
+
+
+# --- money is integer ------------------------------------------------------------------------
+def test_budget_counters_are_integers_without_float_drift(mongo_store: MongoStore) -> None:
+    caps = {"total": 0.3}
+    mongo_store.reserve("r1", caps, 0.1, NOW, 60)
+    mongo_store.reserve("r2", caps, 0.2, NOW, 60)  # 0.1 + 0.2 > 0.3 in floats; fits exactly
+    with pytest.raises(BudgetExceeded):
+        mongo_store.reserve("r3", caps, 0.000001, NOW, 60)
+    mongo_store.settle("r1", ["total"], 0.1, NOW)
+    mongo_store.settle("r2", ["total"], 0.2, NOW)
+    counter = mongo_store._db.budget.find_one({"_id": "total"})
+    assert counter["spent"] == 300_000_000 and counter["reserved"] == 0
+    assert isinstance(counter["spent"], int)
+    assert mongo_store.scope_states(["total"], NOW)["total"].spent == 0.3
+
+
+# --- threads ---------------------------------------------------------------------------------
+def test_threads_claiming_100_jobs_each_get_distinct_jobs(threaded_store: MongoStore) -> None:
+    threaded_store.upsert_jobs((_posting(n) for n in range(100)), NOW)
+    claims: Counter[str] = Counter()
+    lock = threading.Lock()
+
+    def worker(k: int) -> None:
+        while batch := threaded_store.claim_jobs(3, f"worker-{k}", 600, NOW):
+            with lock:
+                claims.update(job.id for job in batch)
+
+    _run_threads(worker)
+    assert len(claims) == 100
+    assert max(claims.values()) == 1
+    assert threaded_store.status_counts()["processing"] == 100
+
+
+def test_threads_reserving_and_settling_never_pass_a_cap(threaded_store: MongoStore) -> None:
+    settled: list[float] = []
+    refused = Counter[str]()
+    lock = threading.Lock()
+
+    def worker(k: int) -> None:
+        rng = random.Random(k)
+        caps = {"total": 1.00, "day:2026-03-04": 0.80, f"run:{k}": 0.15}
+        for i in range(30):
+            amount = round(rng.uniform(0.005, 0.09), 6)
+            rid = f"{k}-{i}"
+            try:
+                threaded_store.reserve(rid, caps, amount, NOW, 600)
+            except BudgetExceeded as exc:
+                with lock:
+                    refused[exc.scope.split(":")[0]] += 1
+                continue
+            if rng.random() < 0.2:
+                threaded_store.release(rid)
+                continue
+            actual = round(amount * rng.uniform(0.5, 1.0), 6)
+            usage = UsageRecord(
+                call_id=rid, run_id=str(k), provider="offline", model="m", input_tokens=1,
+                output_tokens=1, cost_usd=actual, at=NOW,
+            )  # fmt: skip
+            threaded_store.settle(rid, list(caps), actual, NOW, usage)
+            with lock:
+                settled.append(actual)
+
+    _run_threads(worker)
+    states = threaded_store.scope_states(
+        ["total", "day:2026-03-04", *(f"run:{k}" for k in range(THREADS))], NOW
+    )
+    assert states["total"].spent == pytest.approx(sum(settled), abs=1e-9)
+    assert states["total"].spent <= 1.00
+    assert states["day:2026-03-04"].spent <= 0.80
+    assert all(states[f"run:{k}"].spent <= 0.15 for k in range(THREADS))
+    assert refused, "the caps never bound; the test proves nothing"
+    assert threaded_store.usage_total().cost_usd == pytest.approx(sum(settled), abs=1e-9)
+    # Nothing stays reserved, not even in the raw counters that later reservations check.
+    assert threaded_store.open_reservations(NOW) == 0
+    assert all(state.reserved == 0 for state in states.values())
+    assert {doc["reserved"] for doc in threaded_store._db.budget.find()} == {0}
+
+
+def test_threads_recording_one_alert_store_it_once(threaded_store: MongoStore) -> None:
+    stored: list[bool] = []
+
+    def worker(k: int) -> None:
+        alert = Alert(key="budget:day", kind="budget", message=f"from {k}", at=NOW)
+        stored.append(threaded_store.record_alert(alert, dedup_s=3600))
+
+    _run_threads(worker)
+    assert stored.count(True) == 1
+    assert len(threaded_store.list_alerts()) == 1
