@@ -1,0 +1,1 @@
+"""The Streamlit dashboard: run it with `applyflow dashboard` (or `make dashboard`)."""

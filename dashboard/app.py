@@ -1,0 +1,36 @@
+"""applyflow dashboard entry point: `streamlit run dashboard/app.py` (or `applyflow dashboard`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from applyflow.errors import SettingsError
+from dashboard.auth import require_login
+from dashboard.data import context
+
+PAGES = Path(__file__).parent / "pages"
+
+st.set_page_config(page_title="applyflow", page_icon=":material/work:", layout="wide")
+
+try:
+    settings, _ = context()
+except (SettingsError, ValueError) as exc:
+    # One message naming every bad variable; nothing else can be shown without settings.
+    st.error(f"**Invalid settings** — fix these and restart the dashboard:\n\n```\n{exc}\n```")
+    st.stop()
+
+if not require_login(settings):
+    st.stop()
+
+page = st.navigation(
+    [
+        st.Page(PAGES / "overview.py", title="Overview", icon=":material/dashboard:", default=True),
+        st.Page(PAGES / "runs.py", title="Runs", icon=":material/play_circle:"),
+        st.Page(PAGES / "spend.py", title="Spend", icon=":material/payments:"),
+        st.Page(PAGES / "jobs.py", title="Jobs", icon=":material/work:"),
+        st.Page(PAGES / "health.py", title="Health", icon=":material/monitor_heart:"),
+    ]
+)
+page.run()

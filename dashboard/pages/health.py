@@ -1,0 +1,88 @@
+"""Health: the store, the Prefect API, each provider's guards, and the latest alerts."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from applyflow.settings import Settings, mask_url
+from dashboard import data, ui
+
+
+def _store(src: data.Source) -> bool:
+    """Store reachability and latency; False (with the fix shown) when it is down."""
+    st.subheader("Store")
+    left, right = st.columns([1, 3])
+    try:
+        latency = data.ping_store(src)
+    except ui.STORE_ERRORS as exc:
+        left.metric("Store", "down")
+        with right:
+            ui.store_failed(src, exc)
+        return False
+    left.metric("Store ping", f"{latency:.1f} ms")
+    right.success(f"Reachable: `{mask_url(src.url)}`", icon=":material/check_circle:")
+    return True
+
+
+def _prefect() -> None:
+    st.subheader("Prefect API")
+    api, ui_url = data.prefect_urls()
+    reachable, detail = data.prefect_status(api)
+    if reachable:
+        st.success(f"Reachable: {detail}", icon=":material/check_circle:")
+        if ui_url:
+            st.link_button("Open the Prefect UI", ui_url, icon=":material/open_in_new:")
+    elif api:
+        st.error(f"Not reachable: {detail}. Start it with `make server`.")
+    else:
+        st.info(f"Not configured: {detail}. Set `PREFECT_API_URL` to watch a Prefect server.")
+
+
+def _providers(settings: Settings, src: data.Source) -> None:
+    st.subheader("Providers")
+    try:
+        report = data.load_providers(src, settings)
+    except Exception as exc:  # noqa: BLE001 - an optional report must never break the page
+        st.warning(
+            f"Provider guard report unavailable ({type(exc).__name__}: {exc}); "
+            "breaker states and budget below come straight from the store."
+        )
+    else:
+        if report.empty:
+            ui.empty("No provider configured.")
+        else:
+            st.dataframe(report, hide_index=True)
+    breakers = data.load_breakers(src)
+    st.markdown("**Circuit breakers**")
+    if breakers.empty:
+        ui.empty("No breaker has been used yet: every provider is closed (healthy).")
+    else:
+        st.dataframe(breakers, hide_index=True)
+    budget = data.load_budget(src, settings)
+    st.markdown("**Budget state**")
+    cols = st.columns(len(budget))
+    for col, row in zip(cols, budget.itertuples(), strict=True):
+        used = f"{row.percent:.1f}% used" if pd.notna(row.percent) else "no cap"
+        col.metric(row.kind.capitalize(), row.state, help=row.key, delta=used, delta_color="off")
+
+
+def _alerts(src: data.Source) -> None:
+    st.subheader("Latest alerts")
+    alerts = data.load_alerts(src)
+    if alerts.empty:
+        ui.empty("No alerts. Budget warnings and open breakers show up here.")
+        return
+    st.dataframe(alerts, hide_index=True)
+
+
+def _body(settings: Settings, src: data.Source) -> None:
+    up = _store(src)
+    _prefect()
+    if up:
+        _providers(settings, src)
+        _alerts(src)
+
+
+st.title("Health")
+ui.guarded(_body)

@@ -1,0 +1,176 @@
+"""Jobs: filter the stored jobs, read one job's layer outputs, and mark what happened to it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from applyflow.errors import InvalidTransition
+from applyflow.models import USER_STATUSES, Job, Status
+from applyflow.settings import Settings
+from dashboard import data, ui
+
+_FLASH = "_jobs_flash"
+
+
+def _pick(output: dict[str, Any], *names: str) -> Any:
+    """The first present, non-empty key of ``names`` in a layer output (schemas may grow)."""
+    for name in names:
+        value = output.get(name)
+        if value not in (None, "", [], {}):
+            return value
+    return None
+
+
+def _output(job: Job, layer: str) -> dict[str, Any]:
+    stored = job.outputs.get(layer)
+    return dict(stored.output) if stored else {}
+
+
+def _fields_table(output: dict[str, Any]) -> pd.DataFrame:
+    """A layer output as field/value rows (lists joined, nested values as text)."""
+    rows = []
+    for key, value in output.items():
+        if isinstance(value, list):
+            value = ", ".join(str(v) for v in value)
+        elif isinstance(value, dict):
+            value = "; ".join(f"{k}: {v}" for k, v in value.items())
+        rows.append({"field": key.replace("_", " "), "value": "" if value is None else str(value)})
+    return pd.DataFrame(rows, columns=["field", "value"])
+
+
+def _bullets(items: Any) -> str:
+    if isinstance(items, str):
+        return items
+    return "\n".join(f"- {item}" for item in items or [])
+
+
+def _filters() -> dict[str, Any]:
+    cols = st.columns([2, 1, 2, 2])
+    statuses = cols[0].multiselect("Status", [s.value for s in Status], key="f_status")
+    min_fit = cols[1].number_input("Min fit", 0, 100, 0, step=5, key="f_fit")
+    company = cols[2].text_input("Company", key="f_company").strip()
+    text = cols[3].text_input("Search", placeholder="title, company, description", key="f_text")
+    return {
+        "statuses": tuple(statuses),
+        "min_fit": int(min_fit) or None,
+        "company": company or None,
+        "text": text.strip() or None,
+    }
+
+
+def _mark_buttons(src: data.Source, job: Job) -> None:
+    cols = st.columns(len(USER_STATUSES))
+    for col, status in zip(cols, USER_STATUSES, strict=True):
+        clicked = col.button(
+            f"Mark {status.value}",
+            key=f"mark_{status.value}",
+            disabled=job.status == status,
+            use_container_width=True,
+        )
+        if not clicked:
+            continue
+        try:
+            updated = data.mark_job(src, job.id, status)
+        except InvalidTransition as exc:
+            st.error(str(exc))
+            return
+        stamp = f" (applied {updated.applied_at:%Y-%m-%d %H:%M} UTC)" if updated.applied_at else ""
+        st.session_state[_FLASH] = f"Marked **{job.title}** {status.value}{stamp}."
+        st.rerun()
+
+
+def _outputs(job: Job) -> None:
+    extract, research = _output(job, "extract"), _output(job, "research")
+    score, generate = _output(job, "score"), _output(job, "generate")
+    publish = _output(job, "publish")
+    tabs = st.tabs(["Extracted", "Fit", "CV", "Cover letter", "Research", "Posting"])
+    with tabs[0]:
+        if extract:
+            st.table(_fields_table(extract).set_index("field"))
+        else:
+            ui.empty("Not extracted yet.")
+    with tabs[1]:
+        fit = job.fit if job.fit is not None else _pick(score, "fit", "score")
+        if fit is None and not score:
+            ui.empty("Not scored yet.")
+        else:
+            st.metric("Fit", f"{fit}/100" if fit is not None else "—")
+            rationale = _pick(score, "rationale", "reasoning", "summary")
+            st.markdown("**Rationale**\n\n" + (str(rationale) if rationale else "_none given_"))
+            gaps = _pick(score, "gaps", "missing")
+            st.markdown("**Gaps**\n\n" + (_bullets(gaps) if gaps else "_none found_"))
+            strengths = _pick(score, "strengths", "matches")
+            if strengths:
+                st.markdown("**Strengths**\n\n" + _bullets(strengths))
+    with tabs[2]:
+        cv = _pick(generate, "cv_markdown", "cv", "resume_markdown", "resume")
+        st.markdown(cv) if cv else ui.empty("No CV generated yet.")
+    with tabs[3]:
+        letter = _pick(generate, "cover_letter_markdown", "cover_letter", "letter")
+        st.markdown(letter) if letter else ui.empty("No cover letter generated yet.")
+    with tabs[4]:
+        if research:
+            st.table(_fields_table(research).set_index("field"))
+        else:
+            ui.empty("No company research yet.")
+    with tabs[5]:
+        if publish:
+            st.caption("Published files: " + _fields_table(publish)["value"].str.cat(sep=" · "))
+        st.text(job.description)
+
+
+def _detail(src: data.Source, job_id: str) -> None:
+    job = data.load_job(src, job_id)
+    if job is None:
+        ui.empty("That job is no longer in the store.")
+        return
+    st.subheader(f"{job.title} @ {job.company}")
+    facts = [f"status **{job.status.value}**", f"fit **{job.fit if job.fit is not None else '—'}**"]
+    if job.location:
+        facts.append(job.location)
+    if job.applied_at:
+        facts.append(f"applied {job.applied_at:%Y-%m-%d %H:%M} UTC")
+    facts.append(f"cost {ui.usd(job.cost_usd)}")
+    if job.url:
+        facts.append(f"[posting]({job.url})")
+    st.markdown(" · ".join(facts))
+    if job.error:
+        st.warning(f"Last error: {job.error}")
+    _mark_buttons(src, job)
+    _outputs(job)
+
+
+def _body(settings: Settings, src: data.Source) -> None:
+    flash = st.session_state.pop(_FLASH, None)
+    if flash:
+        st.success(flash)
+    filters = _filters()
+    jobs = data.load_jobs(src, **filters)
+    if jobs.empty:
+        any_filter = any(v for v in filters.values())
+        ui.empty(
+            "No job matches these filters."
+            if any_filter
+            else "No jobs yet. Ingest postings with `applyflow ingest samples/postings.json`."
+        )
+        return
+    st.caption(f"{len(jobs)} job(s)")
+    st.dataframe(jobs, hide_index=True)
+    ids = list(jobs["id"])
+    labels = {r.id: f"{r.title} @ {r.company} ({r.id})" for r in jobs.itertuples()}
+    wanted = st.query_params.get("job")
+    job_id = st.selectbox(
+        "Job",
+        ids,
+        index=ids.index(wanted) if wanted in ids else 0,
+        format_func=labels.get,
+        key="job_pick",
+    )
+    _detail(src, job_id)
+
+
+st.title("Jobs")
+ui.guarded(_body)

@@ -1,0 +1,91 @@
+"""Spend: every budget scope against its cap, spend over time, where it went, and a forecast."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from applyflow.settings import Settings
+from dashboard import data, ui
+
+
+def scopes_table(budget: pd.DataFrame) -> pd.DataFrame:
+    """Budget scopes as shown: money formatted, state with its colour."""
+    return pd.DataFrame(
+        {
+            "scope": budget["key"],
+            "cap": [ui.usd(v, 2) if pd.notna(v) else "no cap" for v in budget["cap"]],
+            "spent": [ui.usd(v) for v in budget["spent"]],
+            "reserved": [ui.usd(v) for v in budget["reserved"]],
+            "remaining": [ui.usd(v) if pd.notna(v) else "—" for v in budget["remaining"]],
+            "used": [f"{v:.1f}%" if pd.notna(v) else "—" for v in budget["percent"]],
+            "state": budget["state"],
+        }
+    )
+
+
+def _scopes(settings: Settings, src: data.Source) -> None:
+    st.subheader("Budget scopes")
+    budget = data.load_budget(src, settings)
+    st.table(ui.tinted(scopes_table(budget).set_index("scope"), ["state"]))
+    worst = budget[budget["state"].isin(["critical", "exceeded"])]
+    for row in worst.itertuples():
+        st.warning(f"Scope `{row.key}` is {row.state} ({row.percent:.1f}% of its cap).")
+    st.caption(
+        f"Warning at {settings.budget_warn_at:.0%} of a cap, critical at 90%. "
+        "Caps: `APPLYFLOW_BUDGET_*_USD`."
+    )
+
+
+def _series(src: data.Source) -> None:
+    daily = data.load_spend_series(src, "day")
+    hourly = data.load_spend_series(src, "hour")
+    left, right = st.columns(2)
+    with left:
+        st.subheader("Daily spend (30 days)")
+        st.bar_chart(daily, x="day", y="cost_usd", y_label="USD", height=240)
+    with right:
+        st.subheader("Hourly spend (24 hours)")
+        st.bar_chart(hourly, x="hour", y="cost_usd", y_label="USD", height=240)
+
+
+def _breakdown(src: data.Source) -> None:
+    st.subheader("Where it went")
+    tabs = st.tabs(["By provider", "By model", "By layer"])
+    for tab, field in zip(tabs, ("provider", "model", "layer"), strict=True):
+        with tab:
+            df = data.load_spend_by(src, field)
+            if df.empty:
+                ui.empty("No model calls recorded yet.")
+            else:
+                st.dataframe(df, hide_index=True)
+    st.subheader("Most expensive jobs")
+    jobs = data.load_expensive_jobs(src)
+    if jobs.empty:
+        ui.empty("No job has cost anything yet.")
+    else:
+        st.dataframe(jobs, hide_index=True)
+
+
+def _forecast(src: data.Source) -> None:
+    st.subheader("Forecast")
+    f = data.load_forecast(src)
+    cols = st.columns(3)
+    cols[0].metric("New jobs in the queue", f["queue"])
+    cols[1].metric(
+        "Average cost per job", ui.usd(f["average_usd"]), help=f"Over {f['jobs_costed']} job(s)"
+    )
+    cols[2].metric("Forecast for the queue", ui.usd(f["forecast_usd"]))
+    if f["average_usd"] is None:
+        st.caption("No processed job has recorded a cost yet, so there is no average to use.")
+
+
+def _body(settings: Settings, src: data.Source) -> None:
+    _scopes(settings, src)
+    _forecast(src)
+    _series(src)
+    _breakdown(src)
+
+
+st.title("Spend")
+ui.guarded(_body)

@@ -1,0 +1,73 @@
+"""Pieces every page shares: the store-failure message, empty states, money formatting."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+import pandas as pd
+import streamlit as st
+from pandas.io.formats.style import Styler
+from pymongo.errors import PyMongoError
+
+from applyflow.errors import StoreError
+from applyflow.settings import Settings, mask_url
+from dashboard.data import Source, context
+
+__all__ = ["STORE_ERRORS", "guarded", "store_failed", "empty", "usd", "tinted"]
+
+# What a store that is down, missing or misconfigured raises.
+STORE_ERRORS: tuple[type[BaseException], ...] = (StoreError, sqlite3.Error, PyMongoError, OSError)
+
+
+def store_failed(src: Source, exc: BaseException) -> None:
+    """``st.error`` naming the (masked) store, the reason and how to fix it."""
+    reason = str(exc).strip() or type(exc).__name__
+    st.error(
+        f"**Cannot read the store** `{mask_url(src.url)}`: {reason}\n\n"
+        "Fix: check `APPLYFLOW_STORE_URL` (`applyflow config` shows it); for SQLite the folder "
+        "must exist and be writable, for MongoDB the server must be running and reachable. "
+        "`applyflow health` checks it. Then reload this page.",
+        icon=":material/database:",
+    )
+
+
+def guarded(body: Callable[[Settings, Source], None]) -> None:
+    """Run a page body with fresh settings; a store failure becomes ``st.error``, not a trace."""
+    settings, src = context()
+    try:
+        body(settings, src)
+    except STORE_ERRORS as exc:
+        store_failed(src, exc)
+
+
+def empty(message: str) -> None:
+    """A friendly empty state."""
+    st.info(message, icon=":material/inbox:")
+
+
+def usd(value: float | None, digits: int = 4) -> str:
+    return "—" if value is None else f"${value:,.{digits}f}"
+
+
+# Background per state word (budget states and layer statuses), readable in light and dark themes.
+TONES = {
+    "ok": "#2f9e4433",
+    "completed": "#2f9e4433",
+    "cached": "#1c7ed633",
+    "running": "#1c7ed633",
+    "warning": "#f08c0033",
+    "critical": "#e8590c55",
+    "exceeded": "#e0313155",
+    "failed": "#e0313155",
+}
+
+
+def _tone(value: object) -> str:
+    word = str(value).split(" ", 1)[0]
+    return f"background-color: {TONES[word]}" if word in TONES else ""
+
+
+def tinted(df: pd.DataFrame, columns: list[str] | None = None) -> Styler:
+    """``df`` with cells coloured by the state word they start with (ok, failed, ...)."""
+    return df.style.map(_tone, subset=columns)

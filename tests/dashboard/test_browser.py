@@ -1,0 +1,215 @@
+"""The dashboard in real headless Chromium, served by `applyflow dashboard` on a seeded store.
+
+Screenshots go to ``test-artifacts/``. To refresh the README's screenshot as well:
+
+    APPLYFLOW_UPDATE_SCREENSHOT=1 .venv/bin/python -m pytest tests/dashboard -m e2e
+
+which copies the Overview screenshot to ``docs/img/overview.png``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from applyflow.models import Status, utcnow
+from applyflow.settings import LAYERS
+from applyflow.store.sqlite import SQLiteStore
+from tests.dashboard.seed import Seeded, seed
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+DOCS_SCREENSHOT = ROOT / "docs" / "img" / "overview.png"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+START_DEADLINE_S = 90
+UI_TIMEOUT_MS = 30_000
+
+
+def _require_chromium() -> None:
+    if CHROMIUM.is_file():
+        return
+    reason = f"Debian chromium not found at {CHROMIUM}; install it with `make browser`"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason} (CI must run the browser tests)")
+    pytest.skip(reason)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Served:
+    base: str
+    store: SQLiteStore
+    ids: Seeded
+
+
+def _wait_healthy(proc: subprocess.Popen[bytes], base: str, log: Path) -> None:
+    """Poll Streamlit's health route until it answers, the process dies, or the deadline."""
+    deadline = time.monotonic() + START_DEADLINE_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"dashboard exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.get(f"{base}/_stcore/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)  # polling interval while waiting for the server to come up
+    pytest.fail(f"dashboard not healthy after {START_DEADLINE_S}s:\n{log.read_text()[-3000:]}")
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """`applyflow dashboard` on a free port over a seeded SQLite store; stopped by PID."""
+    _require_chromium()
+    work = tmp_path_factory.mktemp("dashboard-e2e")
+    store = SQLiteStore(f"sqlite:///{work / 'applyflow.db'}")
+    ids = seed(store, utcnow(), UTC)
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("APPLYFLOW_", "PREFECT_UI"))}
+    env |= {
+        "APPLYFLOW_STORE_URL": store.url,
+        "PREFECT_API_URL": "http://127.0.0.1:4200/api",
+        "HOME": str(work),  # Streamlit's per-user files stay in the temp folder
+    }
+    log = work / "dashboard.log"
+    cli = Path(sys.executable).with_name("applyflow")
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [str(cli), "dashboard", "--port", str(port)],
+            cwd=work,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        _wait_healthy(proc, base, log)
+        yield Served(base, store, ids)
+    finally:
+        proc.send_signal(signal.SIGTERM)  # `applyflow dashboard` exec'd Streamlit: same PID
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        store.close()
+
+
+@pytest.fixture(scope="module")
+def browser(served: Served) -> Iterator[Browser]:
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
+def _cards(page: Page) -> dict[str, str]:
+    """The metric cards shown, label -> value, once at least the four counts have rendered."""
+    metrics = page.locator('[data-testid="stMetric"]')
+    metrics.nth(3).wait_for(timeout=UI_TIMEOUT_MS)
+    out = {}
+    for i in range(metrics.count()):
+        m = metrics.nth(i)
+        label = m.locator('[data-testid="stMetricLabel"]').inner_text().strip()
+        out[label] = m.locator('[data-testid="stMetricValue"]').inner_text().strip()
+    return out
+
+
+def _screenshot(page: Page, name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def test_overview_shows_the_four_counts(served: Served, page: Page) -> None:
+    page.goto(served.base)
+    cards = _cards(page)
+    stats = served.store.application_stats(utcnow(), UTC)
+    assert [cards[k] for k in ("Today", "This week", "This month", "Total")] == [
+        str(stats.today), str(stats.week), str(stats.month), str(stats.total),
+    ]  # fmt: skip
+    page.get_by_text("Applications per week (12 weeks)").wait_for(timeout=UI_TIMEOUT_MS)
+    shot = _screenshot(page, "overview")
+    if os.environ.get("APPLYFLOW_UPDATE_SCREENSHOT") == "1":
+        DOCS_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shot, DOCS_SCREENSHOT)
+
+
+def test_marking_applied_in_the_ui_raises_today_and_total(served: Served, page: Page) -> None:
+    before = served.store.application_stats(utcnow(), UTC)
+    job_id = served.ids.job("QA Engineer")
+    page.goto(f"{served.base}/jobs?job={job_id}")
+    page.get_by_text("QA Engineer @ Soylent").first.wait_for(timeout=UI_TIMEOUT_MS)
+    page.get_by_role("button", name="Mark applied").click()
+    page.get_by_text("Marked QA Engineer applied").wait_for(timeout=UI_TIMEOUT_MS)
+    _screenshot(page, "jobs-marked")
+    job = served.store.get_job(job_id)
+    assert job.status == Status.APPLIED and job.applied_at is not None
+    page.get_by_role("link", name="Overview").click()
+    metrics = page.locator('[data-testid="stMetric"]')
+    today = metrics.filter(has_text="Today").locator('[data-testid="stMetricValue"]')
+    total = metrics.filter(has_text="Total").locator('[data-testid="stMetricValue"]')
+    expect(today).to_have_text(str(before.today + 1), timeout=UI_TIMEOUT_MS)
+    expect(total).to_have_text(str(before.total + 1), timeout=UI_TIMEOUT_MS)
+
+
+def test_runs_page_shows_every_layer_completed(served: Served, page: Page) -> None:
+    page.goto(f"{served.base}/runs?run={served.ids.finished_run}")
+    table = page.locator('[data-testid="stTable"] table')
+    table.wait_for(timeout=UI_TIMEOUT_MS)
+    headers = [h.strip() for h in table.locator("thead th").all_inner_texts()]
+    assert headers[-len(LAYERS) :] == list(LAYERS)
+    rows = table.locator("tbody tr")
+    assert rows.count() == 2
+    for i in range(rows.count()):
+        cells = [c.strip() for c in rows.nth(i).locator("td").all_inner_texts()]
+        assert len(cells) == len(LAYERS)
+        assert all("completed" in c for c in cells), cells
+    bar = page.locator('[data-testid="stProgress"]')
+    assert "10 of 10 layer tasks finished" in bar.inner_text()
+    link = page.get_by_role("link", name="Open in Prefect UI")
+    assert (
+        link.get_attribute("href")
+        == f"http://127.0.0.1:4200/runs/flow-run/{served.ids.flow_run_id}"
+    )
+    _screenshot(page, "runs")

@@ -1,0 +1,229 @@
+"""Every dashboard page on a seeded store (SQLite and mongomock): shown numbers = store numbers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from applyflow.models import Status
+from applyflow.settings import LAYERS, load_settings
+from applyflow.spend import budget_summary
+from applyflow.stats import funnel
+from applyflow.store import Store
+from tests.dashboard.conftest import NOW
+from tests.dashboard.seed import CV, LETTER, Seeded
+
+Opener = Callable[..., AppTest]
+SeededStore = tuple[Store, Seeded]
+
+
+def _metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def _frame(at: AppTest, *columns: str) -> pd.DataFrame:
+    """The first ``st.dataframe`` shown with all of ``columns``."""
+    for element in at.dataframe:
+        df = element.value
+        if set(columns) <= set(df.columns):
+            return df
+    raise AssertionError(f"no dataframe with columns {columns}")
+
+
+def _texts(at: AppTest) -> str:
+    parts = [m.value for m in at.markdown] + [c.value for c in at.caption]
+    return "\n".join(parts)
+
+
+def test_overview_cards_funnel_and_weeks_equal_store_stats(
+    seeded: SeededStore, open_app: Opener
+) -> None:
+    store, _ = seeded
+    at = open_app()
+    stats = store.application_stats(NOW, UTC)
+    assert stats.model_dump() == {"today": 2, "week": 3, "month": 4, "total": 5}  # the seed
+    shown = _metrics(at)
+    assert [shown[k] for k in ("Today", "This week", "This month", "Total")] == [
+        str(stats.today), str(stats.week), str(stats.month), str(stats.total),
+    ]  # fmt: skip
+    bars = [p.value for p in at.get("progress")]
+    assert bars == [round(n / stats.total * 100) for n in (2, 3, 4, 5)]
+    expected_funnel = funnel(store.status_counts())
+    table = _frame(at, "stage", "jobs")
+    assert dict(zip(table["stage"], table["jobs"], strict=True)) == expected_funnel
+    assert shown["Rejected"] == str(expected_funnel["rejected"])
+    assert shown["Discarded"] == str(expected_funnel["discarded"])
+    weekly = _frame(at, "week", "applications")
+    expected_weeks = store.weekly_applications(NOW, UTC, weeks=12)
+    assert list(weekly["applications"]) == [w.count for w in expected_weeks]
+    assert len(weekly) == 12
+    assert not at.error
+
+
+def test_runs_page_shows_grid_progress_and_prefect_link(
+    seeded: SeededStore, open_app: Opener, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, ids = seeded
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:4200/api")
+    at = open_app("runs")
+    runs = _frame(at, "run", "flow_run_id")
+    assert list(runs["run"]) == [r.id for r in store.list_runs()]
+    # Newest first: the live run is selected; 1 of its 2 jobs x 5 layers has finished.
+    assert at.selectbox(key="run_pick").value == ids.live_run
+    assert at.get("progress")[0].value == 10
+    assert "1 of 10 layer tasks finished" in at.get("progress")[0].text
+    assert any("refreshing every" in c.value for c in at.caption)
+    at.selectbox(key="run_pick").set_value(ids.finished_run).run()
+    assert not at.exception
+    grid = at.table[0].value
+    assert list(grid.columns) == list(LAYERS)
+    assert len(grid) == 2
+    assert all(str(cell).startswith("completed · ") for cell in grid.to_numpy().ravel())
+    assert at.get("progress")[0].value == 100
+    expected_cost = sum(r.cost_usd for r in store.list_progress(ids.finished_run))
+    assert _metrics(at)["Cost"] == f"${expected_cost:,.4f}"
+    link = at.link_button[0]
+    assert link.proto.url == f"http://127.0.0.1:4200/runs/flow-run/{ids.flow_run_id}"
+    assert not at.error
+
+
+def test_runs_page_without_prefect_has_no_link(seeded: SeededStore, open_app: Opener) -> None:
+    _, ids = seeded
+    at = open_app("runs")
+    at.selectbox(key="run_pick").set_value(ids.finished_run).run()
+    assert len(at.link_button) == 0
+
+
+def test_spend_page_scopes_breakdown_and_forecast_equal_store(
+    seeded: SeededStore, open_app: Opener
+) -> None:
+    store, _ = seeded
+    at = open_app("spend")
+    settings = load_settings()
+    expected = budget_summary(settings, store, NOW)
+    scopes = at.table[0].value
+    assert list(scopes.index) == [s.key for s in expected]
+    for scope in expected:
+        row = scopes.loc[scope.key]
+        assert row["spent"] == f"${scope.spent:,.4f}"
+        assert row["reserved"] == f"${scope.reserved:,.4f}"
+        assert row["state"] == scope.state
+    day = next(s for s in expected if s.kind == "day")
+    assert day.state in {"warning", "critical", "exceeded"}  # the seed: $0.038 of $0.045
+    for field in ("provider", "model", "layer"):
+        shown = _frame(at, field, "calls")
+        groups = store.spend_by(field)
+        assert list(shown[field]) == [g.key for g in groups]
+        assert list(shown["cost_usd"]) == pytest.approx([g.cost_usd for g in groups])
+    expensive = _frame(at, "job_id", "title")
+    by_job = [g for g in store.spend_by("job_id") if g.key]
+    assert list(expensive["job_id"]) == [g.key for g in by_job][:10]
+    assert expensive["title"].iloc[0] == store.get_job(by_job[0].key).title
+    shown = _metrics(at)
+    queue = store.status_counts()["new"]
+    average = sum(g.cost_usd for g in by_job) / len(by_job)
+    assert shown["New jobs in the queue"] == str(queue)
+    assert shown["Forecast for the queue"] == f"${queue * average:,.4f}"
+    assert not at.error
+
+
+def test_jobs_page_filters_and_detail(seeded: SeededStore, open_app: Opener) -> None:
+    store, ids = seeded
+    at = open_app("jobs")
+    table = _frame(at, "id", "fit")
+    assert sorted(table["id"]) == sorted(j.id for j in store.list_jobs())
+    at.multiselect(key="f_status").set_value(["ready"]).run()
+    table = _frame(at, "id", "fit")
+    assert sorted(table["id"]) == sorted(j.id for j in store.list_jobs(status=Status.READY))
+    at.number_input(key="f_fit").set_value(50).run()
+    table = _frame(at, "id", "fit")
+    assert list(table["id"]) == [ids.job("Frontend Developer")]
+    at.multiselect(key="f_status").set_value([]).run()
+    at.number_input(key="f_fit").set_value(0).run()
+    at.text_input(key="f_company").set_value("acme").run()
+    assert set(_frame(at, "id", "fit")["company"]) == {"Acme"}
+    at.text_input(key="f_company").set_value("").run()
+    at.text_input(key="f_text").set_value("reliability").run()
+    assert list(_frame(at, "id", "fit")["title"]) == ["Site Reliability Engineer"]
+    at.text_input(key="f_text").set_value("no such words").run()
+    assert "No job matches these filters." in [i.value for i in at.info]
+
+
+def test_jobs_page_renders_layer_outputs(seeded: SeededStore, open_app: Opener) -> None:
+    _, ids = seeded
+    at = open_app("jobs")
+    at.selectbox(key="job_pick").set_value(ids.job("Frontend Developer")).run()
+    assert not at.exception
+    extracted = at.table[0].value
+    assert extracted.loc["skills", "value"] == "TypeScript, React"
+    text = _texts(at)
+    assert "Strong React match with the profile." in text
+    assert "- No Svelte experience" in text
+    assert CV in text and LETTER in text
+    assert _metrics(at)["Fit"] == "82/100"
+
+
+def test_marking_applied_writes_the_store_and_raises_today(
+    seeded: SeededStore, open_app: Opener
+) -> None:
+    store, ids = seeded
+    before = store.application_stats(NOW, UTC)
+    at = open_app("jobs")
+    job_id = ids.job("QA Engineer")
+    at.selectbox(key="job_pick").set_value(job_id).run()
+    at.button(key="mark_applied").click().run()
+    assert not at.exception and not at.error
+    job = store.get_job(job_id)
+    assert job.status == Status.APPLIED and job.applied_at == NOW
+    assert any("Marked **QA Engineer** applied" in s.value for s in at.success)
+    at.switch_page("pages/overview.py").run()
+    shown = _metrics(at)
+    assert shown["Today"] == str(before.today + 1)
+    assert shown["Total"] == str(before.total + 1)
+
+
+def test_invalid_transition_is_an_error_not_a_change(seeded: SeededStore, open_app: Opener) -> None:
+    store, ids = seeded
+    at = open_app("jobs")
+    job_id = ids.job("DevOps Engineer")  # new -> interview is not allowed
+    at.selectbox(key="job_pick").set_value(job_id).run()
+    at.button(key="mark_interview").click().run()
+    assert not at.exception
+    assert any("cannot change status from 'new' to 'interview'" in e.value for e in at.error)
+    assert store.get_job(job_id).status == Status.NEW
+
+
+def test_health_page_store_prefect_providers_alerts(seeded: SeededStore, open_app: Opener) -> None:
+    store, _ = seeded
+    at = open_app("health")
+    shown = _metrics(at)
+    assert shown["Store ping"].endswith(" ms")
+    assert any("PREFECT_API_URL is not set" in i.value for i in at.info)
+    alerts = _frame(at, "message")
+    assert list(alerts["message"]) == [a.message for a in store.list_alerts(limit=20)]
+    breakers = _frame(at, "fail_count")
+    assert list(breakers["state"]) == [b.state for b in store.breaker_states()]
+    expected = {s.kind: s.state for s in budget_summary(load_settings(), store, NOW)}
+    assert {k.lower(): v for k, v in shown.items() if k.lower() in expected} == expected
+    assert not at.error
+
+
+def test_health_page_reports_unreachable_prefect(
+    seeded: SeededStore, open_app: Opener, monkeypatch: pytest.MonkeyPatch, unused_port: int
+) -> None:
+    monkeypatch.setenv("PREFECT_API_URL", f"http://127.0.0.1:{unused_port}/api")
+    at = open_app("health")
+    assert any("Not reachable" in e.value and "make server" in e.value for e in at.error)
+
+
+def test_health_page_reports_reachable_prefect(
+    seeded: SeededStore, open_app: Opener, monkeypatch: pytest.MonkeyPatch, health_server: str
+) -> None:
+    monkeypatch.setenv("PREFECT_API_URL", f"{health_server}/api")
+    at = open_app("health")
+    assert any(s.value.startswith("Reachable: 127.0.0.1") for s in at.success)
+    assert at.link_button[0].proto.url == health_server
