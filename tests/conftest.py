@@ -36,6 +36,9 @@ def make_store(kind: str, tmp_path: Path) -> Store:
     if kind == "mongomock":
         import mongomock
 
+        from tests.mongomock_atomic import make_writes_atomic
+
+        make_writes_atomic()  # a real server's single-document atomicity (see that module)
         return MongoStore("mongodb://mongomock.test/applyflow_test", client=mongomock.MongoClient())
     import uuid
 

@@ -1,15 +1,10 @@
-"""MongoStore-specific behaviour: indexes, literal user text, masked URLs, thread safety.
+"""MongoStore-specific behaviour: indexes, literal user text, masked URLs, integer money, and
+8 threads sharing one store (claims, reservations, alerts).
 
 Runs on mongomock, and also on a real server when ``APPLYFLOW_TEST_MONGODB_URI`` is set.
-
-mongomock is not atomic under threads: its ``find_one_and_update`` reads the matching document
-and then updates it by ``_id`` alone (``Collection._find_and_modify``), and ``update_one``
-applies ``$inc`` in place, so two threads can both pass a filter or lose an increment (8
-threads claiming 100 jobs on plain mongomock hand out ~150 claims). A real server makes each
-single-document write atomic, and that is all MongoStore relies on. The thread tests therefore
-give mongomock that same guarantee (one lock around each write primitive) and then check the
-store's own protocol (conditional claims, per-scope reservations with rollback, settle once)
-under 8 threads. Against a real server they run unpatched.
+mongomock stores made by ``make_store`` get a real server's single-document write atomicity
+(``tests/mongomock_atomic.py`` says why plain mongomock double-claims under threads); the thread
+tests then check the store's own protocol on top of it. Against a real server nothing is patched.
 """
 
 from __future__ import annotations
@@ -37,35 +32,8 @@ NOW = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
 THREADS = 8
 
 
-def _serialise_mongomock_writes(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Give mongomock a real server's single-document atomicity: one write at a time."""
-    lock = threading.RLock()  # re-entrant: _find_and_modify calls _update/_delete
-    for name in ("_insert", "_update", "_delete", "_find_and_modify"):
-        original = getattr(mongomock.collection.Collection, name)
-
-        def locked(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
-            with lock:
-                return _original(self, *args, **kwargs)
-
-        monkeypatch.setattr(mongomock.collection.Collection, name, locked)
-
-
 @pytest.fixture(params=KINDS)
 def mongo_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MongoStore]:
-    store = make_store(request.param, tmp_path)
-    try:
-        yield store
-    finally:
-        store.close()
-
-
-@pytest.fixture(params=KINDS)
-def threaded_store(
-    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[MongoStore]:
-    """A store shared by threads; on mongomock with server-like write atomicity."""
-    if request.param == "mongomock":
-        _serialise_mongomock_writes(monkeypatch)
     store = make_store(request.param, tmp_path)
     try:
         yield store
@@ -213,23 +181,23 @@ def test_budget_counters_are_integers_without_float_drift(mongo_store: MongoStor
 
 
 # --- threads ---------------------------------------------------------------------------------
-def test_threads_claiming_100_jobs_each_get_distinct_jobs(threaded_store: MongoStore) -> None:
-    threaded_store.upsert_jobs((_posting(n) for n in range(100)), NOW)
+def test_threads_claiming_100_jobs_each_get_distinct_jobs(mongo_store: MongoStore) -> None:
+    mongo_store.upsert_jobs((_posting(n) for n in range(100)), NOW)
     claims: Counter[str] = Counter()
     lock = threading.Lock()
 
     def worker(k: int) -> None:
-        while batch := threaded_store.claim_jobs(3, f"worker-{k}", 600, NOW):
+        while batch := mongo_store.claim_jobs(3, f"worker-{k}", 600, NOW):
             with lock:
                 claims.update(job.id for job in batch)
 
     _run_threads(worker)
     assert len(claims) == 100
     assert max(claims.values()) == 1
-    assert threaded_store.status_counts()["processing"] == 100
+    assert mongo_store.status_counts()["processing"] == 100
 
 
-def test_threads_reserving_and_settling_never_pass_a_cap(threaded_store: MongoStore) -> None:
+def test_threads_reserving_and_settling_never_pass_a_cap(mongo_store: MongoStore) -> None:
     settled: list[float] = []
     refused = Counter[str]()
     lock = threading.Lock()
@@ -241,25 +209,25 @@ def test_threads_reserving_and_settling_never_pass_a_cap(threaded_store: MongoSt
             amount = round(rng.uniform(0.005, 0.09), 6)
             rid = f"{k}-{i}"
             try:
-                threaded_store.reserve(rid, caps, amount, NOW, 600)
+                mongo_store.reserve(rid, caps, amount, NOW, 600)
             except BudgetExceeded as exc:
                 with lock:
                     refused[exc.scope.split(":")[0]] += 1
                 continue
             if rng.random() < 0.2:
-                threaded_store.release(rid)
+                mongo_store.release(rid)
                 continue
             actual = round(amount * rng.uniform(0.5, 1.0), 6)
             usage = UsageRecord(
                 call_id=rid, run_id=str(k), provider="offline", model="m", input_tokens=1,
                 output_tokens=1, cost_usd=actual, at=NOW,
             )  # fmt: skip
-            threaded_store.settle(rid, list(caps), actual, NOW, usage)
+            mongo_store.settle(rid, list(caps), actual, NOW, usage)
             with lock:
                 settled.append(actual)
 
     _run_threads(worker)
-    states = threaded_store.scope_states(
+    states = mongo_store.scope_states(
         ["total", "day:2026-03-04", *(f"run:{k}" for k in range(THREADS))], NOW
     )
     assert states["total"].spent == pytest.approx(sum(settled), abs=1e-9)
@@ -267,20 +235,20 @@ def test_threads_reserving_and_settling_never_pass_a_cap(threaded_store: MongoSt
     assert states["day:2026-03-04"].spent <= 0.80
     assert all(states[f"run:{k}"].spent <= 0.15 for k in range(THREADS))
     assert refused, "the caps never bound; the test proves nothing"
-    assert threaded_store.usage_total().cost_usd == pytest.approx(sum(settled), abs=1e-9)
+    assert mongo_store.usage_total().cost_usd == pytest.approx(sum(settled), abs=1e-9)
     # Nothing stays reserved, not even in the raw counters that later reservations check.
-    assert threaded_store.open_reservations(NOW) == 0
+    assert mongo_store.open_reservations(NOW) == 0
     assert all(state.reserved == 0 for state in states.values())
-    assert {doc["reserved"] for doc in threaded_store._db.budget.find()} == {0}
+    assert {doc["reserved"] for doc in mongo_store._db.budget.find()} == {0}
 
 
-def test_threads_recording_one_alert_store_it_once(threaded_store: MongoStore) -> None:
+def test_threads_recording_one_alert_store_it_once(mongo_store: MongoStore) -> None:
     stored: list[bool] = []
 
     def worker(k: int) -> None:
         alert = Alert(key="budget:day", kind="budget", message=f"from {k}", at=NOW)
-        stored.append(threaded_store.record_alert(alert, dedup_s=3600))
+        stored.append(mongo_store.record_alert(alert, dedup_s=3600))
 
     _run_threads(worker)
     assert stored.count(True) == 1
-    assert len(threaded_store.list_alerts()) == 1
+    assert len(mongo_store.list_alerts()) == 1
