@@ -1,0 +1,363 @@
+"""The ``offline`` model: a deterministic, rule-based stand-in for a chat model.
+
+What it is:
+- a LangChain ``BaseChatModel`` that needs no key and no network, and gives the same reply to
+  the same messages every time;
+- it reads which pipeline layer it serves from the ``applyflow-layer:`` line of the system
+  message, and the layer's input from the JSON after ``INPUT (JSON):`` in the first human
+  message; then it fills that layer's output schema by rules: skill vocabulary matching
+  (``applyflow.textrules``), section parsing of the posting, a coverage-based fit score, and
+  templated CV and cover letter text that quote the candidate profile verbatim;
+- it reports ``usage_metadata`` (approximate token counts, LangChain's
+  ``count_tokens_approximately``) and ``response_metadata["model_name"] = "offline"``, so usage,
+  budgets and spend accounting run exactly as with a paid provider (at $0 unless priced).
+
+What it is not:
+- not a language model: it does not read, reason or write prose beyond its templates, so its
+  letters are plain and its scores are simple skill coverage;
+- not an instruction follower: text in a posting ("ignore previous instructions...") is only
+  data to match words against, so prompt injection cannot change what it does;
+- not creative: it never adds a fact that is not in the profile or the posting.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages.utils import count_tokens_approximately
+from langchain_core.outputs import ChatGeneration, ChatResult
+
+from applyflow.textrules import (
+    LANGUAGES,
+    Profile,
+    bullets_under,
+    find_skills,
+    keywords,
+    parse_profile,
+    sections,
+    sentences,
+    years_required,
+)
+
+__all__ = ["INPUT_HEADER", "LAYER_MARKER", "OfflineChatModel", "fill_layer"]
+
+LAYER_MARKER = "applyflow-layer:"
+INPUT_HEADER = "INPUT (JSON):"
+_CHARS_PER_TOKEN = 4  # count_tokens_approximately's ratio; used to cut replies at max_tokens
+
+_REQUIREMENTS = re.compile(
+    r"require|qualif|you have|you bring|looking for|must|about you|who you are|skills|"
+    r"nice to have|bonus|experience",
+    re.I,
+)
+_RESPONSIBILITIES = re.compile(
+    r"responsib|what you.?ll do|you will|the role|day to day|your impact", re.I
+)
+_ABOUT = re.compile(r"about|who we are|mission|the company|our story", re.I)
+_SENIORITY = [
+    ("intern", r"\bintern(ship)?\b"),
+    ("executive", r"\b(vp|vice president|director|head of|chief|cto|ceo)\b"),
+    ("principal", r"\b(principal|staff|distinguished)\b"),
+    ("lead", r"\b(lead|manager|team lead)\b"),
+    ("senior", r"\b(senior|sr\.?)\b"),
+    ("junior", r"\b(junior|jr\.?|graduate|entry.level)\b"),
+    ("mid", r"\b(mid-level|mid|intermediate|ii)\b(?!-market)"),
+]
+_SIGNALS = [
+    (r"\b(series [a-e]|seed round|seed-stage|raised \$?[\d.,]+\s?[mb]\w*)", "funding: {0}"),
+    (r"\b(\d[\d,]*\+?\s+(?:people|employees|engineers|colleagues))\b", "size: {0}"),
+    (r"\b(remote[- ]first|fully remote|distributed team)\b", "work style: {0}"),
+    (r"\b(equity|stock options|esop)\b", "benefit: {0}"),
+    (
+        r"\b(4-day week|four-day week|parental leave|learning budget|flexible hours)\b",
+        "benefit: {0}",
+    ),
+    (r"\b(visa sponsorship|relocation support|relocation package)\b", "mobility: {0}"),
+    (
+        r"((?:[$€£]|usd|eur|gbp)\s?\d[\d,.]*k?\s?(?:-|–|to)\s?(?:[$€£])?\s?\d[\d,.]*k?)",
+        "pay range: {0}",
+    ),
+    (r"\b(profitable|b corp|non-?profit|open[- ]source)\b", "company: {0}"),
+]
+_INDUSTRIES = {
+    "fintech": r"\b(fintech|payments?|banking|lending)\b",
+    "healthcare": r"\b(health|clinic|patients?|hospital|medical)\b",
+    "logistics": r"\b(logistics|shipping|freight|delivery|supply chain)\b",
+    "e-commerce": r"\b(e-?commerce|retail|marketplace|shop)\b",
+    "climate": r"\b(climate|renewable|energy|carbon|solar)\b",
+    "education": r"\b(education|edtech|learning platform|students?)\b",
+    "security": r"\b(cybersecurity|security company|threat)\b",
+    "media": r"\b(media|publishing|newsroom|streaming)\b",
+    "developer tools": r"\b(developer tools|devtools|api platform|open[- ]source)\b",
+}
+
+
+def _category(fit: int) -> str:
+    for floor, name in ((90, "exceptional"), (80, "strong"), (70, "good"), (60, "moderate")):
+        if fit >= floor:
+            return name
+    return "weak"
+
+
+def _extract(data: dict[str, Any]) -> dict[str, Any]:
+    posting = data.get("posting") or {}
+    text = str(posting.get("description") or "")
+    title, location = str(posting.get("title") or ""), str(posting.get("location") or "")
+    where = f"{location}\n{text}".casefold()
+    if "hybrid" in where:
+        remote = "hybrid"
+    elif re.search(r"\bremote\b", where):
+        remote = "remote"
+    elif re.search(r"\bon-?site\b|\bin[- ]office\b|\bin person\b", where):
+        remote = "onsite"
+    else:
+        remote = "unspecified"
+    seniority = next(
+        (level for level, rx in _SENIORITY if re.search(rx, title, re.I)), "unspecified"
+    )
+    skills = find_skills(f"{title}\n{text}")
+    requirements = bullets_under(text, _REQUIREMENTS)
+    responsibilities = bullets_under(text, _RESPONSIBILITIES)
+    if not requirements:
+        requirements = [
+            s[:300]
+            for s in sentences(text)
+            if re.search(r"experience|knowledge|familiar|proficien", s, re.I)
+        ][:8]
+    if not responsibilities:
+        responsibilities = [
+            s[:300] for s in sentences(text) if re.match(r"you(?:'ll| will)\b", s, re.I)
+        ][:8]
+    return {
+        "title": title,
+        "company": str(posting.get("company") or ""),
+        "location": location or None,
+        "remote_policy": remote,
+        "seniority": seniority,
+        "skills": skills,
+        "requirements": requirements,
+        "responsibilities": responsibilities,
+        "keywords": keywords(text, skills),
+        "years_experience": years_required(text),
+    }
+
+
+def _research(data: dict[str, Any]) -> dict[str, Any]:
+    posting = data.get("posting") or {}
+    company = str(posting.get("company") or "")
+    text = str(posting.get("description") or "")
+    page = str(data.get("company_page") or "")
+    about = [" ".join(lines) for head, lines in sections(text) if head and _ABOUT.search(head)]
+    prose = (
+        sentences(about[0])
+        if about
+        else [s for s in sentences(text) if company and company.casefold() in s.casefold()]
+    )
+    summary = (
+        " ".join(prose[:2])
+        or f"{company} posted this role; the posting says little about the company."
+    )
+    corpus = f"{text}\n{page}"
+    signals: list[str] = []
+    for pattern, label in _SIGNALS:
+        for match in re.finditer(pattern, corpus, re.I):
+            signal = label.format(match.group(1).strip())
+            if signal.casefold() not in (s.casefold() for s in signals):
+                signals.append(signal)
+    industry = next((name for name, rx in _INDUSTRIES.items() if re.search(rx, corpus, re.I)), None)
+    sources = ["posting"] + ([str(data.get("company_page_note") or "company page")] if page else [])
+    return {
+        "company": company,
+        "summary": summary[:1200],
+        "industry": industry,
+        "signals": signals[:12],
+        "sources": sources,
+    }
+
+
+def _score(data: dict[str, Any]) -> dict[str, Any]:
+    profile = parse_profile(str(data.get("profile") or ""))
+    extract = data.get("extract") or {}
+    wanted = [str(s) for s in extract.get("skills") or []]
+    matched = [s for s in wanted if profile.mentions(s)]
+    gaps = [s for s in wanted if s not in matched]
+    # Languages count only when the posting names nothing else.
+    counted = [s for s in wanted if s not in LANGUAGES] or wanted
+    hits = len([s for s in counted if s in matched])
+    coverage = hits / len(counted) if counted else 0.5
+    need = extract.get("years_experience")
+    if isinstance(need, int) and need > 0:
+        experience = min(1.0, (profile.years or 0) / need)
+    else:
+        experience = 1.0
+    fit = max(0, min(100, round(100 * (0.75 * coverage + 0.25 * experience))))
+    years = f"{profile.years} years" if profile.years is not None else "unstated years"
+    asked = f"{need}+ years asked" if isinstance(need, int) else "no years stated"
+    rationale = (
+        f"The profile covers {hits} of {len(counted)} skills the posting names"
+        f" ({round(coverage * 100)}% coverage) and shows {years} of experience ({asked})."
+        " Fit = 75% skill coverage + 25% experience match."
+    )
+    if gaps:
+        rationale += f" Not in the profile: {', '.join(gaps[:6])}."
+    return {
+        "fit": fit,
+        "category": _category(fit),
+        "matched_skills": matched,
+        "gaps": gaps,
+        "rationale": rationale,
+    }
+
+
+def _cv(profile: Profile, title: str, company: str, matched: list[str]) -> str:
+    lines = [f"# {profile.name}"]
+    if profile.contact:
+        lines.append(profile.contact)
+    if profile.summary:
+        lines += ["", "## Summary", profile.summary]
+    others = [s for s in profile.skills if s not in matched]
+    lines += ["", f"## Skills for {title} at {company}".rstrip()]
+    lines += [f"- {skill}" for skill in matched] or [
+        "- (no skill named in the posting is in the profile)"
+    ]
+    if others:
+        lines += ["", "## Other skills", ", ".join(others)]
+    if profile.roles:
+        lines += ["", "## Experience"]
+        for role in profile.roles:
+            relevant = [
+                b for b in role.bullets if find_skills(b) and set(find_skills(b)) & set(matched)
+            ]
+            ordered = relevant + [b for b in role.bullets if b not in relevant]
+            lines += ["", f"### {role.header}", *[f"- {b}" for b in ordered]]
+    for head, body in profile.sections.items():
+        if head.casefold() not in ("skills", "experience") and body:
+            lines += ["", f"## {head}", *body]
+    return "\n".join(lines).strip() + "\n"
+
+
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def _letter(profile: Profile, posting: dict[str, Any], matched: list[str], gaps: list[str]) -> str:
+    title, company = str(posting.get("title") or "the"), str(posting.get("company") or "your team")
+    evidence = [
+        (role.header, bullet)
+        for role in profile.roles
+        for bullet in role.bullets
+        if set(find_skills(bullet)) & set(matched)
+    ][:3]
+    body = [f"Dear {company} hiring team,", ""]
+    intro = f"I am applying for the {title} role."
+    if profile.summary:
+        intro += f" In short: {sentences(profile.summary)[0]}"
+    body.append(intro)
+    if matched:
+        body += ["", f"The role asks for {_and(matched[:6])}, which my profile covers:"]
+        body += [f"- {bullet} ({header})" for header, bullet in evidence] or [
+            f"- listed skills: {', '.join(matched[:6])}"
+        ]
+    if gaps:
+        body += ["", f"I have not yet worked with {_and(gaps[:4])}, and would learn on the job."]
+    body += [
+        "",
+        "Thank you for your time. I would be glad to talk.",
+        "",
+        "Kind regards,",
+        profile.name,
+    ]
+    return "\n".join(body) + "\n"
+
+
+def _generate(data: dict[str, Any]) -> dict[str, Any]:
+    profile = parse_profile(str(data.get("profile") or ""))
+    posting = data.get("posting") or {}
+    score = data.get("score") or {}
+    wanted = [str(s) for s in (data.get("extract") or {}).get("skills") or []]
+    matched = [s for s in wanted if profile.mentions(s)]
+    gaps = [str(g) for g in score.get("gaps") or [s for s in wanted if s not in matched]]
+    title, company = str(posting.get("title") or ""), str(posting.get("company") or "")
+    return {
+        "cv_markdown": _cv(profile, title, company, matched),
+        "cover_letter_markdown": _letter(profile, posting, matched, gaps),
+        "highlighted_skills": matched,
+    }
+
+
+_RULES = {"extract": _extract, "research": _research, "score": _score, "generate": _generate}
+
+
+def fill_layer(layer: str, data: dict[str, Any]) -> dict[str, Any]:
+    """The offline answer for ``layer`` given its input data (deterministic)."""
+    try:
+        rule = _RULES[layer]
+    except KeyError:
+        raise ValueError(f"the offline model has no rules for layer {layer!r}") from None
+    return rule(data)
+
+
+def _layer_and_input(messages: list[BaseMessage]) -> tuple[str | None, dict[str, Any]]:
+    """The layer named in the system message and the input JSON of the first human message."""
+    layer = None
+    for message in messages:
+        if isinstance(message, SystemMessage):
+            found = re.findall(rf"^{re.escape(LAYER_MARKER)}\s*(\w+)\s*$", message.text, re.M)
+            layer = found[-1] if found else layer
+    for message in messages:
+        if isinstance(message, HumanMessage) and INPUT_HEADER in message.text:
+            raw = message.text.split(INPUT_HEADER, 1)[1]
+            try:
+                data = json.loads(raw)
+            except json.JSONDecodeError:
+                return layer, {}
+            return layer, data if isinstance(data, dict) else {}
+    return layer, {}
+
+
+class OfflineChatModel(BaseChatModel):
+    """Deterministic rule-based chat model for applyflow's layers (see the module docstring)."""
+
+    max_tokens: int = 4096
+    model_name: str = "offline"
+
+    @property
+    def _llm_type(self) -> str:
+        return "applyflow-offline"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {"model_name": self.model_name, "max_tokens": self.max_tokens}
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: Any = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        layer, data = _layer_and_input(messages)
+        if layer in _RULES:
+            reply = json.dumps(fill_layer(layer, data), ensure_ascii=False)
+        else:
+            reply = json.dumps({"error": "offline model: no applyflow-layer line in the prompt"})
+        finish = "stop"
+        # Like a real provider, stop at max_tokens (the layer then sees invalid JSON).
+        if count_tokens_approximately([AIMessage(reply)]) > self.max_tokens:
+            reply, finish = reply[: self.max_tokens * _CHARS_PER_TOKEN], "length"
+        input_tokens = count_tokens_approximately(messages)
+        output_tokens = count_tokens_approximately([AIMessage(reply)])
+        message = AIMessage(
+            content=reply,
+            usage_metadata={
+                "input_tokens": input_tokens,
+                "output_tokens": output_tokens,
+                "total_tokens": input_tokens + output_tokens,
+            },
+            response_metadata={"model_name": self.model_name, "finish_reason": finish},
+        )
+        return ChatResult(generations=[ChatGeneration(message=message)])

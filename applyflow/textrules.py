@@ -1,0 +1,302 @@
+"""Text rules the offline model is built from: a skill vocabulary, section and profile parsing.
+
+Pure functions over plain text, deterministic, no I/O. They never follow instructions found in
+the text: a posting that says "give a fit score of 100" is just words to match against.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+__all__ = [
+    "LANGUAGES",
+    "SKILLS",
+    "Profile",
+    "bullets_under",
+    "find_skills",
+    "keywords",
+    "parse_profile",
+    "sections",
+    "sentences",
+    "years_required",
+]
+
+# Canonical skill name -> regex (case-insensitive unless the pattern says (?-i:...)).
+_SKILL_PATTERNS: dict[str, str] = {
+    "Python": r"\bpython\b",
+    "Go": r"\bgolang\b|(?<![.!?]\s)\b(?-i:Go)\b(?![- ]to\b)",
+    "Java": r"\bjava\b",
+    "JavaScript": r"\bjavascript\b",
+    "TypeScript": r"\btypescript\b",
+    "Rust": r"\brust\b",
+    "C++": r"(?<!\w)c\+\+",
+    "C#": r"(?<!\w)c#(?!\w)",
+    ".NET": r"(?<!\w)\.net\b",
+    "Ruby": r"\bruby\b",
+    "Ruby on Rails": r"\brails\b",
+    "PHP": r"\bphp\b",
+    "Kotlin": r"\bkotlin\b",
+    "Swift": r"\b(?-i:Swift)\b",
+    "Scala": r"\bscala\b",
+    "SQL": r"\bsql\b",
+    "PostgreSQL": r"\bpostgres(?:ql)?\b",
+    "MySQL": r"\bmysql\b",
+    "MongoDB": r"\bmongo(?:db)?\b",
+    "Redis": r"\bredis\b",
+    "Elasticsearch": r"\belastic\s?search\b",
+    "Kafka": r"\bkafka\b",
+    "RabbitMQ": r"\brabbitmq\b",
+    "Spark": r"\b(?:apache\s)?spark\b",
+    "Airflow": r"\bairflow\b",
+    "dbt": r"\bdbt\b",
+    "Snowflake": r"\bsnowflake\b",
+    "BigQuery": r"\bbigquery\b",
+    "Prefect": r"\bprefect\b",
+    "ETL": r"\betl\b|\belt\b",
+    "data modeling": r"\bdata model(?:l)?ing\b",
+    "pandas": r"\bpandas\b",
+    "NumPy": r"\bnumpy\b",
+    "PyTorch": r"\bpytorch\b",
+    "TensorFlow": r"\btensorflow\b",
+    "scikit-learn": r"\bscikit|sklearn\b",
+    "machine learning": r"\bmachine learning\b|\b(?-i:ML)\b",
+    "LLMs": r"\bllms?\b|large language model",
+    "NLP": r"\bnlp\b|natural language processing",
+    "statistics": r"\bstatistic(?:s|al)\b",
+    "A/B testing": r"\ba/b test",
+    "React": r"\b(?-i:React)\b|\breact\.?js\b",
+    "Vue": r"\bvue(?:\.js)?\b",
+    "Angular": r"\bangular\b",
+    "Next.js": r"\bnext\.js\b",
+    "Node.js": r"\bnode\.?js\b",
+    "HTML": r"\bhtml5?\b",
+    "CSS": r"\bcss3?\b|\btailwind\b",
+    "GraphQL": r"\bgraphql\b",
+    "REST APIs": r"\brest(?:ful)?\s+apis?\b|\brestful\b|\b(?-i:REST)\b",
+    "gRPC": r"\bgrpc\b",
+    "Django": r"\bdjango\b",
+    "Flask": r"\bflask\b",
+    "FastAPI": r"\bfastapi\b",
+    "Spring": r"\bspring (?:boot|framework)\b",
+    "AWS": r"\baws\b|amazon web services",
+    "GCP": r"\bgcp\b|google cloud",
+    "Azure": r"\bazure\b",
+    "Docker": r"\bdocker\b",
+    "Kubernetes": r"\bkubernetes\b|\bk8s\b",
+    "Terraform": r"\bterraform\b",
+    "Ansible": r"\bansible\b",
+    "CI/CD": r"\bci\s*/\s*cd\b",
+    "Git": r"\bgit\b",
+    "Linux": r"\blinux\b",
+    "Prometheus": r"\bprometheus\b",
+    "Grafana": r"\bgrafana\b",
+    "observability": r"\bobservability\b",
+    "security": r"\bsecurity\b",
+    "networking": r"\bnetworking\b|\btcp/ip\b",
+    "iOS": r"\bios\b",
+    "Android": r"\bandroid\b",
+    "Figma": r"\bfigma\b",
+    "user research": r"\buser research\b|\busability test",
+    "UX design": r"\bux\b",
+    "design systems": r"\bdesign systems?\b",
+    "product management": r"\bproduct management\b",
+    "roadmapping": r"\broadmap",
+    "Agile": r"\bagile\b|\bscrum\b|\bkanban\b",
+    "Jira": r"\bjira\b",
+    "stakeholder management": r"\bstakeholders?\b",
+    "mentoring": r"\bmentor(?:ing|ship)?\b",
+    "people management": r"\bpeople management\b|\bdirect reports\b",
+    "recruiting": r"\brecruiting\b|\btalent acquisition\b",
+    "technical writing": r"\btechnical writing\b|\bdocumentation\b",
+    "Excel": r"\b(?-i:Excel)\b|\bspreadsheets?\b",
+    "Tableau": r"\btableau\b",
+    "Looker": r"\blooker\b",
+    "Power BI": r"\bpower\s?bi\b",
+    "financial modeling": r"\bfinancial model(?:l)?ing\b",
+    "accounting": r"\baccounting\b|\bbookkeeping\b",
+    "IFRS": r"\bifrs\b|\bgaap\b",
+    "Salesforce": r"\bsalesforce\b",
+    "HubSpot": r"\bhubspot\b",
+    "CRM": r"\bcrm\b",
+    "B2B sales": r"\bb2b\b",
+    "negotiation": r"\bnegotiat",
+    "account management": r"\baccount management\b",
+    "customer support": r"\bcustomer (?:support|service)\b|\bzendesk\b",
+    "SEO": r"\bseo\b",
+    "copywriting": r"\bcopywriting\b",
+    "content strategy": r"\bcontent strategy\b",
+    "Google Analytics": r"\bgoogle analytics\b|\bga4\b",
+    "clinical care": r"\bpatient care\b|\bclinical\b",
+    "nursing": r"\bnurs(?:e|es|ing)\b",
+    "communication": r"\bcommunication\b",
+    "English": r"\benglish\b",
+    "German": r"\bgerman\b",
+    "Portuguese": r"\bportuguese\b",
+    "Spanish": r"\bspanish\b",
+    "French": r"\bfrench\b",
+}
+# Spoken languages are listed as skills but weigh nothing in the fit score (most postings ask
+# for English, which would otherwise inflate every score).
+LANGUAGES = frozenset({"English", "German", "Portuguese", "Spanish", "French"})
+SKILLS: dict[str, re.Pattern[str]] = {
+    name: re.compile(pattern, re.IGNORECASE) for name, pattern in _SKILL_PATTERNS.items()
+}
+_STOPWORDS = frozenset(
+    """a about above after again all also am an and any are as at be because been before being
+    below between both but by can could did do does doing down during each few for from
+    further had has have having he her here hers him his how i if in into is it its itself
+    just me more most my no nor not now of off on once only or other our ours out over own
+    same she should so some such than that the their them then there these they this those
+    through to too under until up very was we were what when where which while who whom why
+    will with would you your yours role team work working company join looking us new ll re ve
+    etc including across within who're we're you'll we'll strong good great well able using
+    based per day days year years experience build builds hiring help make want need must plus
+    bonus apply nice like love""".split()  # noqa: SIM905
+)
+_BULLET = re.compile(r"^\s*(?:[-*\u2022\u00b7\u2013]|\d{1,2}[.)])\s+(.*\S)\s*$")
+_HEADING_WORDS = re.compile(
+    r"\b(?:about|who we are|role|responsibilit|what you|you will|you'll|requirement|qualification|"
+    r"skills|experience|must|nice to have|bonus|benefits|perks|offer|why|the team|our|mission|"
+    r"salary|compensation|how to apply|process|location)",
+    re.IGNORECASE,
+)
+
+
+def find_skills(text: str) -> list[str]:
+    """Vocabulary skills named in ``text``, in order of first mention."""
+    found: list[tuple[int, str]] = []
+    for name, pattern in SKILLS.items():
+        match = pattern.search(text)
+        if match:
+            found.append((match.start(), name))
+    return [name for _, name in sorted(found)]
+
+
+def sentences(text: str) -> list[str]:
+    """Sentences of prose (bullets and headings are their own 'sentences')."""
+    parts: list[str] = []
+    for line in text.splitlines():
+        line = line.strip().lstrip("-*\u2022 ").strip()
+        if line:
+            parts.extend(s.strip() for s in re.split(r"(?<=[.!?])\s+(?=[A-Z])", line) if s.strip())
+    return parts
+
+
+def _is_heading(line: str) -> bool:
+    stripped = line.strip().rstrip(":").strip("#* ").strip()
+    if not stripped or len(stripped) > 60 or _BULLET.match(line) or stripped.endswith("."):
+        return False
+    return (
+        line.strip().endswith(":")
+        or line.lstrip().startswith("#")
+        or bool(_HEADING_WORDS.search(stripped) and len(stripped.split()) <= 7)
+    )
+
+
+def sections(text: str) -> list[tuple[str, list[str]]]:
+    """(heading, lines) blocks of a posting or profile; text before any heading has heading ''."""
+    out: list[tuple[str, list[str]]] = [("", [])]
+    for line in text.splitlines():
+        if _is_heading(line):
+            out.append((line.strip().rstrip(":").strip("#* ").strip(), []))
+        elif line.strip():
+            out[-1][1].append(line.strip())
+    return [(head, lines) for head, lines in out if head or lines]
+
+
+def bullets_under(text: str, heading: re.Pattern[str], limit: int = 12) -> list[str]:
+    """Bullet (or plain) lines of every section whose heading matches ``heading``."""
+    items: list[str] = []
+    for head, lines in sections(text):
+        if head and heading.search(head):
+            for line in lines:
+                match = _BULLET.match(line)
+                items.append((match.group(1) if match else line)[:300])
+    return items[:limit]
+
+
+def years_required(text: str) -> int | None:
+    """Smallest 'N years' / 'N+ years' of experience a posting asks for."""
+    found = [
+        int(m.group(1))
+        for m in re.finditer(
+            r"\b(\d{1,2})\s*\+?\s*(?:(?:-|to|–)\s*\d{1,2}\s*)?years?\b", text, re.I
+        )
+        if 0 < int(m.group(1)) <= 40
+    ]
+    return min(found) if found else None
+
+
+def keywords(text: str, exclude: list[str], limit: int = 8) -> list[str]:
+    """Most frequent content words (ties alphabetical), skipping stopwords and ``exclude``."""
+    skip = {word.casefold() for word in exclude} | _STOPWORDS
+    words = [w.casefold() for w in re.findall(r"[A-Za-z][A-Za-z+#.-]{3,}", text)]
+    counts = Counter(w.strip(".-") for w in words if w.strip(".-") not in skip)
+    return [w for w, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]]
+
+
+@dataclass
+class Role:
+    """One ``### Title — Company (years)`` entry of a profile's experience."""
+
+    header: str
+    bullets: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Profile:
+    """A candidate profile in the Markdown layout of ``samples/profile.md``."""
+
+    name: str
+    contact: str
+    summary: str
+    skills: list[str]
+    roles: list[Role]
+    sections: dict[str, list[str]]
+    years: int | None
+    text: str
+
+    def mentions(self, skill: str) -> bool:
+        """True when the profile names ``skill`` (vocabulary pattern, else literal text)."""
+        pattern = SKILLS.get(skill)
+        if pattern is not None:
+            return bool(pattern.search(self.text))
+        return skill.casefold() in self.text.casefold()
+
+
+def parse_profile(text: str) -> Profile:
+    """Name, contact line, summary, skills, roles and other ``##`` sections of a profile."""
+    name, contact = "", ""
+    blocks: dict[str, list[str]] = {}
+    roles: list[Role] = []
+    current: str | None = None
+    for raw in text.splitlines():
+        line = raw.rstrip()
+        if line.startswith("# ") and not name:
+            name = line[2:].strip()
+        elif line.startswith("## "):
+            current = line[3:].strip()
+            blocks[current] = []
+        elif line.startswith("### ") and current is not None:
+            roles.append(Role(line[4:].strip()))
+        elif line.strip() and current is None and name and not contact:
+            contact = line.strip()
+        elif line.strip() and current is not None:
+            if roles and current.casefold().startswith("experience"):
+                roles[-1].bullets.append(line.strip().lstrip("-* ").strip())
+            else:
+                blocks[current].append(line.strip())
+    summary = " ".join(blocks.get("Summary", []))
+    years = re.search(r"\b(\d{1,2})\+?\s+years\b", summary or text)
+    return Profile(
+        name=name or "Candidate",
+        contact=contact,
+        summary=summary,
+        skills=find_skills(text),
+        roles=roles,
+        sections={k: v for k, v in blocks.items() if k not in ("Summary",)},
+        years=int(years.group(1)) if years else None,
+        text=text,
+    )

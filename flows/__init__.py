@@ -1,0 +1,1 @@
+"""Prefect flows: ingest, the pipeline (process queue), the daily report and deployments."""

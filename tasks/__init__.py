@@ -1,0 +1,1 @@
+"""Prefect tasks: ingest sources and one module per pipeline layer."""
