@@ -1,0 +1,111 @@
+"""What only the SQLite store has: its URL, file, schema version, pragmas and connections."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from applyflow.errors import StoreError
+from applyflow.store import open_store
+from applyflow.store._sqlite_db import SCHEMA_VERSION
+from applyflow.store.sqlite import SQLiteStore
+from tests.store.factories import NOW, add_job, make_usage
+
+
+def test_open_store_picks_sqlite_and_creates_the_folder(tmp_path: Path) -> None:
+    db = tmp_path / "deep" / "er" / "applyflow.db"
+    store = open_store(f"sqlite:///{db}")
+    assert isinstance(store, SQLiteStore)
+    assert db.is_file()
+    store.close()
+
+
+def test_relative_url_is_relative_to_the_working_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    SQLiteStore("sqlite:///.applyflow/applyflow.db").close()
+    assert (tmp_path / ".applyflow" / "applyflow.db").is_file()
+
+
+def test_unopenable_path_names_the_url(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    url = f"sqlite:///{blocker / 'applyflow.db'}"
+    with pytest.raises(StoreError, match="cannot open SQLite store") as err:
+        SQLiteStore(url)
+    assert url in str(err.value)
+
+
+def test_a_file_that_is_not_a_database_is_refused(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"this is not sqlite " * 100)
+    with pytest.raises(StoreError, match="junk.db"):
+        SQLiteStore(f"sqlite:///{junk}")
+
+
+@pytest.mark.parametrize("url", ["sqlite:///", "sqlite:///:memory:", "postgres:///x"])
+def test_bad_urls_say_what_is_expected(url: str) -> None:
+    with pytest.raises(StoreError, match="SQLite"):
+        SQLiteStore(url)
+
+
+def test_schema_is_versioned_wal_and_reopening_keeps_data(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    store = SQLiteStore(url)
+    job_id = add_job(store)
+    store.close()
+    again = SQLiteStore(url)
+    assert again.get_job(job_id).id == job_id
+    again.close()
+    with sqlite3.connect(tmp_path / "s.db") as raw:
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    SQLiteStore(f"sqlite:///{path}").close()
+    with sqlite3.connect(path) as raw:
+        raw.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(StoreError, match="newer than this applyflow supports"):
+        SQLiteStore(f"sqlite:///{path}")
+
+
+def test_stats_queries_use_indexes(sqlite_store: SQLiteStore) -> None:
+    conn = sqlite_store._conn()
+    for sql, index in [
+        ("SELECT count(*) FROM jobs WHERE applied_at BETWEEN 1 AND 2", "jobs_applied"),
+        ("SELECT * FROM jobs ORDER BY updated_at DESC LIMIT 5", "jobs_updated"),
+        ("SELECT count(*) FROM usage WHERE at >= 1 AND at < 2", "usage_at"),
+        ("SELECT sum(cost) FROM usage WHERE run_id = 'r'", "usage_run"),
+    ]:
+        plan = " ".join(row[-1] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}"))
+        assert index in plan, (sql, plan)
+
+
+def test_naive_datetimes_are_taken_as_utc(sqlite_store: SQLiteStore) -> None:
+    naive = datetime(2026, 3, 18, 12, 0)
+    sqlite_store.record_usage(make_usage(at=naive, cost_usd=0.5))
+    total = sqlite_store.usage_total(since=NOW - timedelta(hours=5), until=NOW)
+    assert total.calls == 1
+
+
+def test_each_thread_uses_its_own_connection(sqlite_store: SQLiteStore) -> None:
+    seen: list[int] = []
+    thread = threading.Thread(target=lambda: seen.append(id(sqlite_store._conn())))
+    thread.start()
+    thread.join()
+    assert seen and seen[0] != id(sqlite_store._conn())
+
+
+def test_closed_store_refuses_work(tmp_path: Path) -> None:
+    store = SQLiteStore(f"sqlite:///{tmp_path / 's.db'}")
+    assert store.ping() >= 0
+    store.close()
+    with pytest.raises(StoreError, match="closed"):
+        store.ping()
