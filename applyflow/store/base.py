@@ -194,7 +194,8 @@ class Store(ABC):
         self, bucket: Literal["hour", "day"], since: datetime, until: datetime, tz: ZoneInfo
     ) -> list[SpendBucket]:
         """Contiguous buckets (zeros included) from ``since`` to ``until``; day buckets start
-        at local midnight in ``tz``, hour buckets on the hour."""
+        at local midnight in ``tz``, hour buckets on the hour. Each bucket sums its whole
+        span, so the first and last may include calls just outside ``since``/``until``."""
 
     # --- budget ----------------------------------------------------------------------------
     @abstractmethod
@@ -241,7 +242,10 @@ class Store(ABC):
 
     @abstractmethod
     def scope_states(self, scopes: Sequence[str], now: datetime) -> dict[str, ScopeState]:
-        """Spent and (unexpired) reserved per scope key; unknown scopes are zeros."""
+        """Spent and (unexpired) reserved per scope key; unknown scopes are zeros.
+
+        A reservation is held while ``lease_until >= now`` and expired once ``now`` is past it.
+        """
 
     @abstractmethod
     def open_reservations(self, now: datetime) -> int:
@@ -268,7 +272,8 @@ class Store(ABC):
     def application_stats(self, now: datetime, tz: ZoneInfo) -> ApplicationStats:
         """Jobs with ``applied_at``: since local midnight in ``tz`` (today), in the last
         7 days, in the last 30 days, and in total. Bounds are computed in Python and the
-        database counts over an index."""
+        database counts over an index. Windows are ``[bound, now]``, both ends included;
+        "last 7 days" means ``now - 7 * 24 h``."""
 
     @abstractmethod
     def weekly_applications(self, now: datetime, tz: ZoneInfo, weeks: int = 12) -> list[WeekCount]:
