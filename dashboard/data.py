@@ -7,11 +7,13 @@ the live clock, or ``APPLYFLOW_DASHBOARD_NOW`` (an ISO timestamp) so tests can p
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -112,14 +114,42 @@ def use_store_factory(factory: StoreFactory | None) -> None:
     clear_caches()
 
 
+class _StoreThreads:
+    """A store whose calls all run on a few long-lived threads.
+
+    Streamlit runs every rerun on a new thread, and a store may keep one connection per
+    thread (SQLite does), so calling it directly would open a connection per rerun. A fixed
+    pool bounds the dashboard's connections to ``workers``.
+    """
+
+    def __init__(self, store: Store, workers: int = 4) -> None:
+        self._store = store
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="applyflow-store")
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._store, name)
+        if not callable(attr):
+            return attr
+
+        @functools.wraps(attr)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return self._pool.submit(attr, *args, **kwargs).result()
+
+        return call
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        self._store.close()
+
+
 def _close(store: Store) -> None:
     store.close()
 
 
 @st.cache_resource(show_spinner=False, on_release=_close)
 def store(url: str) -> Store:
-    """One store per URL for the whole server (connections are pooled by the store)."""
-    return _factory(url)
+    """One store per URL for the whole server, called from a fixed pool of threads."""
+    return cast(Store, _StoreThreads(_factory(url)))
 
 
 def clear_caches() -> None:
@@ -244,7 +274,7 @@ def load_spend_series(src: Source, bucket: str) -> pd.DataFrame:
     until = now(src)
     since = until - (timedelta(days=29) if bucket == "day" else timedelta(hours=23))
     rows = store(src.url).spend_series(bucket, since, until, src.tz)  # type: ignore[arg-type]
-    fmt = "%Y-%m-%d" if bucket == "day" else "%m-%d %H:00"
+    fmt = "%Y-%m-%d" if bucket == "day" else "%Y-%m-%d %H:00"  # sorts as it reads
     return pd.DataFrame(
         {
             bucket: [b.start.astimezone(src.tz).strftime(fmt) for b in rows],

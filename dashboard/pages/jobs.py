@@ -82,6 +82,35 @@ def _mark_buttons(src: data.Source, job: Job) -> None:
         st.rerun()
 
 
+def _fit_tab(job: Job, score: dict[str, Any]) -> None:
+    fit = job.fit if job.fit is not None else _pick(score, "fit")
+    if fit is None and not score:
+        ui.empty("Not scored yet.")
+        return
+    category = _pick(score, "category")
+    st.metric("Fit", f"{fit}/100" if fit is not None else "—", help=category)
+    rationale = _pick(score, "rationale")
+    st.markdown("**Rationale**\n\n" + (str(rationale) if rationale else "_none given_"))
+    gaps = _pick(score, "gaps")
+    st.markdown("**Gaps**\n\n" + (_bullets(gaps) if gaps else "_none found_"))
+    matched = _pick(score, "matched_skills")
+    if matched:
+        st.markdown("**Matched skills**\n\n" + _bullets(matched))
+
+
+def _document(text: Any, missing: str, skills: Any = None) -> None:
+    """A generated Markdown document, rendered, with its raw text to copy."""
+    if not text:
+        ui.empty(missing)
+        return
+    if skills:
+        st.caption("Highlighted skills: " + ", ".join(str(s) for s in skills))
+    with st.container(border=True):
+        st.markdown(str(text))
+    with st.expander("Markdown source"):
+        st.code(str(text), language="markdown")
+
+
 def _outputs(job: Job) -> None:
     extract, research = _output(job, "extract"), _output(job, "research")
     score, generate = _output(job, "score"), _output(job, "generate")
@@ -93,32 +122,21 @@ def _outputs(job: Job) -> None:
         else:
             ui.empty("Not extracted yet.")
     with tabs[1]:
-        fit = job.fit if job.fit is not None else _pick(score, "fit", "score")
-        if fit is None and not score:
-            ui.empty("Not scored yet.")
-        else:
-            st.metric("Fit", f"{fit}/100" if fit is not None else "—")
-            rationale = _pick(score, "rationale", "reasoning", "summary")
-            st.markdown("**Rationale**\n\n" + (str(rationale) if rationale else "_none given_"))
-            gaps = _pick(score, "gaps", "missing")
-            st.markdown("**Gaps**\n\n" + (_bullets(gaps) if gaps else "_none found_"))
-            strengths = _pick(score, "strengths", "matches")
-            if strengths:
-                st.markdown("**Strengths**\n\n" + _bullets(strengths))
+        _fit_tab(job, score)
+    skills = _pick(generate, "highlighted_skills")
     with tabs[2]:
-        cv = _pick(generate, "cv_markdown", "cv", "resume_markdown", "resume")
-        st.markdown(cv) if cv else ui.empty("No CV generated yet.")
+        _document(_pick(generate, "cv_markdown"), "No CV generated yet.", skills)
     with tabs[3]:
-        letter = _pick(generate, "cover_letter_markdown", "cover_letter", "letter")
-        st.markdown(letter) if letter else ui.empty("No cover letter generated yet.")
+        _document(_pick(generate, "cover_letter_markdown"), "No cover letter generated yet.")
     with tabs[4]:
         if research:
             st.table(_fields_table(research).set_index("field"))
         else:
             ui.empty("No company research yet.")
     with tabs[5]:
-        if publish:
-            st.caption("Published files: " + _fields_table(publish)["value"].str.cat(sep=" · "))
+        files = _pick(publish, "files")
+        if files:
+            st.caption("Published: " + " · ".join(f"`{f}`" for f in files))
         st.text(job.description)
 
 

@@ -60,21 +60,42 @@ class Seeded:
 
 def _outputs(store: Store, job_id: str, at: datetime) -> None:
     """Every layer's output for one job, shaped like the pipeline's."""
-    outputs = {
+    outputs = {  # the pipeline's schemas: tasks/extract.py ... tasks/publish.py
         "extract": {
             "title": "Frontend Developer",
+            "company": "Acme",
+            "location": "Berlin",
+            "remote_policy": "hybrid",
             "seniority": "senior",
             "skills": ["TypeScript", "React"],
-            "remote": True,
+            "requirements": ["5 years of frontend work"],
+            "responsibilities": ["Build the design system"],
+            "keywords": ["react"],
+            "years_experience": 5,
         },
-        "research": {"summary": "Acme builds rockets.", "values": ["speed"]},
+        "research": {
+            "company": "Acme",
+            "summary": "Acme builds rockets.",
+            "industry": "aerospace",
+            "signals": ["hiring fast"],
+            "sources": [],
+        },
         "score": {
             "fit": 82,
-            "rationale": "Strong React match with the profile.",
+            "category": "good",
+            "matched_skills": ["React", "TypeScript"],
             "gaps": ["No Svelte experience"],
+            "rationale": "Strong React match with the profile.",
         },
-        "generate": {"cv_markdown": CV, "cover_letter_markdown": LETTER},
-        "publish": {"folder": "output/acme-frontend"},
+        "generate": {
+            "cv_markdown": CV,
+            "cover_letter_markdown": LETTER,
+            "highlighted_skills": ["React"],
+        },
+        "publish": {
+            "folder": "output/acme-frontend",
+            "files": ["output/acme-frontend/cv.md", "output/acme-frontend/cover_letter.md"],
+        },
     }
     for layer, output in outputs.items():
         record = LayerOutput(

@@ -135,7 +135,7 @@ def browser(served: Served) -> Iterator[Browser]:
 
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context = browser.new_context(viewport={"width": 1400, "height": 1300})
     try:
         yield context.new_page()
     finally:
@@ -168,7 +168,9 @@ def test_overview_shows_the_four_counts(served: Served, page: Page) -> None:
     assert [cards[k] for k in ("Today", "This week", "This month", "Total")] == [
         str(stats.today), str(stats.week), str(stats.month), str(stats.total),
     ]  # fmt: skip
-    page.get_by_text("Applications per week (12 weeks)").wait_for(timeout=UI_TIMEOUT_MS)
+    # Charts draw after the data arrives: wait for both (funnel, weekly) before the screenshot.
+    charts = page.locator('[data-testid="stVegaLiteChart"] :is(canvas, svg.marks)')
+    charts.nth(1).wait_for(timeout=UI_TIMEOUT_MS)
     shot = _screenshot(page, "overview")
     if os.environ.get("APPLYFLOW_UPDATE_SCREENSHOT") == "1":
         DOCS_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)

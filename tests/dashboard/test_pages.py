@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from datetime import UTC
 
@@ -163,7 +164,10 @@ def test_jobs_page_renders_layer_outputs(seeded: SeededStore, open_app: Opener) 
     text = _texts(at)
     assert "Strong React match with the profile." in text
     assert "- No Svelte experience" in text
+    assert "- React" in text  # matched skills
     assert CV in text and LETTER in text
+    assert "Highlighted skills: React" in text
+    assert "`output/acme-frontend/cv.md`" in text
     assert _metrics(at)["Fit"] == "82/100"
 
 
@@ -227,3 +231,13 @@ def test_health_page_reports_reachable_prefect(
     at = open_app("health")
     assert any(s.value.startswith("Reachable: 127.0.0.1") for s in at.success)
     assert at.link_button[0].proto.url == health_server
+
+
+def test_health_page_says_when_the_provider_report_is_unavailable(
+    seeded: SeededStore, open_app: Opener, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "guards.health", None)  # import fails as if not installed
+    at = open_app("health")
+    assert not at.exception
+    assert any("Provider guard report unavailable" in w.value for w in at.warning)
+    assert _frame(at, "fail_count") is not None  # breakers still come from the store
