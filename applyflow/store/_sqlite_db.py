@@ -7,6 +7,7 @@ Encodings (exact and index-friendly):
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -233,6 +234,7 @@ class Database:
         self._lock = threading.Lock()
         self._conns: list[sqlite3.Connection] = []
         self._closed = False
+        self._pid = os.getpid()
         try:
             self._path.parent.mkdir(parents=True, exist_ok=True)
             create_schema(self._conn())
@@ -243,6 +245,9 @@ class Database:
     def _conn(self) -> sqlite3.Connection:
         if self._closed:
             raise StoreError(f"SQLite store {self.url} is closed")
+        if self._pid != os.getpid():
+            # A forked child must not share its parent's connections: start afresh.
+            self._pid, self._local, self._conns = os.getpid(), threading.local(), []
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = connect(self._path)
@@ -263,6 +268,21 @@ class Database:
         except sqlite3.Error as exc:
             raise self._fail(exc) from exc
         try:
+            yield conn
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            conn.rollback()
+            raise self._fail(exc) from exc
+        except BaseException:
+            conn.rollback()
+            raise
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction: several SELECTs see one consistent state."""
+        conn = self._conn()
+        try:
+            conn.execute("BEGIN")
             yield conn
             conn.execute("COMMIT")
         except sqlite3.Error as exc:

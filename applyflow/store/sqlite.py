@@ -103,11 +103,8 @@ class SQLiteStore(LedgerMixin, Store):
         return [_job(row, outputs[row["id"]]) for row in rows]
 
     def _select_jobs(self, sql: str, params: Sequence[Any] = ()) -> list[Job]:
-        try:
-            conn = self._conn()
+        with self._snapshot() as conn:
             return self._jobs(conn, conn.execute(sql, params).fetchall())
-        except sqlite3.Error as exc:
-            raise self._fail(exc) from exc
 
     def get_job(self, job_id: str) -> Job:
         found = self._select_jobs("SELECT * FROM jobs WHERE id = ?", (job_id,))

@@ -90,15 +90,25 @@ class TestListJobs:
         assert [j.id for j in store.list_jobs(text="robot")] == [acme]
         assert [j.id for j in store.list_jobs(text="python")] == [python]
         assert len(store.list_jobs(text="welder")) == 2
+        ecole = add_job(store, company="ÉCOLE Numérique", description="Teach.")
+        assert [j.id for j in store.list_jobs(company="école")] == [ecole]  # not ASCII-only
 
     @pytest.mark.parametrize(
         ("query", "expected"),
-        [("a.b", ["A.B Labs"]), (".*", ["Dot.*Star"]), ("$where", ["Pay $where"]), ("(", [])],
+        [
+            ("a.b", ["A.B Labs"]),  # regex: . is any character
+            (".*", ["Dot.*Star"]),
+            ("$where", ["Pay $where"]),  # Mongo operator
+            ("(", []),  # invalid regex
+            ("a_b", ["A_B Co"]),  # SQL LIKE: _ is any character
+            ("%", ["100% Remote"]),  # SQL LIKE: % is anything
+        ],
     )
     def test_filters_are_literal_never_patterns(
         self, store: Store, query: str, expected: list[str]
     ) -> None:
-        for company in ("A.B Labs", "AxB Labs", "Dot.*Star", "Pay $where", "Plain"):
+        companies = ("A.B Labs", "AxB Labs", "Dot.*Star", "Pay $where", "A_B Co", "100% Remote")
+        for company in companies:
             add_job(store, company=company, description="Plain description.")
         assert sorted(j.company for j in store.list_jobs(company=query)) == expected
         assert sorted(j.company for j in store.list_jobs(text=query)) == expected

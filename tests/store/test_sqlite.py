@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import sqlite3
 import threading
 from datetime import datetime, timedelta
@@ -101,6 +103,23 @@ def test_each_thread_uses_its_own_connection(sqlite_store: SQLiteStore) -> None:
     thread.start()
     thread.join()
     assert seen and seen[0] != id(sqlite_store._conn())
+
+
+def _claim_in_child(store: SQLiteStore) -> None:
+    inherited = store._local.conn
+    claimed = store.claim_jobs(1, "child", 60, NOW)
+    os._exit(0 if store._conn() is not inherited and len(claimed) == 1 else 3)
+
+
+def test_a_forked_child_opens_its_own_connection(sqlite_store: SQLiteStore) -> None:
+    job_id = add_job(sqlite_store)
+    child = multiprocessing.get_context("fork").Process(
+        target=_claim_in_child, args=(sqlite_store,)
+    )
+    child.start()
+    child.join(60)
+    assert child.exitcode == 0
+    assert sqlite_store.get_job(job_id).claimed_by == "child"
 
 
 def test_closed_store_refuses_work(tmp_path: Path) -> None:
