@@ -9,6 +9,8 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo
 
+from bson.int64 import Int64
+
 from applyflow.errors import StoreError
 from applyflow.models import Job, LayerOutput, SpendGroup, as_utc
 from applyflow.settings import MASK, mask_url
@@ -20,8 +22,9 @@ NANO = 1_000_000_000
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
-def nanos(usd: float) -> int:
-    return round(usd * NANO)
+def nanos(usd: float) -> Int64:
+    """USD as 64-bit nano-dollars (BSON int64 even when small, so sums never hit int32)."""
+    return Int64(round(usd * NANO))
 
 
 def usd(amount: int | float) -> float:

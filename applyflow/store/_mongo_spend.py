@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+from bson.int64 import Int64
 from pymongo import ReturnDocument
 from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
@@ -138,6 +139,8 @@ class MongoSpend:
         """Raise each scope counter with a conditional update; undo them all on a refusal."""
         if amount < 0:
             raise ValueError(f"reservation {reservation_id!r}: amount must be >= 0, got {amount}")
+        reservation_id = str(reservation_id)  # ids are values, never query documents
+        caps = {str(scope): cap for scope, cap in caps.items()}
         self.expire_reservations(now)
         need = nanos(amount)
         self._open(reservation_id, list(caps), need, now + timedelta(seconds=lease_s))
@@ -186,7 +189,7 @@ class MongoSpend:
         """Move the reservation to spent once; a late settle (after expiry) still adds spend."""
         if actual < 0:
             raise ValueError(f"reservation {reservation_id!r}: actual must be >= 0, got {actual}")
-        spent = nanos(actual)
+        reservation_id, scopes, spent = str(reservation_id), [str(s) for s in scopes], nanos(actual)
         if self._close(reservation_id, "settled", scopes, spent) is None:
             self._settle_late(reservation_id, scopes, spent)
         if usage is not None:
@@ -209,7 +212,7 @@ class MongoSpend:
             self._budget.update_one({"_id": scope}, {"$inc": {"spent": spent}})
 
     def release(self, reservation_id: str) -> None:
-        self._close(reservation_id, "released")
+        self._close(str(reservation_id), "released")
 
     def expire_reservations(self, now: datetime) -> int:
         expired = 0
@@ -250,9 +253,8 @@ class MongoSpend:
 
     def _ensure_counter(self, scope: str) -> None:
         try:
-            self._budget.update_one(
-                {"_id": scope}, {"$setOnInsert": {"spent": 0, "reserved": 0}}, upsert=True
-            )
+            zero = {"spent": Int64(0), "reserved": Int64(0)}
+            self._budget.update_one({"_id": scope}, {"$setOnInsert": zero}, upsert=True)
         except DuplicateKeyError:
             return  # a concurrent upsert created it
 

@@ -214,12 +214,12 @@ class MongoStore(MongoSpend, Store):
             query["_id"] = {"$in": [str(j) for j in job_ids]}
         claim: dict[str, Any] = {
             "status": Status.PROCESSING.value,
-            "claimed_by": worker,
+            "claimed_by": str(worker),
             "lease_until": now + timedelta(seconds=lease_s),
             "updated_at": now,
         }
         if run_id is not None:
-            claim["run_id"] = run_id
+            claim["run_id"] = str(run_id)
         claimed: list[Job] = []
         while len(claimed) < n:
             doc = self._jobs.find_one_and_update(
@@ -234,6 +234,7 @@ class MongoStore(MongoSpend, Store):
         return claimed
 
     def renew_lease(self, job_id: str, worker: str, lease_s: float, now: datetime) -> bool:
+        job_id, worker = str(job_id), str(worker)  # ids are values, never query documents
         result = self._jobs.update_one(
             {"_id": job_id, "status": Status.PROCESSING.value, "claimed_by": worker},
             {"$set": {"lease_until": now + timedelta(seconds=lease_s)}},
@@ -250,6 +251,7 @@ class MongoStore(MongoSpend, Store):
         error: str | None = None,
     ) -> bool:
         """End the claim only while ``worker`` still holds the job (a user's change wins)."""
+        job_id, worker = str(job_id), str(worker)
         check_transition(job_id, Status.PROCESSING, status)
         ended = {
             "status": Status(status).value,
@@ -268,6 +270,7 @@ class MongoStore(MongoSpend, Store):
         self, job_id: str, layer: str, output: LayerOutput, *, fit: int | None = None
     ) -> None:
         """Field-level ``$set`` of ``outputs.<layer>`` (and ``fit``); ``$inc`` of the cost."""
+        job_id = str(job_id)
         fields: dict[str, Any] = {f"outputs.{safe_key('layer', layer)}": output_doc(output)}
         if fit is not None:
             fields["fit"] = int(fit)
@@ -281,7 +284,7 @@ class MongoStore(MongoSpend, Store):
         self, job_id: str, status: Status, now: datetime, *, error: str | None = None
     ) -> Job:
         """Compare-and-set on the (status, applied_at) read; retried if it changed meanwhile."""
-        target = Status(status)
+        job_id, target = str(job_id), Status(status)
         for _ in range(_SET_STATUS_ATTEMPTS):
             doc = self._jobs.find_one({"_id": job_id}, {"status": 1, "applied_at": 1})
             if doc is None:

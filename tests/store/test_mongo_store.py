@@ -13,15 +13,15 @@ import random
 import threading
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import mongomock
 import pytest
 
-from applyflow.errors import BudgetExceeded, StoreError
-from applyflow.models import Alert, JobPosting, LayerOutput, UsageRecord
+from applyflow.errors import BudgetExceeded, JobNotFound, StoreError
+from applyflow.models import Alert, JobPosting, LayerOutput, Status, UsageRecord
 from applyflow.store.mongo import MongoStore
 from tests.conftest import MONGO_URI, make_store
 
@@ -134,6 +134,17 @@ def test_layer_output_keys_round_trip_and_layer_names_are_checked(
     assert set(mongo_store.get_job(posting.id).outputs) == {"extract"}
 
 
+def test_ids_given_as_query_documents_match_nothing(mongo_store: MongoStore) -> None:
+    mongo_store.upsert_job(_posting(1), NOW)
+    sneaky: Any = {"$ne": ""}
+    with pytest.raises(JobNotFound):
+        mongo_store.get_job(sneaky)
+    with pytest.raises(JobNotFound):
+        mongo_store.set_status(sneaky, Status.DISCARDED, NOW)
+    assert mongo_store.claim_jobs(5, "w", 60, NOW, job_ids=[sneaky]) == []
+    assert mongo_store.status_counts()["new"] == 1
+
+
 # --- connection errors -----------------------------------------------------------------------
 UNREACHABLE = "mongodb://user:secret@127.0.0.1:1/x?serverSelectionTimeoutMS=300"
 
@@ -178,6 +189,29 @@ def test_budget_counters_are_integers_without_float_drift(mongo_store: MongoStor
     assert counter["spent"] == 300_000_000 and counter["reserved"] == 0
     assert isinstance(counter["spent"], int)
     assert mongo_store.scope_states(["total"], NOW)["total"].spent == 0.3
+
+
+def test_reservation_cut_short_is_undone_on_exactly_the_scopes_it_held(
+    mongo_store: MongoStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    caps = {"total": 1.0, "day:2026-03-04": 1.0, "run:r": 1.0}
+    real_ensure = mongo_store._ensure_counter
+
+    def die_on_run_scope(scope: str) -> None:
+        if scope == "run:r":
+            raise RuntimeError("worker killed mid-reservation")
+        real_ensure(scope)
+
+    monkeypatch.setattr(mongo_store, "_ensure_counter", die_on_run_scope)
+    with pytest.raises(RuntimeError):
+        mongo_store.reserve("cut", caps, 0.4, NOW, lease_s=60)
+    monkeypatch.undo()
+    raw = {doc["_id"]: doc["reserved"] for doc in mongo_store._db.budget.find()}
+    assert raw == {"total": 400_000_000, "day:2026-03-04": 400_000_000}
+
+    assert mongo_store.expire_reservations(NOW + timedelta(seconds=61)) == 1
+    raw = {doc["_id"]: doc["reserved"] for doc in mongo_store._db.budget.find()}
+    assert raw == {"total": 0, "day:2026-03-04": 0}  # run:r never touched, nothing negative
 
 
 # --- threads ---------------------------------------------------------------------------------
