@@ -246,12 +246,14 @@ def _and(items: list[str]) -> str:
 
 def _letter(profile: Profile, posting: dict[str, Any], matched: list[str], gaps: list[str]) -> str:
     title, company = str(posting.get("title") or "the"), str(posting.get("company") or "your team")
-    evidence = [
-        (role.header, bullet)
-        for role in profile.roles
-        for bullet in role.bullets
-        if set(find_skills(bullet)) & set(matched)
-    ][:3]
+    # The posting lists its most important skills first, so those weigh most.
+    weight = {skill: len(matched) - rank for rank, skill in enumerate(matched)}
+    scored = [
+        (sum(weight.get(s, 0) for s in find_skills(bullet)), order, role.header, bullet)
+        for order, (role, bullet) in enumerate((r, b) for r in profile.roles for b in r.bullets)
+    ]
+    best = sorted((item for item in scored if item[0] > 0), key=lambda t: (-t[0], t[1]))[:3]
+    evidence = [(header, bullet) for _, _, header, bullet in best]
     body = [f"Dear {company} hiring team,", ""]
     intro = f"I am applying for the {title} role."
     if profile.summary:
@@ -348,7 +350,9 @@ class OfflineChatModel(BaseChatModel):
         finish = "stop"
         # Like a real provider, stop at max_tokens (the layer then sees invalid JSON).
         if count_tokens_approximately([AIMessage(reply)]) > self.max_tokens:
-            reply, finish = reply[: self.max_tokens * _CHARS_PER_TOKEN], "length"
+            overhead = count_tokens_approximately([AIMessage("")])
+            keep = max(0, self.max_tokens - overhead) * _CHARS_PER_TOKEN
+            reply, finish = reply[:keep], "length"
         input_tokens = count_tokens_approximately(messages)
         output_tokens = count_tokens_approximately([AIMessage(reply)])
         message = AIMessage(

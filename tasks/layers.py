@@ -12,9 +12,8 @@ import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from guards.call import CallContext, CallResult, ModelGuard
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, ValidationError
 
@@ -23,6 +22,9 @@ from applyflow.models import Job, LayerOutput, utcnow
 from applyflow.offline import INPUT_HEADER, LAYER_MARKER
 from applyflow.settings import Settings
 from applyflow.store import Store
+
+if TYPE_CHECKING:
+    from guards.call import CallResult, ModelGuard
 
 __all__ = [
     "Layer",
@@ -192,6 +194,8 @@ def _short(exc: Exception) -> str:
 
 
 def _call(ctx: RunContext, job: Job, layer: Layer, messages: list[BaseMessage]) -> CallResult:
+    from guards.call import CallContext
+
     result = ctx.guard.call(
         messages,
         model=ctx.model_for(layer.name),

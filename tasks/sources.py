@@ -32,6 +32,7 @@ __all__ = [
     "MAX_FILE_BYTES",
     "Rejection",
     "SourceBatch",
+    "expand_sources",
     "posting_from_record",
     "read_file",
     "read_greenhouse",
@@ -149,21 +150,17 @@ def posting_from_record(record: Any, source: str) -> JobPosting:
     fields = {
         name: _text(record, name) for name in ("title", "company", "location", "url", "external_id")
     }
-    description = _text(record, "description")
-    missing = [n for n in ("title", "company") if not fields[n]] + (
-        [] if description else ["description"]
-    )
+    fields["description"] = _text(record, "description")
+    for name in ("title", "company", "location", "description"):
+        # Markup is turned into text; in a short field it is never wanted.
+        value = fields[name]
+        if value and looks_like_html(value):
+            fields[name] = html_to_text(value) or None
+    missing = [n for n in ("title", "company", "description") if not fields[n]]
     if missing:
         raise ValueError(f"missing {', '.join(missing)}")
-    if looks_like_html(description):
-        description = html_to_text(description)
     try:
-        return JobPosting(
-            source=source,
-            description=description,
-            posted_at=_when(_pick(record, "posted_at")),
-            **fields,
-        )
+        return JobPosting(source=source, posted_at=_when(_pick(record, "posted_at")), **fields)
     except ValidationError as exc:
         raise ValueError(_errors(exc)) from None
 
@@ -436,3 +433,15 @@ def read_source(
         with httpx.Client(headers={"User-Agent": "applyflow"}, follow_redirects=True) as own:
             return reader(name, settings=settings, base_url=base_url, client=own)
     return read_file(spec)
+
+
+def expand_sources(sources: list[str]) -> list[str]:
+    """A folder stands for its .json, .jsonl and .csv files (sorted); other sources pass through."""
+    out: list[str] = []
+    for spec in sources:
+        path = Path(spec)
+        if ":" not in spec.split("/")[0] and path.is_dir():
+            out.extend(str(p) for p in sorted(path.iterdir()) if p.suffix.lower() in FILE_SUFFIXES)
+        else:
+            out.append(spec)
+    return out

@@ -1,0 +1,287 @@
+"""Pipeline commands: ingest, run, status, demo.
+
+The flows are imported inside each command: applyflow's core never depends on them.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Group
+from rich.live import Live
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+
+from applyflow.cli._app import (
+    app,
+    console,
+    fail,
+    handle_errors,
+    print_json,
+    settings,
+    store_session,
+)
+from applyflow.models import ProgressRecord, ProgressStatus, Run, RunStatus
+from applyflow.settings import LAYERS
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+SAMPLES_DIR = Path(__file__).resolve().parents[2] / "samples"
+DEMO_FORECAST_MODEL = "openai:gpt-4o-mini"
+FOLLOW_POLL_S = 1.0
+_GLYPHS = {
+    ProgressStatus.PENDING: "[dim]·[/]",
+    ProgressStatus.RUNNING: "[yellow]▶[/]",
+    ProgressStatus.COMPLETED: "[green]✓[/]",
+    ProgressStatus.CACHED: "[cyan]=[/]",
+    ProgressStatus.FAILED: "[red]✗[/]",
+    ProgressStatus.SKIPPED: "[dim]-[/]",
+}
+_FINISHED = {s for s in ProgressStatus if s not in (ProgressStatus.PENDING, ProgressStatus.RUNNING)}
+
+
+def _print_ingest(report: dict[str, Any]) -> None:
+    console.print(
+        f"inserted [bold]{report['inserted']}[/]  updated [bold]{report['updated']}[/]  "
+        f"unchanged [bold]{report['unchanged']}[/]  rejected [bold]{report['rejected']}[/]"
+    )
+    if report["rejections"]:
+        table = Table(title="rejected records")
+        for col in ("source", "where", "reason"):
+            table.add_column(col, overflow="fold")
+        for item in report["rejections"]:
+            table.add_row(item["source"], item["where"] or "", item["reason"])
+        console.print(table)
+
+
+@app.command()
+@handle_errors
+def ingest(
+    sources: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Files (.json/.jsonl/.csv or a folder), greenhouse:BOARD, lever:COMPANY."
+        ),
+    ] = None,
+    base_url: Annotated[
+        str | None, typer.Option("--base-url", help="Job-board API address (tests, proxies).")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Ingest postings; print inserted/updated/unchanged/rejected and every rejection."""
+    settings()
+    from flows.ingest import ingest as ingest_flow
+
+    report = ingest_flow(sources=sources or None, base_url=base_url)
+    if as_json:
+        print_json(report)
+    else:
+        _print_ingest(report)
+    if any(entry["error"] for entry in report["sources"]):
+        raise typer.Exit(1)
+
+
+def _jobs_table(jobs: list[dict[str, Any]], title: str, files: bool = False) -> Table:
+    table = Table(title=title)
+    for col in ("job", "title", "company", "fit", "status", "cost"):
+        table.add_column(col, no_wrap=col in ("job", "fit", "status"))
+    table.add_column("files" if files else "error", overflow="fold")
+    for job in jobs:
+        fit = "" if job["fit"] is None else str(job["fit"])
+        extra = str(len(job["files"])) if files else (job["error"] or "")
+        table.add_row(
+            job["id"],
+            job["title"],
+            job["company"],
+            fit,
+            job["status"],
+            f"${job['cost_usd']:.4f}",
+            extra,
+        )
+    return table
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    if summary["jobs"]:
+        console.print(_jobs_table(summary["jobs"], f"run {summary['run_id']}"))
+    else:
+        console.print("No queued jobs to process. Ingest some with `applyflow ingest SOURCE`.")
+    counts = ", ".join(f"{n} {s}" for s, n in summary["counts"].items() if n)
+    console.print(
+        f"run {summary['run_id']} {summary['status']}: {counts or 'nothing to do'}; "
+        f"{summary['calls']} model call(s), {summary['input_tokens']}+{summary['output_tokens']} "
+        f"tokens, spend ${summary['spend_usd']:.4f}"
+    )
+    if summary["price_as"] and summary["forecast_usd"] is not None:
+        console.print(
+            f"forecast on {summary['price_as']}: ${summary['forecast_usd']:.4f} for these calls"
+        )
+    if summary["stop_reason"]:
+        console.print(f"[yellow]stopped early:[/] {summary['stop_reason']}")
+
+
+@app.command()
+@handle_errors
+def run(
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many jobs.")] = 20,
+    model: Annotated[
+        str | None, typer.Option("--model", help="provider:model for every layer.")
+    ] = None,
+    job: Annotated[
+        list[str] | None, typer.Option("--job", help="Only this job id (repeat).")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Redo layers already done.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Offline model: no spend.")] = False,
+    price_as: Annotated[
+        str | None, typer.Option("--price-as", help="Forecast the cost on this model.")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Run queued jobs through the pipeline and print a summary."""
+    settings()
+    from flows.pipeline import process_jobs
+
+    summary = process_jobs(
+        limit=limit,
+        model=model,
+        job_ids=job or None,
+        force=force,
+        dry_run=dry_run,
+        price_as=price_as,
+    )
+    if as_json:
+        print_json(summary)
+    else:
+        _print_summary(summary)
+
+
+def _progress_view(run: Run, rows: list[ProgressRecord]) -> Group:
+    by_job: dict[str, dict[str, ProgressRecord]] = {}
+    for row in rows:
+        by_job.setdefault(row.job_id, {})[row.layer] = row
+    bars = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[layers]}"),
+        console=console,
+        auto_refresh=False,
+    )
+    for job_id, layers in by_job.items():
+        done = sum(1 for r in layers.values() if r.status in _FINISHED)
+        marks = " ".join(
+            f"{_GLYPHS[layers[name].status]} {name}" for name in LAYERS if name in layers
+        )
+        bars.add_task(job_id, total=len(LAYERS), completed=done, layers=marks)
+    cost = sum(r.cost_usd for r in rows)
+    ended = f", ended {run.ended_at:%H:%M:%S}" if run.ended_at else ""
+    head = (
+        f"run [bold]{run.id}[/] {run.status.value} (model {run.model}, started "
+        f"{run.started_at:%Y-%m-%d %H:%M:%S} UTC{ended}); layer cost ${cost:.4f}"
+    )
+    errors = [
+        f"[red]{r.job_id} {r.layer}:[/] {r.error}"
+        for r in rows
+        if r.status == ProgressStatus.FAILED
+    ]  # noqa: E501
+    return Group(head, bars.get_renderable(), *errors)
+
+
+def _load(run_id: str | None) -> tuple[Run, list[ProgressRecord]]:
+    with store_session() as store:
+        found = store.get_run(run_id) if run_id else next(iter(store.list_runs(1)), None)
+        if found is None:
+            raise fail(
+                f"no run {run_id!r}" if run_id else "no runs yet; start one with `applyflow run`"
+            )
+        return found, store.list_progress(found.id)
+
+
+@app.command()
+@handle_errors
+def status(
+    run_id: Annotated[str | None, typer.Argument(help="Run id (default: the latest run).")] = None,
+    as_json: JsonFlag = False,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Refresh until the run ends.")
+    ] = False,
+) -> None:
+    """Per-job, per-layer progress of a run."""
+    run_, rows = _load(run_id)
+    if as_json:
+        print_json(
+            {
+                "run": run_.model_dump(mode="json"),
+                "progress": [r.model_dump(mode="json") for r in rows],
+            }
+        )
+        return
+    if not follow:
+        console.print(_progress_view(run_, rows))
+        return
+    with Live(_progress_view(run_, rows), console=console, auto_refresh=False) as live:
+        while run_.status == RunStatus.RUNNING:
+            time.sleep(FOLLOW_POLL_S)  # polling the store is how --follow sees other processes
+            run_, rows = _load(run_.id)
+            live.update(_progress_view(run_, rows), refresh=True)
+
+
+@app.command()
+@handle_errors
+def demo(
+    price_as: Annotated[
+        str, typer.Option("--price-as", help="Real model to forecast the cost on.")
+    ] = DEMO_FORECAST_MODEL,
+) -> None:
+    """Ingest samples/, process them with the offline model, show results and a cost forecast."""
+    cfg = settings()
+    from flows.ingest import ingest as ingest_flow
+    from flows.pipeline import process_jobs
+
+    console.rule("1. ingest samples/")
+    report = ingest_flow(sources=[str(SAMPLES_DIR)])
+    _print_ingest(report)
+    console.rule("2. run the pipeline with the offline model")
+    ids = report["job_ids"]
+    summary = process_jobs(limit=max(1, len(ids)), job_ids=ids, dry_run=True, price_as=price_as)
+    with store_session(cfg) as store:
+        jobs = [store.get_job(job_id) for job_id in ids]
+        spend = store.usage_total()
+        runs_ledger = {job.id: store.usage_total(job_id=job.id) for job in jobs}
+    rows = [
+        {
+            "id": job.id,
+            "title": job.title,
+            "company": job.company,
+            "fit": job.fit,
+            "status": job.status.value,
+            "cost_usd": runs_ledger[job.id].cost_usd,
+            "files": job.outputs["publish"].output["files"] if "publish" in job.outputs else [],
+        }
+        for job in sorted(jobs, key=lambda j: -(j.fit or -1))
+    ]
+    console.print(_jobs_table(rows, "sample jobs (best fit first)", files=True))
+    console.rule("3. spend and forecast")
+    console.print(
+        f"this run: {summary['calls']} offline call(s), "
+        f"{summary['input_tokens']}+{summary['output_tokens']} tokens, "
+        f"spend ${summary['spend_usd']:.4f}; all runs so far: ${spend.cost_usd:.4f}"
+    )
+    if summary["calls"]:
+        console.print(
+            f"the same calls on [bold]{price_as}[/] would cost about "
+            f"[bold]${summary['forecast_usd']:.4f}[/] (token counts are approximate)"
+        )
+    else:
+        console.print(
+            "every layer was already done (cached, $0); for a fresh forecast run "
+            f"`applyflow run --dry-run --force --price-as {price_as} --job ID`"
+        )
+    console.print(f"files are under [bold]{cfg.output_dir}/[/]")
+    console.rule("4. look around")
+    console.print("dashboard:  make dashboard   (then open http://127.0.0.1:8501)")
+    console.print("Prefect UI: make server      (then open http://127.0.0.1:4200; set")
+    console.print("            PREFECT_API_URL=http://127.0.0.1:4200/api before `applyflow run`)")
+    console.print("progress:   applyflow status --follow")
