@@ -235,7 +235,7 @@ class MongoSpend:
         if reservation_id is not None:
             query["_id"] = reservation_id
         if now is not None:
-            query["lease_until"] = {"$lte": now}
+            query["lease_until"] = {"$lt": now}  # held while lease_until >= now
         closed = {"state": state, "actual": spent, "closed_at": datetime.now(UTC)}
         doc = self._reservations.find_one_and_update(
             query, {"$set": closed}, return_document=ReturnDocument.AFTER
@@ -262,7 +262,7 @@ class MongoSpend:
         """Spent from the counters; reserved summed over unexpired open reservations."""
         keys = [str(s) for s in scopes]
         spent = {d["_id"]: d["spent"] for d in self._budget.find({"_id": {"$in": keys}})}
-        live = {"state": "open", "lease_until": {"$gt": now}, "held": {"$in": keys}}
+        live = {"state": "open", "lease_until": {"$gte": now}, "held": {"$in": keys}}
         rows = self._reservations.aggregate(
             [
                 {"$match": live},
@@ -278,4 +278,4 @@ class MongoSpend:
         }
 
     def open_reservations(self, now: datetime) -> int:
-        return self._reservations.count_documents({"state": "open", "lease_until": {"$gt": now}})
+        return self._reservations.count_documents({"state": "open", "lease_until": {"$gte": now}})

@@ -405,10 +405,10 @@ class MongoStore(MongoSpend, Store):
 
     # --- application stats -----------------------------------------------------------------
     def application_stats(self, now: datetime, tz: ZoneInfo) -> ApplicationStats:
-        """Four ``count_documents`` over the ``applied_at`` index; bounds from Python."""
+        """Four ``count_documents`` over the ``applied_at`` index; windows ``[bound, now]``."""
 
         def applied_since(start: datetime) -> int:
-            return self._jobs.count_documents({"applied_at": {"$gte": start}})
+            return self._jobs.count_documents({"applied_at": {"$gte": start, "$lte": now}})
 
         return ApplicationStats(
             today=applied_since(local_midnight(now, tz)),
