@@ -214,6 +214,19 @@ def test_reservation_cut_short_is_undone_on_exactly_the_scopes_it_held(
     assert raw == {"total": 0, "day:2026-03-04": 0}  # run:r never touched, nothing negative
 
 
+def test_reservation_is_held_through_the_last_instant_of_its_lease(
+    mongo_store: MongoStore,
+) -> None:
+    mongo_store.reserve("r", {"total": 1.0}, 0.5, NOW, lease_s=60)
+    end = NOW + timedelta(seconds=60)
+    assert mongo_store.open_reservations(end) == 1
+    assert mongo_store.scope_states(["total"], end)["total"].reserved == 0.5
+    assert mongo_store.expire_reservations(end) == 0
+    just_after = end + timedelta(milliseconds=1)  # BSON dates keep milliseconds
+    assert mongo_store.open_reservations(just_after) == 0
+    assert mongo_store.expire_reservations(just_after) == 1
+
+
 # --- threads ---------------------------------------------------------------------------------
 def test_threads_claiming_100_jobs_each_get_distinct_jobs(mongo_store: MongoStore) -> None:
     mongo_store.upsert_jobs((_posting(n) for n in range(100)), NOW)
