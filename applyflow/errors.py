@@ -1,17 +1,17 @@
 """applyflow's exceptions, in one hierarchy.
 
-    ApplyflowError                 base of everything applyflow raises on purpose
-    ├── SettingsError              invalid settings; the message names every bad variable
-    ├── StoreError                 the store is unreachable or refused an operation
-    │   └── JobNotFound            no job with that id
-    ├── InvalidTransition          a status change that is not allowed (e.g. offer -> new)
-    ├── InputError                 a posting or source that cannot be read (source, row, reason)
-    └── GuardError                 a guard refused a model call; nothing was sent
-        ├── BudgetExceeded         a spend scope would go over its cap
-        ├── RateLimited            a rate window stayed full past the wait bound
-        ├── CircuitOpen            the provider's breaker is open
-        └── PricingError           a model has no known price (fail closed, never $0)
-    LayerError                     a layer failed (bad model output after repair, provider error)
+ApplyflowError                 base of everything applyflow raises on purpose
+├── SettingsError              invalid settings; the message names every bad variable
+├── StoreError                 the store is unreachable or refused an operation
+│   └── JobNotFound            no job with that id
+├── InvalidTransition          a status change that is not allowed (e.g. offer -> new)
+├── InputError                 a posting or source that cannot be read (source, row, reason)
+└── GuardError                 a guard refused a model call; nothing was sent
+    ├── BudgetExceeded         a spend scope would go over its cap
+    ├── RateLimited            a rate window stayed full past the wait bound
+    ├── CircuitOpen            the provider's breaker is open
+    └── PricingError           a model has no known price (fail closed, never $0)
+LayerError                     a layer failed (bad model output after repair, provider error)
 """
 
 from __future__ import annotations
@@ -90,9 +90,7 @@ def scope_label(scope: str) -> str:
 
 class RateLimited(GuardError):
     def __init__(self, provider: str, limit: str, retry_after_s: float) -> None:
-        super().__init__(
-            f"{provider} rate limit {limit} reached; retry in {retry_after_s:.1f}s"
-        )
+        super().__init__(f"{provider} rate limit {limit} reached; retry in {retry_after_s:.1f}s")
         self.provider, self.limit, self.retry_after_s = provider, limit, retry_after_s
 
 

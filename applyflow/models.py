@@ -84,7 +84,9 @@ def check_transition(job_id: str, current: Status | str, target: Status | str) -
         return
     allowed = TRANSITIONS[current]
     if target not in allowed:
-        raise InvalidTransition(job_id, current.value, target.value, sorted(s.value for s in allowed))
+        raise InvalidTransition(
+            job_id, current.value, target.value, sorted(s.value for s in allowed)
+        )
 
 
 def applied_at_after(

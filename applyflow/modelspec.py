@@ -23,5 +23,7 @@ def parse_model(spec: str) -> ModelSpec:
         return ModelSpec(OFFLINE, OFFLINE)
     provider, sep, name = spec.partition(":")
     if not sep or not provider or not name:
-        raise ValueError(f"model {spec!r} is not provider:model (e.g. openai:gpt-4o-mini) or offline")
+        raise ValueError(
+            f"model {spec!r} is not provider:model (e.g. openai:gpt-4o-mini) or offline"
+        )
     return ModelSpec(provider.lower(), name)

@@ -39,7 +39,9 @@ def _json_object(value: Any, what: str) -> Any:
         try:
             value = json.loads(value)
         except json.JSONDecodeError as exc:
-            raise ValueError(f"not valid JSON ({exc.msg} at char {exc.pos}); expected {what}") from None
+            raise ValueError(
+                f"not valid JSON ({exc.msg} at char {exc.pos}); expected {what}"
+            ) from None
     if not isinstance(value, dict):
         raise ValueError(f"expected a JSON object: {what}")
     return value
@@ -54,7 +56,9 @@ def _json_list(value: Any) -> Any:
             try:
                 return json.loads(text)
             except json.JSONDecodeError as exc:
-                raise ValueError(f"not valid JSON ({exc.msg}); expected a JSON list or a comma-separated list") from None
+                raise ValueError(
+                    f"not valid JSON ({exc.msg}); expected a JSON list or a comma-separated list"
+                ) from None
         return [part.strip() for part in text.split(",") if part.strip()]
     return value
 
@@ -115,13 +119,19 @@ class Settings(BaseSettings):
 
     # --- budget ----------------------------------------------------------------------------
     budget_total_usd: float | None = Field(100.0, ge=0, description="Lifetime spend cap, USD.")
-    budget_monthly_usd: float | None = Field(None, ge=0, description="Spend cap per calendar month.")
+    budget_monthly_usd: float | None = Field(
+        None, ge=0, description="Spend cap per calendar month."
+    )
     budget_daily_usd: float | None = Field(None, ge=0, description="Spend cap per local day.")
     budget_per_run_usd: float | None = Field(None, ge=0, description="Spend cap per flow run.")
     budget_per_job_usd: float | None = Field(None, ge=0, description="Spend cap per job.")
     budget_enforce: bool = Field(True, description="False: record and warn, never block.")
-    budget_warn_at: float = Field(0.8, gt=0, le=1, description="Warn when a scope reaches this share.")
-    budget_lease_s: int = Field(600, ge=5, description="Seconds before an unsettled reservation expires.")
+    budget_warn_at: float = Field(
+        0.8, gt=0, le=1, description="Warn when a scope reaches this share."
+    )
+    budget_lease_s: int = Field(
+        600, ge=5, description="Seconds before an unsettled reservation expires."
+    )
     fallback_model: str | None = Field(
         None, description="Cheaper model used when the primary model's reservation does not fit."
     )
@@ -136,9 +146,12 @@ class Settings(BaseSettings):
         description='Request limits per provider, JSON: {"openai": "500/minute;10000/day"}.',
     )
     token_limits: Annotated[dict[str, str], NoDecode] = Field(
-        default_factory=dict, description='Token limits per provider, JSON: {"openai": "200000/minute"}.'
+        default_factory=dict,
+        description='Token limits per provider, JSON: {"openai": "200000/minute"}.',
     )
-    rate_max_wait_s: float = Field(60.0, ge=0, description="Longest wait for a rate window, seconds.")
+    rate_max_wait_s: float = Field(
+        60.0, ge=0, description="Longest wait for a rate window, seconds."
+    )
     rate_storage_url: str | None = Field(
         None,
         description="Shared rate-limit storage: memory://, sqlite:///PATH, redis://, mongodb://.",
@@ -285,9 +298,7 @@ class Settings(BaseSettings):
 
 
 SECRET_FIELDS = frozenset(
-    name
-    for name, field in Settings.model_fields.items()
-    if "SecretStr" in str(field.annotation)
+    name for name, field in Settings.model_fields.items() if "SecretStr" in str(field.annotation)
 )
 
 

@@ -1,6 +1,6 @@
 """The README's configuration table, generated from the settings class.
 
-    python -m applyflow.settings_doc    # prints the Markdown table
+python -m applyflow.settings_doc    # prints the Markdown table
 """
 
 from __future__ import annotations

@@ -8,8 +8,13 @@ from applyflow.models import Status
 FUNNEL_STAGES: dict[str, tuple[Status, ...]] = {
     "ingested": tuple(Status),
     "processed": (
-        Status.READY, Status.APPLIED, Status.INTERVIEW, Status.OFFER, Status.REJECTED,
-        Status.FAILED, Status.OVER_BUDGET,
+        Status.READY,
+        Status.APPLIED,
+        Status.INTERVIEW,
+        Status.OFFER,
+        Status.REJECTED,
+        Status.FAILED,
+        Status.OVER_BUDGET,
     ),
     "ready": (Status.READY, Status.APPLIED, Status.INTERVIEW, Status.OFFER, Status.REJECTED),
     "applied": (Status.APPLIED, Status.INTERVIEW, Status.OFFER, Status.REJECTED),
@@ -21,7 +26,10 @@ FUNNEL_SIDE = ("rejected", "discarded")
 
 def funnel(counts: dict[str, int]) -> dict[str, int]:
     """Stage -> jobs that reached it, then rejected and discarded beside them."""
-    out = {stage: sum(counts.get(s.value, 0) for s in statuses) for stage, statuses in FUNNEL_STAGES.items()}
+    out = {
+        stage: sum(counts.get(s.value, 0) for s in statuses)
+        for stage, statuses in FUNNEL_STAGES.items()
+    }
     for side in FUNNEL_SIDE:
         out[side] = counts.get(side, 0)
     return out

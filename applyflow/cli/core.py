@@ -9,7 +9,15 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from applyflow.cli._app import app, console, fail, handle_errors, print_json, settings, store_session
+from applyflow.cli._app import (
+    app,
+    console,
+    fail,
+    handle_errors,
+    print_json,
+    settings,
+    store_session,
+)
 from applyflow.errors import ApplyflowError
 from applyflow.models import Job, Status, parse_status, utcnow
 from applyflow.settings import Settings, env_name
@@ -95,7 +103,8 @@ def jobs(
 def mark(
     job_id: Annotated[str, typer.Argument(help="Job id (see `applyflow jobs`).")],
     status: Annotated[
-        str, typer.Argument(help="applied, interview, offer, rejected or discarded (or any status).")
+        str,
+        typer.Argument(help="applied, interview, offer, rejected or discarded (or any status)."),
     ],
     as_json: JsonFlag = False,
 ) -> None:
@@ -201,7 +210,9 @@ def health(as_json: JsonFlag = False) -> None:
         extra = f"{s['latency_ms']} ms" if s.get("ok") else s.get("error", "")
         console.print(f"store    {mark_}  {s['url']}  {extra}")
         p = report["prefect"]
-        console.print(f"prefect  {'[green]up[/]' if p['reachable'] else '[yellow]n/a[/]'}  {p['detail']}")
+        console.print(
+            f"prefect  {'[green]up[/]' if p['reachable'] else '[yellow]n/a[/]'}  {p['detail']}"
+        )
         for prov in report.get("providers", []):
             console.print(f"provider {prov}")
     if not ok:

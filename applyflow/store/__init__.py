@@ -1,7 +1,7 @@
 """The store: one contract (``Store``), two implementations, picked by URL scheme.
 
-    open_store("sqlite:///.applyflow/applyflow.db")   -> SQLiteStore
-    open_store("mongodb://localhost:27017/applyflow") -> MongoStore
+open_store("sqlite:///.applyflow/applyflow.db")   -> SQLiteStore
+open_store("mongodb://localhost:27017/applyflow") -> MongoStore
 """
 
 from __future__ import annotations
