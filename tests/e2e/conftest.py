@@ -1,0 +1,172 @@
+"""A real Prefect server for the e2e tests: one per session, on a free port, stopped by PID.
+
+Every process these tests start runs in its own process group from the repo root, with the
+venv's binaries first on PATH, and is stopped by its PID (SIGINT, then SIGKILL) in teardown.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = Path(sys.executable).parent
+SERVER_START_S = 120.0
+STOP_GRACE_S = 20.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(check: Callable[[], object], timeout: float, what: str, interval: float = 0.25):
+    """Poll ``check`` until it returns something truthy; fail naming ``what`` at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+@dataclass
+class Proc:
+    """A started subprocess and its log file."""
+
+    name: str
+    popen: subprocess.Popen
+    log: Path
+
+    def output(self, tail: int = 4000) -> str:
+        return self.log.read_text(errors="replace")[-tail:]
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def stop(self) -> None:
+        """SIGINT to its process group, SIGKILL after a grace period; children go too."""
+        pid = self.popen.pid
+        if self.alive():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGINT)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.popen.wait(timeout=STOP_GRACE_S)
+        # Whatever is left of the group (the leader, or a flow run it started) is killed.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+        self.popen.wait(timeout=10)
+
+
+@dataclass
+class PrefectServer:
+    """The session's Prefect server and how to start processes that talk to it."""
+
+    api_url: str
+    home: Path
+    logs: Path
+    procs: list[Proc] = field(default_factory=list)
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """Environment for a subprocess: this server, no developer settings, venv first."""
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("APPLYFLOW_", "PREFECT_")) or k == "PREFECT_HOME"
+        }
+        env.update(
+            PATH=f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
+            PREFECT_HOME=str(self.home),
+            PREFECT_API_URL=self.api_url,
+            PREFECT_SERVER_ANALYTICS_ENABLED="false",
+            DO_NOT_TRACK="1",
+            PREFECT_WORKER_QUERY_SECONDS="1",
+            PREFECT_WORKER_PREFETCH_SECONDS="1",
+            PREFECT_RUNNER_POLL_FREQUENCY="1",
+            PYTHONUNBUFFERED="1",
+        )
+        env.update(extra)
+        return env
+
+    def start(self, name: str, args: list[str], env: dict[str, str]) -> Proc:
+        """Start ``args`` from the repo root in its own process group; stopped at teardown."""
+        log = self.logs / f"{name}-{len(self.procs)}.log"
+        with log.open("wb") as out:
+            popen = subprocess.Popen(
+                args,
+                cwd=ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        proc = Proc(name, popen, log)
+        self.procs.append(proc)
+        return proc
+
+    def run(self, args: list[str], env: dict[str, str], timeout: float = 180) -> str:
+        """Run a command to completion from the repo root; its output, or fail showing it."""
+        done = subprocess.run(
+            args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+        )
+        output = done.stdout + done.stderr
+        assert done.returncode == 0, f"{' '.join(args)} exited {done.returncode}:\n{output}"
+        return output
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/health", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectServer]:
+    """``prefect server start`` on a free port with a temporary PREFECT_HOME."""
+    base = tmp_path_factory.mktemp("prefect-server")
+    port = free_port()
+    server = PrefectServer(
+        api_url=f"http://127.0.0.1:{port}/api", home=base / "home", logs=base / "logs"
+    )
+    server.home.mkdir()
+    server.logs.mkdir()
+    try:
+        proc = server.start(
+            "server",
+            [
+                str(VENV_BIN / "prefect"),
+                "server",
+                "start",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            server.env(),
+        )
+
+        def up() -> bool:
+            assert proc.alive(), f"prefect server exited:\n{proc.output()}"
+            return _healthy(server.api_url)
+
+        wait_for(up, SERVER_START_S, f"prefect server on port {port}")
+        yield server
+    finally:
+        # Workers and serve processes first, the server last.
+        for started in reversed(server.procs):
+            started.stop()
