@@ -10,7 +10,9 @@ from applyflow.errors import SettingsError
 from dashboard.auth import require_login
 from dashboard.data import context
 
-PAGES = Path(__file__).parent / "pages"
+# Not "pages/": Streamlit would also serve a folder by that name as pages of their own,
+# reachable by URL before this script (and its password gate) ever runs.
+PAGES = Path(__file__).parent / "views"
 
 st.set_page_config(page_title="applyflow", page_icon=":material/work:", layout="wide")
 
@@ -21,9 +23,9 @@ except (SettingsError, ValueError) as exc:
     st.error(f"**Invalid settings** — fix these and restart the dashboard:\n\n```\n{exc}\n```")
     st.stop()
 
-if not require_login(settings):
-    st.stop()
-
+# Pages are registered before the gate so a deep link (/spend) survives signing in; no page
+# runs until the session is let through.
+allowed = require_login(settings)
 page = st.navigation(
     [
         st.Page(PAGES / "overview.py", title="Overview", icon=":material/dashboard:", default=True),
@@ -31,6 +33,8 @@ page = st.navigation(
         st.Page(PAGES / "spend.py", title="Spend", icon=":material/payments:"),
         st.Page(PAGES / "jobs.py", title="Jobs", icon=":material/work:"),
         st.Page(PAGES / "health.py", title="Health", icon=":material/monitor_heart:"),
-    ]
+    ],
+    position="sidebar" if allowed else "hidden",
 )
-page.run()
+if allowed:
+    page.run()

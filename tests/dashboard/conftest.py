@@ -68,7 +68,7 @@ def open_app() -> Callable[..., AppTest]:
     def _open(page: str | None = None) -> AppTest:
         at = AppTest.from_file(str(APP), default_timeout=30).run()
         if page:
-            at.switch_page(f"pages/{page}.py").run()
+            at.switch_page(f"views/{page}.py").run()
         assert not at.exception, [e.message for e in at.exception]
         return at
 

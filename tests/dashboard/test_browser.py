@@ -2,7 +2,7 @@
 
 Screenshots go to ``test-artifacts/``. To refresh the README's screenshot as well:
 
-    APPLYFLOW_UPDATE_SCREENSHOT=1 .venv/bin/python -m pytest tests/dashboard -m e2e
+    UPDATE_SCREENSHOTS=1 .venv/bin/python -m pytest tests/dashboard -m e2e
 
 which copies the Overview screenshot to ``docs/img/overview.png``.
 """
@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC
 from pathlib import Path
@@ -25,7 +26,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from applyflow.models import Status, utcnow
+from applyflow.models import ProgressRecord, ProgressStatus, Status, utcnow
 from applyflow.settings import LAYERS
 from applyflow.store.sqlite import SQLiteStore
 from tests.dashboard.seed import Seeded, seed
@@ -85,25 +86,22 @@ def _wait_healthy(proc: subprocess.Popen[bytes], base: str, log: Path) -> None:
     pytest.fail(f"dashboard not healthy after {START_DEADLINE_S}s:\n{log.read_text()[-3000:]}")
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    """`applyflow dashboard` on a free port over a seeded SQLite store; stopped by PID."""
-    _require_chromium()
-    work = tmp_path_factory.mktemp("dashboard-e2e")
-    store = SQLiteStore(f"sqlite:///{work / 'applyflow.db'}")
-    ids = seed(store, utcnow(), UTC)
+@contextmanager
+def _dashboard(work: Path, store_url: str, *args: str, **env_extra: str) -> Iterator[str]:
+    """`applyflow dashboard ARGS` on a free port; yields its loopback URL; stopped by PID."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("APPLYFLOW_", "PREFECT_UI"))}
     env |= {
-        "APPLYFLOW_STORE_URL": store.url,
+        "APPLYFLOW_STORE_URL": store_url,
         "PREFECT_API_URL": "http://127.0.0.1:4200/api",
         "HOME": str(work),  # Streamlit's per-user files stay in the temp folder
+        **env_extra,
     }
-    log = work / "dashboard.log"
+    log = work / f"dashboard-{port}.log"
     cli = Path(sys.executable).with_name("applyflow")
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [str(cli), "dashboard", "--port", str(port)],
+            [str(cli), "dashboard", "--port", str(port), *args],
             cwd=work,
             env=env,
             stdout=out,
@@ -112,7 +110,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     try:
         base = f"http://127.0.0.1:{port}"
         _wait_healthy(proc, base, log)
-        yield Served(base, store, ids)
+        yield base
     finally:
         proc.send_signal(signal.SIGTERM)  # `applyflow dashboard` exec'd Streamlit: same PID
         try:
@@ -120,6 +118,19 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """The dashboard on loopback over a seeded SQLite store."""
+    _require_chromium()
+    work = tmp_path_factory.mktemp("dashboard-e2e")
+    store = SQLiteStore(f"sqlite:///{work / 'applyflow.db'}")
+    try:
+        ids = seed(store, utcnow(), UTC)
+        with _dashboard(work, store.url) as base:
+            yield Served(base, store, ids)
+    finally:
         store.close()
 
 
@@ -172,7 +183,7 @@ def test_overview_shows_the_four_counts(served: Served, page: Page) -> None:
     charts = page.locator('[data-testid="stVegaLiteChart"] :is(canvas, svg.marks)')
     charts.nth(1).wait_for(timeout=UI_TIMEOUT_MS)
     shot = _screenshot(page, "overview")
-    if os.environ.get("APPLYFLOW_UPDATE_SCREENSHOT") == "1":
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
         DOCS_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(shot, DOCS_SCREENSHOT)
 
@@ -215,3 +226,64 @@ def test_runs_page_shows_every_layer_completed(served: Served, page: Page) -> No
         == f"http://127.0.0.1:4200/runs/flow-run/{served.ids.flow_run_id}"
     )
     _screenshot(page, "runs")
+
+
+def test_runs_page_follows_a_running_run_without_reload(served: Served, page: Page) -> None:
+    run_id = served.ids.live_run
+    page.goto(f"{served.base}/runs?run={run_id}")
+    bar = page.locator('[data-testid="stProgress"]')
+    expect(bar).to_contain_text("1 of 10 layer tasks finished", timeout=UI_TIMEOUT_MS)
+    # The pipeline finishes another layer while the page stays open.
+    served.store.record_progress(
+        ProgressRecord(
+            run_id=run_id,
+            job_id=served.ids.job("Data Analyst"),
+            layer="extract",
+            status=ProgressStatus.COMPLETED,
+            started_at=utcnow(),
+            ended_at=utcnow(),
+            duration_s=1.0,
+        )
+    )
+    expect(bar).to_contain_text("2 of 10 layer tasks finished", timeout=UI_TIMEOUT_MS)
+
+
+@pytest.mark.parametrize(
+    ("path", "ready"),
+    [
+        ("spend", '[data-testid="stVegaLiteChart"] :is(canvas, svg.marks)'),
+        ("jobs", '[data-testid="stButton"]'),
+        ("health", '[data-testid="stMetricValue"]'),
+    ],
+)
+def test_other_pages_render_without_exceptions(
+    served: Served, page: Page, path: str, ready: str
+) -> None:
+    page.goto(f"{served.base}/{path}")
+    page.locator(ready).last.wait_for(timeout=UI_TIMEOUT_MS)
+    expect(page.locator('[data-testid="stSkeleton"]')).to_have_count(0, timeout=UI_TIMEOUT_MS)
+    assert page.locator('[data-testid="stException"]').count() == 0
+    _screenshot(page, path)
+
+
+def test_public_server_asks_for_the_password_even_on_a_deep_link(
+    served: Served, page: Page, tmp_path: Path
+) -> None:
+    # A fresh server's first request is for /spend: the gate must still come first.
+    secret = "e2e-correct-horse"
+    with _dashboard(
+        tmp_path, served.store.url, "--host", "0.0.0.0", APPLYFLOW_DASHBOARD_PASSWORD=secret
+    ) as base:
+        page.goto(f"{base}/spend")
+        password = page.get_by_label("Password", exact=True)
+        password.wait_for(timeout=UI_TIMEOUT_MS)
+        assert page.get_by_text("Budget scopes").count() == 0
+        password.fill("wrong")
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_text("Wrong password.").wait_for(timeout=UI_TIMEOUT_MS)
+        assert page.locator('[data-testid="stTable"]').count() == 0
+        page.get_by_label("Password", exact=True).fill(secret)
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_text("Budget scopes").wait_for(timeout=UI_TIMEOUT_MS)
+        assert secret not in page.content()
+        _screenshot(page, "spend-after-login")

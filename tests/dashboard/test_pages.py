@@ -184,7 +184,7 @@ def test_marking_applied_writes_the_store_and_raises_today(
     job = store.get_job(job_id)
     assert job.status == Status.APPLIED and job.applied_at == NOW
     assert any("Marked **QA Engineer** applied" in s.value for s in at.success)
-    at.switch_page("pages/overview.py").run()
+    at.switch_page("views/overview.py").run()
     shown = _metrics(at)
     assert shown["Today"] == str(before.today + 1)
     assert shown["Total"] == str(before.total + 1)

@@ -176,7 +176,16 @@ def _body(settings: Settings, src: data.Source) -> None:
         )
         return
     st.caption(f"{len(jobs)} job(s)")
-    st.dataframe(jobs, hide_index=True)
+    st.dataframe(
+        jobs,
+        hide_index=True,
+        column_config={
+            "fit": st.column_config.ProgressColumn("fit", min_value=0, max_value=100, format="%d"),
+            "cost_usd": st.column_config.NumberColumn("cost", format="$%.4f"),
+            "applied_at": st.column_config.DatetimeColumn("applied", format="YYYY-MM-DD HH:mm"),
+            "updated_at": st.column_config.DatetimeColumn("updated", format="YYYY-MM-DD HH:mm"),
+        },
+    )
     ids = list(jobs["id"])
     labels = {r.id: f"{r.title} @ {r.company} ({r.id})" for r in jobs.itertuples()}
     wanted = st.query_params.get("job")

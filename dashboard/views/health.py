@@ -64,7 +64,14 @@ def _providers(settings: Settings, src: data.Source) -> None:
     cols = st.columns(len(budget))
     for col, row in zip(cols, budget.itertuples(), strict=True):
         used = f"{row.percent:.1f}% used" if pd.notna(row.percent) else "no cap"
-        col.metric(row.kind.capitalize(), row.state, help=row.key, delta=used, delta_color="off")
+        col.metric(
+            row.kind.capitalize(),
+            row.state,
+            help=row.key,
+            delta=used,
+            delta_color="off",
+            delta_arrow="off",
+        )
 
 
 def _alerts(src: data.Source) -> None:

@@ -89,7 +89,14 @@ def _body(settings: Settings, src: data.Source) -> None:
     if runs.empty:
         ui.empty("No runs yet. Process the queue (`make demo` runs one) and it shows up here.")
         return
-    st.dataframe(runs, hide_index=True)
+    st.dataframe(
+        runs,
+        hide_index=True,
+        column_config={
+            "started": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss"),
+            "ended": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss"),
+        },
+    )
     ids = list(runs["run"])
     wanted = st.query_params.get("run")
     labels = {r.run: f"{r.run} · started {r.started:%Y-%m-%d %H:%M}" for r in runs.itertuples()}
