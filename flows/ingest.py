@@ -12,6 +12,7 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run
 
 from applyflow.errors import InputError
 from applyflow.models import utcnow
@@ -55,6 +56,7 @@ def ingest(sources: list[str] | None = None, base_url: str | None = None) -> dic
         "rejections": [],
         "sources": [],
         "job_ids": [],
+        "flow_run_id": str(flow_run.id) if flow_run.id else None,
     }
     store = open_store(settings)
     try:

@@ -163,6 +163,7 @@ def _summary(ctx: RunContext, outcomes: list[dict[str, Any]]) -> dict[str, Any]:
     spend = ctx.store.usage_total(run_id=ctx.run_id)
     return {
         "run_id": ctx.run_id,
+        "flow_run_id": str(flow_run.id) if flow_run.id else None,
         "status": (RunStatus.STOPPED if ctx.stopped else RunStatus.COMPLETED).value,
         "stop_reason": ctx.stop_reason,
         "model": ctx.model or ctx.settings.model,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from prefect import Task, task
@@ -18,7 +18,7 @@ from prefect.context import TaskRunContext
 from prefect.states import State
 
 from applyflow.errors import ApplyflowError, BudgetExceeded, GuardError, LayerError, StoreError
-from applyflow.models import ProgressRecord, ProgressStatus, as_utc, utcnow
+from applyflow.models import ProgressRecord, ProgressStatus, utcnow
 from tasks.layers import LayerResult, get_run
 
 __all__ = [
@@ -111,7 +111,10 @@ def mark(
 
 
 def _started(task_run: TaskRun) -> datetime:
-    return as_utc(task_run.start_time) if task_run.start_time else utcnow()
+    # Prefect's own datetime type does not mix with stdlib arithmetic: convert.
+    if task_run.start_time is None:
+        return utcnow()
+    return datetime.fromtimestamp(task_run.start_time.timestamp(), UTC)
 
 
 def _on_running(task_: Task, task_run: TaskRun, state: State) -> None:

@@ -5,7 +5,9 @@ The flows are imported inside each command: applyflow's core never depends on th
 
 from __future__ import annotations
 
+import os
 import time
+import uuid
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -42,6 +44,43 @@ _GLYPHS = {
 _FINISHED = {s for s in ProgressStatus if s not in (ProgressStatus.PENDING, ProgressStatus.RUNNING)}
 
 
+def _flows() -> tuple[Any, Any]:
+    """The ingest and pipeline flows, imported with Prefect's chatter down to warnings."""
+    # Set before Prefect first loads; PREFECT_LOGGING_LEVEL=INFO brings the run logs back.
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    from flows.ingest import ingest as ingest_flow
+    from flows.pipeline import process_jobs
+
+    return ingest_flow, process_jobs
+
+
+def _let_prefect_record(flow_run_ids: list[str], timeout_s: float = 15.0) -> None:
+    """With Prefect's temporary local API, wait until it has recorded this command's task runs.
+
+    That API stops when the command exits; stopping it mid-write loses task runs and prints
+    errors. A configured server (PREFECT_API_URL) records on its own time.
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+    from prefect.settings import PREFECT_API_URL
+
+    ids = [uuid.UUID(i) for i in flow_run_ids if i]
+    if PREFECT_API_URL.value() or not ids:
+        return
+    where = FlowRunFilter(id=FlowRunFilterId(any_=ids))
+    deadline, previous = time.monotonic() + timeout_s, None
+    with get_client(sync_client=True) as client:
+        while time.monotonic() < deadline:
+            runs: list[Any] = []
+            while len(page := client.read_task_runs(flow_run_filter=where, offset=len(runs))):
+                runs.extend(page)
+            seen = sorted((str(r.id), str(r.state_type)) for r in runs)
+            if seen == previous and all(r.state is not None and r.state.is_final() for r in runs):
+                return
+            previous = seen
+            time.sleep(0.5)
+
+
 def _print_ingest(report: dict[str, Any]) -> None:
     console.print(
         f"inserted [bold]{report['inserted']}[/]  updated [bold]{report['updated']}[/]  "
@@ -72,9 +111,9 @@ def ingest(
 ) -> None:
     """Ingest postings; print inserted/updated/unchanged/rejected and every rejection."""
     settings()
-    from flows.ingest import ingest as ingest_flow
-
+    ingest_flow, _ = _flows()
     report = ingest_flow(sources=sources or None, base_url=base_url)
+    _let_prefect_record([report["flow_run_id"]])
     if as_json:
         print_json(report)
     else:
@@ -83,23 +122,23 @@ def ingest(
         raise typer.Exit(1)
 
 
-def _jobs_table(jobs: list[dict[str, Any]], title: str, files: bool = False) -> Table:
+def _jobs_table(jobs: list[dict[str, Any]], title: str) -> Table:
     table = Table(title=title)
-    for col in ("job", "title", "company", "fit", "status", "cost"):
-        table.add_column(col, no_wrap=col in ("job", "fit", "status"))
-    table.add_column("files" if files else "error", overflow="fold")
+    for col in ("job", "title", "company", "fit", "status", "cost", "error"):
+        table.add_column(col, no_wrap=col in ("job", "fit", "status"), overflow="fold")
     for job in jobs:
         fit = "" if job["fit"] is None else str(job["fit"])
-        extra = str(len(job["files"])) if files else (job["error"] or "")
-        table.add_row(
+        cost = f"${job['cost_usd']:.4f}"
+        row = (
             job["id"],
             job["title"],
             job["company"],
             fit,
             job["status"],
-            f"${job['cost_usd']:.4f}",
-            extra,
+            cost,
+            job["error"] or "",
         )
+        table.add_row(*row)
     return table
 
 
@@ -141,8 +180,7 @@ def run(
 ) -> None:
     """Run queued jobs through the pipeline and print a summary."""
     settings()
-    from flows.pipeline import process_jobs
-
+    _, process_jobs = _flows()
     summary = process_jobs(
         limit=limit,
         model=model,
@@ -151,13 +189,14 @@ def run(
         dry_run=dry_run,
         price_as=price_as,
     )
+    _let_prefect_record([summary["flow_run_id"]])
     if as_json:
         print_json(summary)
     else:
         _print_summary(summary)
 
 
-def _progress_view(run: Run, rows: list[ProgressRecord]) -> Group:
+def _progress_view(run: Run, rows: list[ProgressRecord], names: dict[str, str]) -> Group:
     by_job: dict[str, dict[str, ProgressRecord]] = {}
     for row in rows:
         by_job.setdefault(row.job_id, {})[row.layer] = row
@@ -174,7 +213,8 @@ def _progress_view(run: Run, rows: list[ProgressRecord]) -> Group:
         marks = " ".join(
             f"{_GLYPHS[layers[name].status]} {name}" for name in LAYERS if name in layers
         )
-        bars.add_task(job_id, total=len(LAYERS), completed=done, layers=marks)
+        label = f"{job_id} {names.get(job_id, '')}"[:60]
+        bars.add_task(label, total=len(LAYERS), completed=done, layers=marks)
     cost = sum(r.cost_usd for r in rows)
     ended = f", ended {run.ended_at:%H:%M:%S}" if run.ended_at else ""
     head = (
@@ -189,14 +229,19 @@ def _progress_view(run: Run, rows: list[ProgressRecord]) -> Group:
     return Group(head, bars.get_renderable(), *errors)
 
 
-def _load(run_id: str | None) -> tuple[Run, list[ProgressRecord]]:
+def _load(run_id: str | None) -> tuple[Run, list[ProgressRecord], dict[str, str]]:
     with store_session() as store:
         found = store.get_run(run_id) if run_id else next(iter(store.list_runs(1)), None)
         if found is None:
             raise fail(
                 f"no run {run_id!r}" if run_id else "no runs yet; start one with `applyflow run`"
             )
-        return found, store.list_progress(found.id)
+        rows = store.list_progress(found.id)
+        names = {}
+        for job_id in dict.fromkeys(r.job_id for r in rows):
+            job = store.get_job(job_id)
+            names[job_id] = f"{job.title} @ {job.company}"
+        return found, rows, names
 
 
 @app.command()
@@ -209,7 +254,7 @@ def status(
     ] = False,
 ) -> None:
     """Per-job, per-layer progress of a run."""
-    run_, rows = _load(run_id)
+    run_, rows, names = _load(run_id)
     if as_json:
         print_json(
             {
@@ -219,13 +264,13 @@ def status(
         )
         return
     if not follow:
-        console.print(_progress_view(run_, rows))
+        console.print(_progress_view(run_, rows, names))
         return
-    with Live(_progress_view(run_, rows), console=console, auto_refresh=False) as live:
+    with Live(_progress_view(run_, rows, names), console=console, auto_refresh=False) as live:
         while run_.status == RunStatus.RUNNING:
             time.sleep(FOLLOW_POLL_S)  # polling the store is how --follow sees other processes
-            run_, rows = _load(run_.id)
-            live.update(_progress_view(run_, rows), refresh=True)
+            run_, rows, names = _load(run_.id)
+            live.update(_progress_view(run_, rows, names), refresh=True)
 
 
 @app.command()
@@ -237,8 +282,7 @@ def demo(
 ) -> None:
     """Ingest samples/, process them with the offline model, show results and a cost forecast."""
     cfg = settings()
-    from flows.ingest import ingest as ingest_flow
-    from flows.pipeline import process_jobs
+    ingest_flow, process_jobs = _flows()
 
     console.rule("1. ingest samples/")
     report = ingest_flow(sources=[str(SAMPLES_DIR)])
@@ -246,23 +290,22 @@ def demo(
     console.rule("2. run the pipeline with the offline model")
     ids = report["job_ids"]
     summary = process_jobs(limit=max(1, len(ids)), job_ids=ids, dry_run=True, price_as=price_as)
+    _let_prefect_record([report["flow_run_id"], summary["flow_run_id"]])
     with store_session(cfg) as store:
         jobs = [store.get_job(job_id) for job_id in ids]
         spend = store.usage_total()
-        runs_ledger = {job.id: store.usage_total(job_id=job.id) for job in jobs}
-    rows = [
-        {
-            "id": job.id,
-            "title": job.title,
-            "company": job.company,
-            "fit": job.fit,
-            "status": job.status.value,
-            "cost_usd": runs_ledger[job.id].cost_usd,
-            "files": job.outputs["publish"].output["files"] if "publish" in job.outputs else [],
-        }
-        for job in sorted(jobs, key=lambda j: -(j.fit or -1))
-    ]
-    console.print(_jobs_table(rows, "sample jobs (best fit first)", files=True))
+    table = Table(title="sample jobs, best fit first")
+    table.add_column("fit", justify="right", min_width=3)
+    table.add_column("title", no_wrap=True, overflow="ellipsis", max_width=34)
+    table.add_column("company", no_wrap=True, overflow="ellipsis", max_width=20)
+    table.add_column("status", min_width=6)
+    table.add_column("files", justify="right", min_width=5)
+    for job in sorted(jobs, key=lambda j: -(j.fit if j.fit is not None else -1)):
+        published = job.outputs.get("publish")
+        files = len(published.output.get("files", [])) if published else 0
+        fit = str(job.fit) if job.fit is not None else "-"
+        table.add_row(fit, job.title, job.company, job.status.value, str(files))
+    console.print(table)
     console.rule("3. spend and forecast")
     console.print(
         f"this run: {summary['calls']} offline call(s), "
@@ -279,7 +322,10 @@ def demo(
             "every layer was already done (cached, $0); for a fresh forecast run "
             f"`applyflow run --dry-run --force --price-as {price_as} --job ID`"
         )
-    console.print(f"files are under [bold]{cfg.output_dir}/[/]")
+    console.print(
+        f"files: cv.md, cover_letter.md and dossier.md per job under "
+        f"[bold]{cfg.output_dir}/<company>/<title>-<id>/[/]"
+    )
     console.rule("4. look around")
     console.print("dashboard:  make dashboard   (then open http://127.0.0.1:8501)")
     console.print("Prefect UI: make server      (then open http://127.0.0.1:4200; set")

@@ -18,7 +18,10 @@ def test_paragraphs_and_list_items_are_kept_scripts_and_styles_dropped():
 
 
 def test_greenhouse_entity_escaped_html_is_unescaped_first():
-    escaped = "&lt;p&gt;Hello&lt;/p&gt;&lt;ul&gt;&lt;li&gt;One&lt;/li&gt;&lt;li&gt;Two&lt;/li&gt;&lt;/ul&gt;"
+    escaped = (
+        "&lt;p&gt;Hello&lt;/p&gt;"
+        "&lt;ul&gt;&lt;li&gt;One&lt;/li&gt;&lt;li&gt;Two&lt;/li&gt;&lt;/ul&gt;"
+    )
     assert looks_like_html(escaped)
     assert html_to_text(escaped) == "Hello\n\n- One\n- Two"
 

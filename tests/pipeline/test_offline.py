@@ -1,4 +1,4 @@
-"""The offline model: deterministic, reports usage, fills every layer's schema, ignores injection."""
+"""The offline model: deterministic, reports usage, fills every schema, ignores injection."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ CHAIN: list[Layer] = [EXTRACT, RESEARCH, SCORE, GENERATE]
 
 
 def _run_chain(model: OfflineChatModel, job, ctx: RunContext) -> dict[str, AIMessage]:
-    """Each layer's real prompt through the offline model; outputs validated and stored on the job."""
+    """Each layer's real prompt through the offline model; outputs validated, stored on the job."""
     replies: dict[str, AIMessage] = {}
     for layer in CHAIN:
         reply = model.invoke(layer.messages(layer.build_input(job, ctx)))

@@ -1,4 +1,4 @@
-"""File sources: samples, bad rows reported with their line/row, hostile bytes, whole-file errors."""
+"""File sources: samples, bad rows reported with line/row, hostile bytes, whole-file errors."""
 
 from __future__ import annotations
 

@@ -1,0 +1,105 @@
+"""Pipeline flow fixtures: settings from env on a temp store, a scriptable offline model."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from langchain_core.messages import BaseMessage
+from langchain_core.outputs import ChatResult
+
+from applyflow.models import JobPosting, utcnow
+from applyflow.offline import OfflineChatModel, _layer_and_input
+from applyflow.settings import get_settings
+from applyflow.store import Store
+from applyflow.store.sqlite import SQLiteStore
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Script:
+    """What the test model does per layer: count calls, block on a gate, or reply garbage."""
+
+    calls: Counter = field(default_factory=Counter)  # (job title, layer) -> calls
+    gates: dict[str, tuple[threading.Event, threading.Event]] = field(default_factory=dict)
+    garbage: set[tuple[str, str]] = field(default_factory=set)  # (job title, layer)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+SCRIPT = Script()
+
+
+class ScriptedModel(OfflineChatModel):
+    """The offline model, plus the test's script (the guard still wraps every call)."""
+
+    def _generate(self, messages: list[BaseMessage], *args: Any, **kwargs: Any) -> ChatResult:
+        layer, data = _layer_and_input(messages)
+        title = str((data.get("posting") or {}).get("title"))
+        with SCRIPT.lock:
+            SCRIPT.calls[(title, layer)] += 1
+        if layer in SCRIPT.gates:
+            entered, release = SCRIPT.gates[layer]
+            entered.set()
+            assert release.wait(60), "the test never released the gate"
+        result = super()._generate(messages, *args, **kwargs)
+        if (title, layer) in SCRIPT.garbage:
+            result.generations[0].message.content = "Sure! Here is the JSON you asked for."
+        return result
+
+
+@dataclass
+class Env:
+    store: Store
+    tmp: Path
+    set: Callable[..., None]
+
+    def add_jobs(self, n: int, *, description: str = "") -> list[str]:
+        """Insert ``n`` distinct postings (realistic text from the samples) and return ids."""
+        from tests.pipeline.conftest import sample_postings
+
+        postings = sample_postings()[:n]
+        if description:
+            postings = [p.model_copy(update={"description": description}) for p in postings]
+        report = self.store.upsert_jobs([JobPosting(**p.model_dump()) for p in postings], utcnow())
+        return report.ids
+
+
+@pytest.fixture
+def pipeline_env(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_harness: None
+) -> Iterator[Env]:
+    """Settings pointing at a temp SQLite store and output folder; the scripted model."""
+    import flows.pipeline as pipeline
+
+    db = tmp_path / "applyflow.db"
+
+    def set_env(**values: Any) -> None:
+        for name, value in values.items():
+            monkeypatch.setenv(f"APPLYFLOW_{name.upper()}", str(value))
+        get_settings.cache_clear()
+
+    set_env(
+        store_url=f"sqlite:///{db}",
+        output_dir=tmp_path / "out",
+        profile=ROOT / "samples" / "profile.md",
+        job_concurrency=2,
+        budget_total_usd=1000,
+    )
+    SCRIPT.calls.clear()
+    SCRIPT.gates.clear()
+    SCRIPT.garbage.clear()
+    monkeypatch.setattr(
+        pipeline, "model_factory", lambda spec, max_tokens: ScriptedModel(max_tokens=max_tokens)
+    )
+    store = SQLiteStore(f"sqlite:///{db}")
+    try:
+        yield Env(store, tmp_path, set_env)
+    finally:
+        store.close()
+        get_settings.cache_clear()

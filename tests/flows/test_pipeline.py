@@ -1,0 +1,150 @@
+"""process_jobs on the shared Prefect harness: live progress, resume, concurrency, budgets."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterKey,
+    FlowRunFilter,
+    FlowRunFilterId,
+)
+
+from applyflow.models import ProgressStatus, RunStatus, Status, utcnow
+from applyflow.settings import LAYERS
+from flows.pipeline import PROGRESS_KEY, SUMMARY_KEY, process_jobs
+from tests.flows.conftest import SCRIPT, Env
+
+DEADLINE_S = 60
+
+
+def _in_thread(**params: Any) -> tuple[threading.Thread, dict[str, Any]]:
+    out: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            out["summary"] = process_jobs(**params)
+        except BaseException as exc:  # surfaced by the test's assertion on `out`
+            out["error"] = exc
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    return thread, out
+
+
+def _layers(env: Env, run_id: str, job_id: str) -> dict[str, ProgressStatus]:
+    return {r.layer: r.status for r in env.store.list_progress(run_id) if r.job_id == job_id}
+
+
+def _artifact(flow_run_id: str, key: str) -> Any:
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])),
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])),
+        )
+    assert len(found) == 1, found
+    return found[0].data
+
+
+def test_progress_is_visible_while_a_layer_runs_and_complete_after(pipeline_env: Env):
+    [job_id] = pipeline_env.add_jobs(1)
+    entered, release = threading.Event(), threading.Event()
+    SCRIPT.gates["score"] = (entered, release)
+    thread, out = _in_thread(limit=5)
+    try:
+        assert entered.wait(DEADLINE_S), out
+        [run] = pipeline_env.store.list_runs(1)
+        assert run.status == RunStatus.RUNNING
+        assert _layers(pipeline_env, run.id, job_id) == {
+            "extract": ProgressStatus.COMPLETED,
+            "research": ProgressStatus.COMPLETED,
+            "score": ProgressStatus.RUNNING,
+            "generate": ProgressStatus.PENDING,
+            "publish": ProgressStatus.PENDING,
+        }
+        assert pipeline_env.store.get_job(job_id).status == Status.PROCESSING
+    finally:
+        release.set()
+        thread.join(DEADLINE_S)
+    summary = out["summary"]
+    rows = pipeline_env.store.list_progress(summary["run_id"])
+    assert [r.status for r in rows] == [ProgressStatus.COMPLETED] * len(LAYERS)
+    assert all(r.started_at and r.ended_at and r.duration_s is not None for r in rows)
+    assert _artifact(summary["flow_run_id"], PROGRESS_KEY) == 100.0
+    table = _artifact(summary["flow_run_id"], SUMMARY_KEY)
+    assert job_id in str(table) and "ready" in str(table)
+    job = pipeline_env.store.get_job(job_id)
+    assert job.status == Status.READY and job.fit is not None
+    files = [Path(f) for f in summary["jobs"][0]["files"]]
+    assert [f.name for f in files] == ["cv.md", "cover_letter.md", "dossier.md"]
+    assert all(f.is_file() and (pipeline_env.tmp / "out").resolve() in f.parents for f in files)
+    stored_run = pipeline_env.store.get_run(summary["run_id"])
+    assert stored_run.status == RunStatus.COMPLETED and stored_run.summary["counts"]["ready"] == 1
+
+
+def test_failed_layer_resumes_on_rerun_and_done_layers_are_never_paid_again(pipeline_env: Env):
+    good, bad = pipeline_env.add_jobs(2)
+    bad_title = pipeline_env.store.get_job(bad).title
+    SCRIPT.garbage.add((bad_title, "score"))
+
+    first = process_jobs(limit=10)
+    statuses = {j["id"]: j["status"] for j in first["jobs"]}
+    assert statuses == {good: "ready", bad: "failed"}
+    failed = pipeline_env.store.get_job(bad)
+    assert failed.error.startswith("score layer failed") and "repair" in failed.error
+    assert SCRIPT.calls[(bad_title, "score")] == 2  # the reply, then one repair retry
+    assert _layers(pipeline_env, first["run_id"], bad) == {
+        "extract": ProgressStatus.COMPLETED,
+        "research": ProgressStatus.COMPLETED,
+        "score": ProgressStatus.FAILED,
+        "generate": ProgressStatus.SKIPPED,
+        "publish": ProgressStatus.SKIPPED,
+    }
+
+    # Interrupted after two layers: a rerun of that job pays only for what is missing.
+    SCRIPT.garbage.clear()
+    SCRIPT.calls.clear()
+    usage_before = pipeline_env.store.usage_total().calls
+    second = process_jobs(job_ids=[bad])
+    assert [j["status"] for j in second["jobs"]] == ["ready"]
+    assert _layers(pipeline_env, second["run_id"], bad) == {
+        "extract": ProgressStatus.CACHED,
+        "research": ProgressStatus.CACHED,
+        "score": ProgressStatus.COMPLETED,
+        "generate": ProgressStatus.COMPLETED,
+        "publish": ProgressStatus.COMPLETED,
+    }
+    assert sorted(layer for (_, layer) in SCRIPT.calls) == ["generate", "score"]
+    assert pipeline_env.store.usage_total().calls == usage_before + 2
+
+    # Same jobs again with unchanged inputs: no model call, no usage row, all cached.
+    SCRIPT.calls.clear()
+    usage_before = pipeline_env.store.usage_total()
+    for job_id in (good, bad):
+        pipeline_env.store.set_status(job_id, Status.NEW, utcnow())
+    third = process_jobs(limit=10)
+    assert {j["status"] for j in third["jobs"]} == {"ready"}
+    assert sum(SCRIPT.calls.values()) == 0
+    assert pipeline_env.store.usage_total() == usage_before
+    assert {r.status for r in pipeline_env.store.list_progress(third["run_id"])} == {
+        ProgressStatus.CACHED
+    }
+    assert third["spend_usd"] == 0 and third["calls"] == 0
+
+
+def test_two_concurrent_runs_never_process_a_job_twice(pipeline_env: Env):
+    ids = pipeline_env.add_jobs(6)
+    threads = [_in_thread(limit=6) for _ in range(2)]
+    for thread, _ in threads:
+        thread.join(DEADLINE_S * 2)
+    summaries = [out["summary"] for _, out in threads]
+    claimed = [[j["id"] for j in s["jobs"]] for s in summaries]
+    assert sorted(claimed[0] + claimed[1]) == sorted(ids)  # each job in exactly one run
+    for job_id in ids:
+        assert pipeline_env.store.get_job(job_id).status == Status.READY
+        assert pipeline_env.store.usage_total(job_id=job_id).calls == 4  # one call per model layer
+    assert sum(SCRIPT.calls.values()) == 4 * len(ids)
