@@ -1,32 +1,33 @@
 """What the dashboard shows, read through the store contract: one cached loader per data set.
 
 Every loader takes a ``Source`` (store URL, time zone, clock, settings digest) as its cache key
-and returns a pandas DataFrame (or a model for single records). "Now" comes from ``now()``:
-the live clock, or ``APPLYFLOW_DASHBOARD_NOW`` (an ISO timestamp) so tests can pin it.
+and returns a pandas DataFrame (or a model for single records).
 """
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import os
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
-from typing import Any, NamedTuple, cast
-from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo
+from datetime import timedelta
+from typing import Any
 
 import pandas as pd
 import streamlit as st
 
 from applyflow.errors import JobNotFound
-from applyflow.models import Job, Run, Status, as_utc, utcnow
+from applyflow.models import Job, Run, Status
 from applyflow.modelspec import parse_model
-from applyflow.settings import Settings, load_settings
+from applyflow.settings import Settings
 from applyflow.spend import budget_summary
 from applyflow.stats import FUNNEL_SIDE, funnel
-from applyflow.store import Store, open_store
+from dashboard.prefect_api import flow_run_url, prefect_status, prefect_urls
+from dashboard.source import (
+    NOW_ENV,
+    Source,
+    clear_caches,
+    context,
+    now,
+    store,
+    use_store_factory,
+)
 
 __all__ = [
     "NOW_ENV",
@@ -59,102 +60,9 @@ __all__ = [
     "flow_run_url",
 ]
 
-NOW_ENV = "APPLYFLOW_DASHBOARD_NOW"
 # Live pages (a running run) re-read often; the rest can be a little stale.
 LIVE_TTL_S = 2
 TTL_S = 30
-
-StoreFactory = Callable[[str], Store]
-_factory: StoreFactory = open_store
-
-
-class Source(NamedTuple):
-    """What a loader reads from; a tuple so Streamlit's cache can hash it."""
-
-    url: str
-    timezone: str
-    at: str | None  # pinned "now" (ISO) or None for the live clock
-    config: str  # digest of the settings: a settings change misses the cache
-
-    @property
-    def tz(self) -> ZoneInfo:
-        return ZoneInfo(self.timezone)
-
-
-def _clock_override() -> str | None:
-    """The pinned "now" from ``APPLYFLOW_DASHBOARD_NOW``, validated."""
-    raw = os.environ.get(NOW_ENV, "").strip()
-    if not raw:
-        return None
-    try:
-        return as_utc(datetime.fromisoformat(raw)).isoformat()
-    except ValueError:
-        raise ValueError(
-            f"{NOW_ENV}={raw!r} is not an ISO timestamp such as 2026-03-02T12:00:00+00:00"
-        ) from None
-
-
-def context() -> tuple[Settings, Source]:
-    """Validated settings and the loaders' source (``SettingsError`` / ``ValueError`` if bad)."""
-    settings = load_settings()
-    digest = hashlib.sha256(settings.model_dump_json().encode()).hexdigest()[:16]
-    return settings, Source(settings.store_url, settings.timezone, _clock_override(), digest)
-
-
-def now(src: Source) -> datetime:
-    """The dashboard's "now": pinned by ``APPLYFLOW_DASHBOARD_NOW`` or the live UTC clock."""
-    return datetime.fromisoformat(src.at) if src.at else utcnow()
-
-
-def use_store_factory(factory: StoreFactory | None) -> None:
-    """Open stores with ``factory`` (tests share one mongomock client); None restores the URL."""
-    global _factory
-    _factory = factory or open_store
-    store.clear()
-    clear_caches()
-
-
-class _StoreThreads:
-    """A store whose calls all run on a few long-lived threads.
-
-    Streamlit runs every rerun on a new thread, and a store may keep one connection per
-    thread (SQLite does), so calling it directly would open a connection per rerun. A fixed
-    pool bounds the dashboard's connections to ``workers``.
-    """
-
-    def __init__(self, store: Store, workers: int = 4) -> None:
-        self._store = store
-        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="applyflow-store")
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._store, name)
-        if not callable(attr):
-            return attr
-
-        @functools.wraps(attr)
-        def call(*args: Any, **kwargs: Any) -> Any:
-            return self._pool.submit(attr, *args, **kwargs).result()
-
-        return call
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True)
-        self._store.close()
-
-
-def _close(store: Store) -> None:
-    store.close()
-
-
-@st.cache_resource(show_spinner=False, on_release=_close)
-def store(url: str) -> Store:
-    """One store per URL for the whole server, called from a fixed pool of threads."""
-    return cast(Store, _StoreThreads(_factory(url)))
-
-
-def clear_caches() -> None:
-    """Forget every loaded data set (after a write, so every page shows it)."""
-    st.cache_data.clear()
 
 
 # --- overview --------------------------------------------------------------------------------
@@ -448,39 +356,3 @@ def load_providers(src: Source, _settings: Settings) -> pd.DataFrame:
 
     rows = provider_health(_settings, store(src.url), _providers(_settings))
     return pd.DataFrame([r.model_dump() if hasattr(r, "model_dump") else dict(r) for r in rows])
-
-
-# --- Prefect ---------------------------------------------------------------------------------
-def prefect_urls() -> tuple[str | None, str | None]:
-    """(API URL, UI URL) from ``PREFECT_API_URL`` / ``PREFECT_UI_URL``; the UI URL is derived
-    from the API URL by dropping ``/api`` when only the API is known."""
-    api = os.environ.get("PREFECT_API_URL", "").strip().rstrip("/") or None
-    ui = os.environ.get("PREFECT_UI_URL", "").strip().rstrip("/") or None
-    if ui is None and api:
-        ui = api.removesuffix("/api")
-    return api, ui
-
-
-def flow_run_url(flow_run_id: str | None) -> str | None:
-    """The flow run's page in the Prefect UI, when both are known."""
-    _, ui = prefect_urls()
-    if not (ui and flow_run_id):
-        return None
-    return f"{ui}/runs/flow-run/{flow_run_id}"
-
-
-@st.cache_data(ttl=10, show_spinner=False)
-def prefect_status(api: str | None, timeout_s: float = 2.0) -> tuple[bool, str]:
-    """Whether the Prefect API answers ``/health`` within a short timeout, and why not."""
-    if not api:
-        return False, "PREFECT_API_URL is not set (flow runs use a temporary local API)"
-    import httpx
-
-    host = urlsplit(api).netloc or api
-    try:
-        response = httpx.get(f"{api}/health", timeout=timeout_s)
-    except httpx.HTTPError as exc:
-        return False, f"{host} unreachable ({type(exc).__name__})"
-    if response.status_code != 200:
-        return False, f"{host} answered HTTP {response.status_code}"
-    return True, f"{host} answered in {response.elapsed.total_seconds() * 1000:.0f} ms"

@@ -12,7 +12,7 @@ from pymongo.errors import PyMongoError
 
 from applyflow.errors import StoreError
 from applyflow.settings import Settings, mask_url
-from dashboard.data import Source, context
+from dashboard.source import Source, context
 
 __all__ = ["STORE_ERRORS", "guarded", "store_failed", "empty", "usd", "tinted"]
 
