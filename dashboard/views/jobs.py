@@ -13,6 +13,7 @@ from applyflow.settings import Settings
 from dashboard import data, ui
 
 _FLASH = "_jobs_flash"
+JOBS_SHOWN = 500
 
 
 def _pick(output: dict[str, Any], *names: str) -> Any:
@@ -166,7 +167,7 @@ def _body(settings: Settings, src: data.Source) -> None:
     if flash:
         st.success(flash)
     filters = _filters()
-    jobs = data.load_jobs(src, **filters)
+    jobs = data.load_jobs(src, **filters, limit=JOBS_SHOWN)
     if jobs.empty:
         any_filter = any(v for v in filters.values())
         ui.empty(
@@ -175,7 +176,10 @@ def _body(settings: Settings, src: data.Source) -> None:
             else "No jobs yet. Ingest postings with `applyflow ingest samples/postings.json`."
         )
         return
-    st.caption(f"{len(jobs)} job(s)")
+    shown = f"{len(jobs)} job(s)"
+    if len(jobs) >= JOBS_SHOWN:
+        shown += f" — the {JOBS_SHOWN} most recently updated; narrow the filters to see others"
+    st.caption(shown)
     st.dataframe(
         jobs,
         hide_index=True,

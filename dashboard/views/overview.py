@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from applyflow.settings import Settings
@@ -23,11 +24,10 @@ def _cards(src: data.Source) -> int:
         with column, st.container(border=True):
             st.metric(row.label, int(row.count), help=hints[row.period])
             st.progress(float(row.share), text=f"{row.share:.0%} of total")
-    return int(apps["count"].iloc[-1])
+    return int(apps.set_index("period").at["total", "count"])
 
 
-def _funnel(src: data.Source) -> None:
-    df = data.load_funnel(src)
+def _funnel(df: pd.DataFrame) -> None:
     main, side = df[~df["beside"]], df[df["beside"]]
     st.subheader("Funnel")
     left, right = st.columns([3, 1])
@@ -51,7 +51,7 @@ def _weekly(src: data.Source) -> None:
 def _body(settings: Settings, src: data.Source) -> None:
     total = _cards(src)
     stages = data.load_funnel(src)
-    if int(stages["jobs"].iloc[0]) == 0:
+    if int(stages.set_index("stage").at["ingested", "jobs"]) == 0:
         ui.empty(
             "No jobs yet. Ingest postings with `applyflow ingest samples/postings.json` "
             "and process them (or run `make demo`); the numbers appear here."
@@ -59,7 +59,7 @@ def _body(settings: Settings, src: data.Source) -> None:
         return
     if total == 0:
         ui.empty("No applications sent yet: mark a job *applied* on the Jobs page.")
-    _funnel(src)
+    _funnel(stages)
     _weekly(src)
     st.caption(f"As of {data.now(src):%Y-%m-%d %H:%M} UTC · times in {src.timezone}")
 

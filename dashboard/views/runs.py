@@ -84,6 +84,13 @@ def _detail(src: data.Source, run_id: str, polling: bool) -> None:
         st.caption(f"Live: refreshing every {LIVE_REFRESH_S} s while the run is going.")
 
 
+def _detail_guarded(src: data.Source, run_id: str, polling: bool) -> None:
+    try:
+        _detail(src, run_id, polling)
+    except ui.STORE_ERRORS as exc:
+        ui.store_failed(src, exc)
+
+
 def _body(settings: Settings, src: data.Source) -> None:
     runs = data.load_runs(src)
     if runs.empty:
@@ -110,13 +117,6 @@ def _body(settings: Settings, src: data.Source) -> None:
     running = runs.loc[runs["run"] == run_id, "status"].iloc[0] == RunStatus.RUNNING.value
     live = st.fragment(run_every=LIVE_REFRESH_S if running else None)(_detail_guarded)
     live(src, run_id, running)
-
-
-def _detail_guarded(src: data.Source, run_id: str, polling: bool) -> None:
-    try:
-        _detail(src, run_id, polling)
-    except ui.STORE_ERRORS as exc:
-        ui.store_failed(src, exc)
 
 
 st.title("Runs")

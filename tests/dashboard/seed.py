@@ -52,6 +52,7 @@ class Seeded:
     jobs: dict[str, str] = field(default_factory=dict)  # title -> id
     finished_run: str = "run-finished"
     live_run: str = "run-live"
+    failed_run: str = "run-failed"
     flow_run_id: str = "0b7c3f2e-1111-4a4a-9e9e-123456789abc"
 
     def job(self, title: str) -> str:
@@ -104,6 +105,9 @@ def _outputs(store: Store, job_id: str, at: datetime) -> None:
         store.save_layer_output(job_id, layer, record, fit=82 if layer == "score" else None)
 
 
+FAILURE = "research layer failed: provider timed out"
+
+
 def _progress(store: Store, run_id: str, job_id: str, start: datetime, statuses: list[str]) -> None:
     for i, (layer, status) in enumerate(zip(LAYERS, statuses, strict=False)):
         began = start + timedelta(seconds=10 * i)
@@ -118,6 +122,7 @@ def _progress(store: Store, run_id: str, job_id: str, start: datetime, statuses:
                 ended_at=began + timedelta(seconds=2.5) if done else None,
                 duration_s=2.5 if done else None,
                 cost_usd=0.0012 if status == "completed" else 0.0,
+                error=FAILURE if status == "failed" else None,
                 updated_at=began,
             )
         )
@@ -194,6 +199,22 @@ def seed(store: Store, now: datetime, tz: ZoneInfo) -> Seeded:
     )
     for title in ("Frontend Developer", "QA Engineer"):
         _progress(store, s.finished_run, s.job(title), start, ["completed"] * len(LAYERS))
+    failed_start = now - timedelta(days=1)
+    store.save_run(
+        Run(
+            id=s.failed_run,
+            started_at=failed_start,
+            ended_at=failed_start + timedelta(minutes=1),
+            status=RunStatus.FAILED,
+        )
+    )
+    _progress(
+        store,
+        s.failed_run,
+        s.job("Tech Writer"),
+        failed_start,
+        ["completed", "failed", "skipped", "skipped", "skipped"],
+    )
     live_start = now - timedelta(minutes=5)
     store.save_run(Run(id=s.live_run, started_at=live_start, status=RunStatus.RUNNING))
     _progress(store, s.live_run, s.job("DevOps Engineer"), live_start, ["completed", "running"])

@@ -16,7 +16,7 @@ from applyflow.spend import budget_summary
 from applyflow.stats import funnel
 from applyflow.store import Store
 from tests.dashboard.conftest import NOW
-from tests.dashboard.seed import CV, LETTER, Seeded
+from tests.dashboard.seed import CV, FAILURE, LETTER, Seeded
 
 Opener = Callable[..., AppTest]
 SeededStore = tuple[Store, Seeded]
@@ -90,6 +90,23 @@ def test_runs_page_shows_grid_progress_and_prefect_link(
     link = at.link_button[0]
     assert link.proto.url == f"http://127.0.0.1:4200/runs/flow-run/{ids.flow_run_id}"
     assert not at.error
+
+
+def test_runs_page_shows_a_failed_layer_and_its_error(
+    seeded: SeededStore, open_app: Opener
+) -> None:
+    _, ids = seeded
+    at = open_app("runs")
+    at.selectbox(key="run_pick").set_value(ids.failed_run).run()
+    assert not at.exception
+    row = at.table[0].value.iloc[0]
+    assert row["extract"].startswith("completed · ")
+    assert row["research"].startswith("failed · ")
+    assert all(row[layer].startswith("skipped · ") for layer in ("score", "generate", "publish"))
+    assert _metrics(at)["Failed layers"] == "1"
+    errors = _frame(at, "layer", "error")
+    assert list(errors["error"]) == [FAILURE]
+    assert at.get("progress")[0].value == 100  # a failed run still finished every layer task
 
 
 def test_runs_page_without_prefect_has_no_link(seeded: SeededStore, open_app: Opener) -> None:
