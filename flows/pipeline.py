@@ -33,6 +33,7 @@ from applyflow.models import ProgressStatus, Run, RunStatus, Status, utcnow
 from applyflow.settings import LAYERS, Settings, get_settings
 from applyflow.store import Store, open_store
 from guards.call import ModelGuard
+from guards.pricing import models_in_use, price_of
 from tasks.extract import extract
 from tasks.generate import generate
 from tasks.layers import RunContext, get_run, register_run, unregister_run
@@ -189,6 +190,13 @@ def _check_params(limit: int, model: str | None, price_as: str | None) -> None:
                 raise InputError("process_jobs", what, str(exc)) from None
 
 
+def _check_prices(settings: Settings, chosen: str | None, price_as: str | None) -> None:
+    """Fail closed before claiming anything: every model this run may call needs a price."""
+    models = [chosen] if chosen else models_in_use(settings)
+    for model in [*models, *([price_as] if price_as else [])]:
+        price_of(settings, model)
+
+
 def _read_profile(settings: Settings) -> str:
     try:
         text = settings.profile.read_text(encoding="utf-8")
@@ -223,9 +231,10 @@ def process_jobs(
     logger = get_run_logger()
     _check_params(limit, model, price_as)
     profile = _read_profile(settings)
+    chosen = OFFLINE if dry_run else model
+    _check_prices(settings, chosen, price_as)
     store = open_store(settings)
     run_id = uuid.uuid4().hex[:12]
-    chosen = OFFLINE if dry_run else model
     ctx = RunContext(
         run_id=run_id,
         settings=settings,

@@ -71,12 +71,12 @@ def _public(host: str) -> bool:
 
 def fetch_company_page(url: str, ctx: RunContext) -> tuple[str | None, str]:
     """(page text, note for ``sources``); a failed fetch is a note, never a layer failure."""
-    from guards.rate import acquire_request
+    from guards.rate import RateGuard
 
     host = urlsplit(url).hostname or ""
     if urlsplit(url).scheme not in ("http", "https") or not _public(host):
         return None, f"company page {url} not fetched: not a public http(s) address"
-    acquire_request(ctx.settings, "web")
+    RateGuard(ctx.settings).acquire("web")
     try:
         response = httpx.get(url, timeout=ctx.settings.http_timeout_s, follow_redirects=False)
     except httpx.HTTPError as exc:

@@ -313,10 +313,11 @@ def _get_json(
     backoff_s: float = 0.5,
 ) -> Any:
     """GET ``url`` through the rate guard; transient errors are retried with backoff."""
-    from guards.rate import acquire_request
+    from guards.rate import RateGuard
 
+    rate = RateGuard(settings)
     for attempt in range(1, attempts + 1):
-        acquire_request(settings, provider)
+        rate.acquire(provider)
         delay = backoff_s * 2 ** (attempt - 1)
         try:
             response = client.get(url, timeout=settings.http_timeout_s)

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Group
 from rich.live import Live
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.progress_bar import ProgressBar
 from rich.table import Table
 
 from applyflow.cli._app import (
@@ -197,36 +197,35 @@ def run(
 
 
 def _progress_view(run: Run, rows: list[ProgressRecord], names: dict[str, str]) -> Group:
+    """One line per job: a bar of layers finished, then each layer's state."""
     by_job: dict[str, dict[str, ProgressRecord]] = {}
     for row in rows:
         by_job.setdefault(row.job_id, {})[row.layer] = row
-    bars = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[layers]}"),
-        console=console,
-        auto_refresh=False,
-    )
+    table = Table(box=None, pad_edge=False)
+    table.add_column("job", no_wrap=True, overflow="ellipsis", min_width=16, max_width=30)
+    table.add_column("progress", no_wrap=True, min_width=12)
+    table.add_column("", justify="right", no_wrap=True, min_width=3)
+    for name in LAYERS:  # extract research score generate publish -> ext res sco gen pub
+        table.add_column(name[:3], justify="center", no_wrap=True, min_width=3)
     for job_id, layers in by_job.items():
         done = sum(1 for r in layers.values() if r.status in _FINISHED)
-        marks = " ".join(
-            f"{_GLYPHS[layers[name].status]} {name}" for name in LAYERS if name in layers
-        )
-        label = f"{job_id} {names.get(job_id, '')}"[:60]
-        bars.add_task(label, total=len(LAYERS), completed=done, layers=marks)
+        marks = [_GLYPHS[layers[n].status] if n in layers else "" for n in LAYERS]
+        bar = ProgressBar(total=len(LAYERS), completed=done, width=12)
+        label = f"{names.get(job_id, '')} [dim]{job_id}[/]"
+        table.add_row(label, bar, f"{done}/{len(LAYERS)}", *marks)
     cost = sum(r.cost_usd for r in rows)
     ended = f", ended {run.ended_at:%H:%M:%S}" if run.ended_at else ""
     head = (
         f"run [bold]{run.id}[/] {run.status.value} (model {run.model}, started "
         f"{run.started_at:%Y-%m-%d %H:%M:%S} UTC{ended}); layer cost ${cost:.4f}"
     )
-    errors = [
-        f"[red]{r.job_id} {r.layer}:[/] {r.error}"
-        for r in rows
-        if r.status == ProgressStatus.FAILED
-    ]  # noqa: E501
-    return Group(head, bars.get_renderable(), *errors)
+    legend = (
+        "[dim]ext/res/sco/gen/pub = extract/research/score/generate/publish; "
+        "✓ done  = cached  ▶ running  · pending  ✗ failed  - skipped[/]"
+    )
+    failed = [r for r in rows if r.status == ProgressStatus.FAILED]
+    errors = [f"[red]{r.job_id} {r.layer}:[/] {r.error}" for r in failed]
+    return Group(head, table, legend, *errors)
 
 
 def _load(run_id: str | None) -> tuple[Run, list[ProgressRecord], dict[str, str]]:
@@ -294,6 +293,7 @@ def demo(
     with store_session(cfg) as store:
         jobs = [store.get_job(job_id) for job_id in ids]
         spend = store.usage_total()
+        ledger = {job.id: store.usage_total(job_id=job.id) for job in jobs}
     table = Table(title="sample jobs, best fit first")
     table.add_column("fit", justify="right", min_width=3)
     table.add_column("title", no_wrap=True, overflow="ellipsis", max_width=34)
@@ -313,15 +313,22 @@ def demo(
         f"spend ${summary['spend_usd']:.4f}; all runs so far: ${spend.cost_usd:.4f}"
     )
     if summary["calls"]:
-        console.print(
-            f"the same calls on [bold]{price_as}[/] would cost about "
-            f"[bold]${summary['forecast_usd']:.4f}[/] (token counts are approximate)"
-        )
+        forecast, basis = summary["forecast_usd"], "these calls"
     else:
-        console.print(
-            "every layer was already done (cached, $0); for a fresh forecast run "
-            f"`applyflow run --dry-run --force --price-as {price_as} --job ID`"
+        # Everything was cached: price the offline calls already recorded for these jobs.
+        from guards.pricing import cost_usd
+
+        used = [ledger[job.id] for job in jobs]
+        tokens_in, tokens_out = (
+            sum(u.input_tokens for u in used),
+            sum(u.output_tokens for u in used),
         )
+        forecast = cost_usd(cfg, price_as, tokens_in, tokens_out)
+        basis = f"the {sum(u.calls for u in used)} recorded calls of these jobs (all cached now)"
+    console.print(
+        f"{basis} on [bold]{price_as}[/] would cost about [bold]${forecast:.4f}[/] "
+        "(offline token counts are approximate)"
+    )
     console.print(
         f"files: cv.md, cover_letter.md and dossier.md per job under "
         f"[bold]{cfg.output_dir}/<company>/<title>-<id>/[/]"

@@ -1,0 +1,123 @@
+"""Ingest flow: Greenhouse and Lever over a loopback server, bad rows reported, re-ingest adds nothing."""
+
+from __future__ import annotations
+
+import html
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from applyflow.models import Status
+from flows.ingest import ingest
+from tests.flows.conftest import Env
+
+GREENHOUSE = {
+    "jobs": [
+        {
+            "id": 4012,
+            "title": "Platform Engineer",
+            "company_name": "Acme Rail",
+            "absolute_url": "https://boards.greenhouse.io/acme/jobs/4012",
+            "location": {"name": "Lisbon"},
+            "updated_at": "2026-03-01T10:00:00-05:00",
+            "content": html.escape(
+                "<p>Acme Rail runs trains.</p><ul><li>Kubernetes</li><li>Go</li></ul>"
+                "<script>track()</script>"
+            ),
+        },
+        {"id": 4013, "title": "", "content": "x", "location": {"name": "Porto"}},
+    ],
+    "meta": {"total": 2},
+}
+LEVER = [
+    {
+        "id": "5ac2-1",
+        "text": "Data Analyst",
+        "categories": {"location": "Remote", "team": "Data"},
+        "descriptionPlain": "We analyse freight.",
+        "lists": [{"text": "Requirements", "content": "<li>SQL</li><li>Python</li>"}],
+        "hostedUrl": "https://jobs.lever.co/acme/5ac2-1",
+        "createdAt": 1_767_225_600_000,
+    },
+    "not-a-posting",
+]
+
+
+class _Boards(BaseHTTPRequestHandler):
+    lever_failures = 1  # the first Lever request gets a transient 503
+
+    def do_GET(self) -> None:  # noqa: N802
+        if self.path == "/v1/boards/acme/jobs?content=true":
+            self._send(200, GREENHOUSE)
+        elif self.path == "/v0/postings/acme?mode=json":
+            if _Boards.lever_failures:
+                _Boards.lever_failures -= 1
+                self._send(503, {"error": "busy"}, {"Retry-After": "0"})
+            else:
+                self._send(200, LEVER)
+        else:
+            self._send(404, {"error": "no such board"})
+
+    def _send(self, code: int, body: object, headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(code)
+        for name, value in {"Content-Type": "application/json", **(headers or {})}.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        return
+
+
+@pytest.fixture
+def boards() -> Iterator[str]:
+    _Boards.lever_failures = 1
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Boards)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_boards_and_files_land_bad_records_are_reported_and_reingest_adds_nothing(
+    pipeline_env: Env, boards: str, tmp_path: Path
+):
+    rows = tmp_path / "mixed.csv"
+    rows.write_text("title,company,description\nAnalyst,Acme,Crunch numbers\n,Acme,No title here\n")
+    sources = ["greenhouse:acme", "lever:acme", str(rows), "greenhouse:nobody"]
+    report = ingest(sources=sources, base_url=boards)
+    assert (report["inserted"], report["updated"], report["unchanged"]) == (3, 0, 0)
+    assert {(r["source"], r["where"]) for r in report["rejections"]} == {
+        ("greenhouse:acme", "jobs[1]"),
+        ("lever:acme", "postings[1]"),
+        ("file:mixed.csv", "row 3"),
+        ("greenhouse:nobody", None),
+    }
+    reasons = {r["source"]: r["reason"] for r in report["rejections"]}
+    assert reasons["greenhouse:acme"] == "missing title"
+    assert "404" in reasons["greenhouse:nobody"]
+    assert report["rejected"] == 4
+
+    jobs = {j.title: j for j in pipeline_env.store.list_jobs()}
+    platform = jobs["Platform Engineer"]
+    assert platform.company == "Acme Rail" and platform.location == "Lisbon"
+    assert platform.description == "Acme Rail runs trains.\n\n- Kubernetes\n- Go"
+    assert platform.posted_at.hour == 15  # -05:00 stored as UTC
+    analyst = jobs["Data Analyst"]
+    assert analyst.company == "acme" and analyst.location == "Remote"
+    assert "Requirements:\n- SQL\n- Python" in analyst.description
+    assert analyst.posted_at.year == 2026
+    assert all(j.status == Status.NEW for j in jobs.values())
+
+    again = ingest(sources=sources, base_url=boards)
+    assert (again["inserted"], again["updated"], again["unchanged"]) == (0, 0, 3)
+    assert len(pipeline_env.store.list_jobs()) == 3
