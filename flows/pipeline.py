@@ -28,8 +28,8 @@ from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from applyflow.errors import BudgetExceeded, InputError, LayerError
-from applyflow.modelspec import OFFLINE, parse_model
 from applyflow.models import ProgressStatus, Run, RunStatus, Status, utcnow
+from applyflow.modelspec import OFFLINE, parse_model
 from applyflow.settings import LAYERS, Settings, get_settings
 from applyflow.store import Store, open_store
 from guards.call import ModelGuard

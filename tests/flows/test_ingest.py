@@ -1,4 +1,4 @@
-"""Ingest flow: Greenhouse and Lever over a loopback server, bad rows reported, re-ingest adds nothing."""
+"""Ingest flow: Greenhouse and Lever on loopback, bad records reported, re-ingest adds nothing."""
 
 from __future__ import annotations
 
