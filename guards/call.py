@@ -1,0 +1,243 @@
+"""The guarded call: the single path for every model call.
+
+breaker -> rate -> budget reservation -> Prefect slot -> call -> settle (or release on error),
+and one usage row per call.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.messages.utils import count_tokens_approximately
+
+from applyflow.errors import BudgetExceeded
+from applyflow.models import UsageRecord
+from applyflow.modelspec import parse_model
+from applyflow.settings import Settings
+from applyflow.store import Store
+from guards.alerts import alert
+from guards.breaker import get_breaker
+from guards.budget import BudgetGuard, Reservation
+from guards.concurrency import provider_slot
+from guards.pricing import cost_usd, price_of
+from guards.rate import RateGuard
+
+__all__ = ["CallContext", "CallResult", "ModelGuard", "estimate_input_tokens"]
+
+logger = logging.getLogger("applyflow.guards")
+
+ModelFactory = Callable[[str, int], BaseChatModel]
+# Fewer characters per token than the usual 4 makes the input estimate err on the high side,
+# so the reservation covers the real bill for code, numbers and non-English text too.
+_CHARS_PER_TOKEN = 3.0
+
+
+@dataclass(frozen=True)
+class CallContext:
+    run_id: str | None = None
+    job_id: str | None = None
+    layer: str | None = None
+
+
+@dataclass
+class CallResult:
+    message: AIMessage
+    text: str
+    model: str
+    usage: UsageRecord
+    fallback: bool
+    forecast_usd: float | None
+
+
+def estimate_input_tokens(messages: Sequence[BaseMessage]) -> int:
+    """A deliberately high approximation of the prompt's tokens (no tokenizer download)."""
+    return count_tokens_approximately(messages, chars_per_token=_CHARS_PER_TOKEN)
+
+
+def _text(message: BaseMessage) -> str:
+    content = message.content
+    if isinstance(content, str):
+        return content
+    parts = []
+    for part in content:
+        if isinstance(part, str):
+            parts.append(part)
+        elif isinstance(part, dict) and part.get("type") == "text":
+            parts.append(str(part.get("text", "")))
+    return "".join(parts)
+
+
+def _usage_tokens(message: BaseMessage) -> tuple[int, int] | None:
+    usage = getattr(message, "usage_metadata", None)
+    if not usage:
+        return None
+    return int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0))
+
+
+class ModelGuard:
+    """The single path for every model call: breaker -> rate -> budget reservation -> Prefect
+    slot -> call -> settle."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        *,
+        model_factory: ModelFactory | None = None,
+        prefect_slots: bool | None = None,
+    ) -> None:
+        self.settings, self.store = settings, store
+        self.prefect_slots = prefect_slots
+        self._factory = model_factory or self._default_factory
+        self._models: dict[tuple[str, int], BaseChatModel] = {}
+        self._models_lock = threading.Lock()
+        self.rate = RateGuard(settings, on_quota_exhausted=self._quota_exhausted)
+        self.budget = BudgetGuard(settings, store, self._alert)
+
+    # --- helpers ---------------------------------------------------------------------------
+    def _default_factory(self, model: str, max_tokens: int) -> BaseChatModel:
+        from applyflow.llm import make_chat_model
+
+        return make_chat_model(self.settings, model, max_tokens=max_tokens)
+
+    def _chat_model(self, model: str, max_tokens: int) -> BaseChatModel:
+        key = (model, max_tokens)
+        with self._models_lock:
+            chat = self._models.get(key)
+        if chat is None:
+            chat = self._factory(model, max_tokens)
+            with self._models_lock:
+                chat = self._models.setdefault(key, chat)
+        return chat
+
+    def _alert(self, kind: str, key: str, message: str, level: str = "warning", **kw: Any) -> bool:
+        return alert(self.settings, self.store, kind, key, message, level, **kw)
+
+    def _quota_exhausted(self, provider: str, limit: str) -> None:
+        self._alert(
+            "quota_exhausted",
+            f"quota:{provider}:{limit}",
+            f"{provider} daily quota {limit} is used up; calls are refused until it frees up",
+            "error",
+        )
+
+    def _breaker(self, provider: str):  # noqa: ANN202
+        return get_breaker(provider, self.settings, self.store, self._alert)
+
+    def _reserve_fallback(
+        self, primary: BudgetExceeded, input_tokens: int, max_tokens: int, ctx: CallContext
+    ) -> tuple[str, Reservation]:
+        """Reserve on the fallback model, or re-raise the primary's ``BudgetExceeded``."""
+        fallback = self.settings.fallback_model
+        if not fallback:
+            raise primary
+        spec = str(parse_model(fallback))
+        breaker = self._breaker(parse_model(spec).provider)
+        breaker.check()
+        try:
+            reservation = self.budget.reserve(
+                spec, input_tokens, max_tokens, run_id=ctx.run_id, job_id=ctx.job_id
+            )
+        except BudgetExceeded:
+            raise primary from None
+        logger.warning("%s; using the fallback model %s", primary, spec)
+        return spec, reservation
+
+    # --- the call --------------------------------------------------------------------------
+    def call(
+        self,
+        messages: Sequence[BaseMessage],
+        *,
+        model: str,
+        max_tokens: int,
+        ctx: CallContext,
+        price_as: str | None = None,
+    ) -> CallResult:
+        """Send ``messages`` to ``model`` through every guard; refusals raise before sending."""
+        if max_tokens < 1:
+            raise ValueError(f"max_tokens must be >= 1, got {max_tokens}")
+        messages = list(messages)
+        spec = str(price_of(self.settings, model).model)  # PricingError before anything else
+        if price_as is not None:
+            price_of(self.settings, price_as)
+        provider = parse_model(spec).provider
+        input_tokens = estimate_input_tokens(messages)
+
+        breaker = self._breaker(provider)
+        breaker.check()
+        self.rate.acquire(provider, tokens=input_tokens + max_tokens)
+        used_fallback = False
+        try:
+            reservation = self.budget.reserve(
+                spec, input_tokens, max_tokens, run_id=ctx.run_id, job_id=ctx.job_id
+            )
+        except BudgetExceeded as exc:
+            spec, reservation = self._reserve_fallback(exc, input_tokens, max_tokens, ctx)
+            used_fallback = True
+            fallback_provider = parse_model(spec).provider
+            if fallback_provider != provider:
+                provider, breaker = fallback_provider, self._breaker(fallback_provider)
+                try:
+                    self.rate.acquire(provider, tokens=input_tokens + max_tokens)
+                except BaseException:
+                    self.budget.release(reservation)
+                    raise
+
+        try:
+            chat = self._chat_model(spec, max_tokens)
+            with provider_slot(self.settings, provider, self.prefect_slots), breaker.guarding():
+                reply = chat.invoke(messages)
+        except BaseException:
+            self.budget.release(reservation)
+            raise
+        return self._settle(reservation, reply, ctx, provider, used_fallback, price_as)
+
+    def _settle(
+        self,
+        reservation: Reservation,
+        reply: BaseMessage,
+        ctx: CallContext,
+        provider: str,
+        used_fallback: bool,
+        price_as: str | None,
+    ) -> CallResult:
+        tokens = _usage_tokens(reply)
+        if tokens is None:
+            # No usage reported: the worst case is the honest number, marked as an estimate.
+            input_tokens, output_tokens = reservation.input_tokens, reservation.max_tokens
+            actual = reservation.amount
+        else:
+            input_tokens, output_tokens = tokens
+            actual = cost_usd(self.settings, reservation.model, input_tokens, output_tokens)
+        usage = UsageRecord(
+            call_id=reservation.id,
+            run_id=ctx.run_id,
+            job_id=ctx.job_id,
+            layer=ctx.layer,
+            provider=provider,
+            model=reservation.model,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cost_usd=actual,
+            estimated=tokens is None,
+            fallback=used_fallback,
+        )
+        self.budget.settle(reservation, actual, usage)
+        forecast = (
+            cost_usd(self.settings, price_as, input_tokens, output_tokens) if price_as else None
+        )
+        message = reply if isinstance(reply, AIMessage) else AIMessage(content=reply.content)
+        return CallResult(
+            message=message,
+            text=_text(reply),
+            model=reservation.model,
+            usage=usage,
+            fallback=used_fallback,
+            forecast_usd=forecast,
+        )
