@@ -6,7 +6,6 @@ The report is a Markdown artifact (key ``daily-report``) and, when
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime
 
 from prefect import flow, get_run_logger
@@ -18,13 +17,13 @@ from applyflow.settings import Settings, get_settings
 from applyflow.spend import budget_summary
 from applyflow.stats import funnel
 from applyflow.store import Store, open_store
+from guards.alerts import post_webhook
 
-__all__ = ["ARTIFACT_KEY", "build_report", "daily_report", "send_webhook"]
+__all__ = ["ARTIFACT_KEY", "build_report", "daily_report"]
 
 ARTIFACT_KEY = "daily-report"
 RUNS_SCANNED = 200  # newest runs read to find today's; a busier day says so in the report
 ALERTS_SHOWN = 100
-WEBHOOK_TIMEOUT_S = 10.0
 
 # What the user calls each run ending.
 _RUN_WORDS = {
@@ -130,34 +129,6 @@ def build_report(settings: Settings, store: Store, now: datetime) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def send_webhook(
-    settings: Settings, text: str, logger: logging.Logger | logging.LoggerAdapter
-) -> bool:
-    """POST the report to the alert webhook; True if it was accepted.
-
-    A failure is logged (without the URL, which holds the secret) and never raised.
-    """
-    if settings.alert_webhook_url is None or not settings.alert_webhook_url.get_secret_value():
-        return False
-    import httpx
-
-    try:
-        response = httpx.post(
-            settings.alert_webhook_url.get_secret_value(),
-            json={"text": text},
-            timeout=WEBHOOK_TIMEOUT_S,
-        )
-        response.raise_for_status()
-    except httpx.HTTPStatusError as exc:
-        logger.warning("daily report webhook refused it: HTTP %s", exc.response.status_code)
-        return False
-    except httpx.HTTPError as exc:
-        # httpx messages can quote the URL; name the error type only.
-        logger.warning("daily report webhook failed: %s", type(exc).__name__)
-        return False
-    return True
-
-
 @flow(name="daily-report")
 def daily_report() -> str:
     """Write today's report as a Markdown artifact and send it to the alert webhook."""
@@ -174,6 +145,7 @@ def daily_report() -> str:
         markdown=text,
         description=f"applyflow daily report {now.astimezone(settings.tz):%Y-%m-%d}",
     )
-    if send_webhook(settings, text, logger):
+    # A failed POST is logged by post_webhook (never with the URL) and never fails the report.
+    if post_webhook(settings, text):
         logger.info("daily report sent to the alert webhook")
     return text

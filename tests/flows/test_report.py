@@ -15,7 +15,7 @@ import pytest
 from applyflow.models import Alert, JobPosting, Run, RunStatus, Status, UsageRecord
 from applyflow.settings import get_settings, load_settings
 from applyflow.store import Store, open_store
-from flows.report import ARTIFACT_KEY, build_report, daily_report, send_webhook
+from flows.report import ARTIFACT_KEY, build_report, daily_report
 
 NOW = datetime(2026, 11, 28, 15, 0, tzinfo=UTC)  # 16:00 in Berlin; local day began 23:00 UTC
 TZ = "Europe/Berlin"
@@ -167,33 +167,6 @@ def refusing_webhook() -> Iterator[_Receiver]:
     yield from _receiver(500)
 
 
-def test_webhook_refusal_is_logged_without_the_url(
-    refusing_webhook: _Receiver, caplog: pytest.LogCaptureFixture
-) -> None:
-    settings = load_settings(alert_webhook_url=refusing_webhook.url)
-    logger = logging.getLogger("test.report")
-    with caplog.at_level(logging.WARNING, logger="test.report"):
-        assert send_webhook(settings, "hello", logger) is False
-    assert refusing_webhook.bodies == [{"text": "hello"}]
-    assert "HTTP 500" in caplog.text
-    assert "SECRET-TOKEN" not in caplog.text
-
-
-def test_unreachable_webhook_is_logged_and_not_raised(caplog: pytest.LogCaptureFixture) -> None:
-    server = _Receiver(200)  # bound then closed: nothing listens on this port
-    url = server.url
-    server.server_close()
-    logger = logging.getLogger("test.report")
-    with caplog.at_level(logging.WARNING, logger="test.report"):
-        assert send_webhook(load_settings(alert_webhook_url=url), "hello", logger) is False
-    assert "ConnectError" in caplog.text
-    assert "SECRET-TOKEN" not in caplog.text
-
-
-def test_no_webhook_configured_sends_nothing() -> None:
-    assert send_webhook(load_settings(), "hello", logging.getLogger("test.report")) is False
-
-
 @pytest.fixture
 def report_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[pytest.MonkeyPatch]:
     """The flow reads settings from the environment: a temporary SQLite store."""
@@ -233,15 +206,21 @@ def test_flow_writes_artifact_and_sends_the_same_text(
 
 
 def test_flow_completes_when_the_webhook_fails(
-    prefect_harness: None, report_env: pytest.MonkeyPatch, refusing_webhook: _Receiver
+    prefect_harness: None,
+    report_env: pytest.MonkeyPatch,
+    refusing_webhook: _Receiver,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     report_env.setenv("APPLYFLOW_ALERT_WEBHOOK_URL", refusing_webhook.url)
     get_settings.cache_clear()
 
-    state = daily_report(return_state=True)
+    with caplog.at_level(logging.WARNING, logger="applyflow.alerts"):
+        state = daily_report(return_state=True)
 
     assert state.is_completed(), state
     text = state.result()
     assert "No runs today." in text
     assert _artifact_markdown() == text
     assert refusing_webhook.bodies == [{"text": text}]
+    assert "HTTP 500" in caplog.text
+    assert "SECRET-TOKEN" not in caplog.text
