@@ -7,10 +7,11 @@ never breaks the caller; its URL is a secret and is never logged.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 import httpx
 
-from applyflow.models import Alert
+from applyflow.models import Alert, utcnow
 from applyflow.settings import Settings
 from applyflow.store import Store
 
@@ -55,12 +56,14 @@ def alert(
     level: str = "warning",
     *,
     dedup_s: float | None = None,
+    now: datetime | None = None,
 ) -> bool:
     """Raise an alert once per ``key`` per de-duplication window; True if it was new."""
     if level not in LEVELS:
         raise ValueError(f"alert level {level!r} is not one of {sorted(LEVELS)}")
     window = settings.alert_dedup_s if dedup_s is None else dedup_s
-    fresh = store.record_alert(Alert(key=key, kind=kind, level=level, message=message), window)
+    record = Alert(key=key, kind=kind, level=level, message=message, at=now or utcnow())
+    fresh = store.record_alert(record, window)
     if not fresh:
         logger.debug("alert %s suppressed (sent within the last %ss)", key, window)
         return False

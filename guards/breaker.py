@@ -57,18 +57,19 @@ class _StoreListener(pybreaker.CircuitBreakerListener):
     def __init__(self, provider: str, store: Store, alert: AlertFn | None) -> None:
         self.provider, self.store, self.alert = provider, store, alert
 
-    def _save(self, cb: pybreaker.CircuitBreaker) -> None:
+    def _save(self, cb: pybreaker.CircuitBreaker, state: str) -> None:
+        # pybreaker notifies before its storage holds the new state: take it from the event.
         self.store.save_breaker_state(
             BreakerState(
                 provider=self.provider,
-                state=cb.current_state,
+                state=state,
                 fail_count=cb.fail_counter,
-                opened_at=cb._state_storage.opened_at if cb.current_state != "closed" else None,
+                opened_at=cb._state_storage.opened_at if state != "closed" else None,
             )
         )
 
     def state_change(self, cb, old_state, new_state) -> None:  # noqa: ANN001 (pybreaker's API)
-        self._save(cb)
+        self._save(cb, new_state.name)
         if self.alert is None or old_state is None:
             return
         if new_state.name == pybreaker.STATE_OPEN:
@@ -89,7 +90,7 @@ class _StoreListener(pybreaker.CircuitBreakerListener):
 
     def failure(self, cb, exc) -> None:  # noqa: ANN001
         if cb.current_state == pybreaker.STATE_CLOSED:
-            self._save(cb)
+            self._save(cb, pybreaker.STATE_CLOSED)
 
 
 class ProviderBreaker:

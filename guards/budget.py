@@ -107,9 +107,16 @@ class BudgetGuard:
                     "warning",
                 )
 
-    def settle(self, reservation: Reservation, actual: float, usage: UsageRecord) -> None:
+    def settle(
+        self,
+        reservation: Reservation,
+        actual: float,
+        usage: UsageRecord,
+        *,
+        now: datetime | None = None,
+    ) -> None:
         """Replace the reservation with ``actual`` spend and write the usage row."""
-        now = utcnow()
+        now = now or utcnow()
         self.store.settle(reservation.id, list(reservation.caps), actual, now, usage)
         self._warn_thresholds(reservation, now)
 

@@ -116,6 +116,7 @@ class RateGuard:
         storage_url: str | None = None,
         *,
         on_quota_exhausted: Callable[[str, str], None] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.settings = settings
         self.storage_url = storage_url or rate_storage_url(settings)
@@ -123,6 +124,7 @@ class RateGuard:
         self._moving = MovingWindowRateLimiter(self.storage)
         self._sliding = SlidingWindowCounterRateLimiter(self.storage)
         self._on_quota_exhausted = on_quota_exhausted
+        self._sleep = sleep
 
     def _checks(self, provider: str, tokens: int) -> list[_Check]:
         checks = [_Check("requests", item, 1) for item in request_limits(self.settings, provider)]
@@ -188,7 +190,7 @@ class RateGuard:
                 raise RateLimited(provider, label, wait)
             if time.monotonic() + wait > deadline:
                 raise RateLimited(provider, label, wait)
-            time.sleep(max(wait, _MIN_STEP_S))
+            self._sleep(max(wait, _MIN_STEP_S))
 
     def windows(self, provider: str) -> list[dict[str, Any]]:
         """Each limit of ``provider`` with what is left and when its window next frees up."""

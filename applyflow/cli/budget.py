@@ -26,6 +26,12 @@ def _usd(value: float | None) -> str:
     return "-" if value is None else f"${value:,.4f}"
 
 
+def _cap(cap: float | None) -> str:
+    if cap is None:
+        return "no cap"
+    return f"${cap:,.2f}" if round(cap, 2) == cap else f"${cap:,.4f}"
+
+
 @app.command()
 @handle_errors
 def budget(
@@ -57,7 +63,7 @@ def budget(
         style = _STATE_STYLE.get(s.state, "")
         table.add_row(
             s.key,
-            "no cap" if s.cap is None else f"${s.cap:,.2f}",
+            _cap(s.cap),
             _usd(s.spent),
             _usd(s.reserved),
             _usd(s.remaining),

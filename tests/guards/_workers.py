@@ -1,0 +1,83 @@
+"""Process entry points for the cross-process tests (spawned, so they must be importable)."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from applyflow.errors import BudgetExceeded, RateLimited
+from applyflow.settings import load_settings
+
+RATE_PROVIDER = "xproc"
+SPEND_MODEL = "fakeai:unit"
+
+
+def rate_worker(rate_url: str, attempts: int, barrier: Any, results: Any) -> None:
+    """Try ``attempts`` admissions at once (no waiting); report admission timestamps."""
+    from guards.rate import RateGuard
+
+    settings = load_settings(
+        rate_storage_url=rate_url, rate_limits={RATE_PROVIDER: "30/minute"}, rate_max_wait_s=0
+    )
+    guard = RateGuard(settings)
+    barrier.wait()
+    admitted = []
+    for _ in range(attempts):
+        try:
+            guard.acquire(RATE_PROVIDER)
+        except RateLimited:
+            continue
+        admitted.append(time.time())
+    results.put((os.getpid(), admitted))
+
+
+def spend_settings(store_url: str):  # noqa: ANN201
+    """$1.00 total cap; each call reserves $0.05 (50 output tokens) and costs $0.03."""
+    return load_settings(
+        store_url=store_url,
+        budget_total_usd=1.0,
+        prices={SPEND_MODEL: {"input": 0, "output": 1000}},
+        rate_storage_url="memory://",
+    )
+
+
+def spend_worker(store_url: str, barrier: Any, results: Any) -> None:
+    """Call until the budget refuses; report how many calls went through."""
+    from langchain_core.messages import HumanMessage
+
+    from applyflow.store.sqlite import SQLiteStore
+    from guards.call import CallContext, ModelGuard
+    from tests.guards._fakes import FakeChat
+
+    store = SQLiteStore(store_url)
+    fake = FakeChat(input_tokens=4, output_tokens=30)
+    guard = ModelGuard(
+        spend_settings(store_url), store, model_factory=lambda m, t: fake, prefect_slots=False
+    )
+    barrier.wait()
+    calls = 0
+    try:
+        while True:
+            guard.call(
+                [HumanMessage("hi")], model=SPEND_MODEL, max_tokens=50, ctx=CallContext("xproc")
+            )
+            calls += 1
+    except BudgetExceeded:
+        pass
+    finally:
+        store.close()
+    results.put(calls)
+
+
+def crashed_holder(store_url: str) -> None:
+    """Reserve spend and die without settling or releasing, like a killed worker."""
+    from applyflow.store.sqlite import SQLiteStore
+    from guards.alerts import alert
+    from guards.budget import BudgetGuard
+
+    settings = spend_settings(store_url)
+    store = SQLiteStore(store_url)
+    budget = BudgetGuard(settings, store, lambda *a, **k: alert(settings, store, *a, **k))
+    budget.reserve(SPEND_MODEL, 0, 900)  # $0.90 of the $1.00 cap
+    os._exit(17)

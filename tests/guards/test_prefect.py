@@ -1,0 +1,134 @@
+"""Prefect: `applyflow setup` is idempotent, and guarded calls hold `llm-<provider>` slots."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+
+import pytest
+from langchain_core.messages import HumanMessage
+from typer.testing import CliRunner
+
+from applyflow.cli import app
+from applyflow.settings import get_settings
+from guards.call import CallContext, ModelGuard
+from guards.concurrency import WORK_POOL, limit_name, setup_prefect
+from tests.guards._fakes import FakeChat
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+
+def _provider() -> str:
+    """A provider name of its own: the harness (and its limits) live for the whole session."""
+    return f"slot{uuid.uuid4().hex[:8]}"
+
+
+def _free(provider: str) -> dict:
+    return {f"{provider}:m": {"input": 0, "output": 0}}
+
+
+def _wait_for(condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)
+
+
+def test_setup_command_is_idempotent(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    from prefect.client.orchestration import get_client
+
+    provider = _provider()
+    monkeypatch.setenv("APPLYFLOW_STORE_URL", f"sqlite:///{tmp_path / 'a.db'}")
+    monkeypatch.setenv("APPLYFLOW_MODEL", f"{provider}:m")
+    monkeypatch.setenv("APPLYFLOW_MAX_PARALLEL_CALLS", json.dumps({provider: 3}))
+    runner = CliRunner()
+
+    def run() -> dict[str, dict]:
+        get_settings.cache_clear()
+        result = runner.invoke(app, ["setup", "--json"])
+        assert result.exit_code == 0, result.output
+        return {item["name"]: item for item in json.loads(result.stdout)}
+
+    first = run()
+    assert first[limit_name(provider)]["action"] == "created"
+    assert first[limit_name(provider)]["size"] == 3
+    second = run()
+    assert {item["action"] for item in second.values()} == {"unchanged"}
+    monkeypatch.setenv("APPLYFLOW_MAX_PARALLEL_CALLS", json.dumps({provider: 5}))
+    assert run()[limit_name(provider)]["action"] == "updated"
+    get_settings.cache_clear()
+    with get_client(sync_client=True) as client:
+        assert client.read_global_concurrency_limit_by_name(limit_name(provider)).limit == 5
+        assert client.read_work_pool(WORK_POOL).type == "process"
+
+
+def test_no_more_calls_overlap_than_the_limit(make_settings, sqlite_store) -> None:
+    from prefect.client.orchestration import get_client
+
+    provider, calls = _provider(), 6
+    settings = make_settings(prices=_free(provider), max_parallel_calls={provider: 2})
+    setup_prefect(settings.model_copy(update={"model": f"{provider}:m"}))
+    lock, permits = threading.Lock(), threading.Semaphore(0)
+    seen = {"active": 0, "max": 0, "finished": 0}
+
+    def inside_the_call() -> None:
+        with lock:
+            seen["active"] += 1
+            seen["max"] = max(seen["max"], seen["active"])
+        assert permits.acquire(timeout=120)
+        with lock:
+            seen["active"] -= 1
+
+    fake = FakeChat(during=inside_the_call)
+    guard = ModelGuard(settings, sqlite_store, model_factory=lambda m, t: fake)
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            guard.call([HumanMessage("hi")], model=f"{provider}:m", max_tokens=5, ctx=CallContext())
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        with lock:
+            seen["finished"] += 1
+
+    threads = [threading.Thread(target=worker) for _ in range(calls)]
+    for t in threads:
+        t.start()
+    with get_client(sync_client=True) as client:
+
+        def held() -> int:
+            return client.read_global_concurrency_limit_by_name(limit_name(provider)).active_slots
+
+        for done in range(calls):
+            expected = min(2, calls - done)
+            _wait_for(
+                lambda: seen["finished"] == done and seen["active"] == expected,  # noqa: B023
+                f"{expected} calls in flight after {done} finished",
+            )
+            assert held() == expected  # the calls in flight each hold a Prefect slot
+            permits.release()
+        for t in threads:
+            t.join(timeout=60)
+        assert errors == []
+        assert seen["max"] == 2 and len(fake.calls) == calls
+        assert held() == 0
+
+
+def test_missing_limit_warns_once_with_the_fix(
+    make_settings, sqlite_store, caplog: pytest.LogCaptureFixture
+) -> None:
+    provider = _provider()
+    guard = ModelGuard(
+        make_settings(prices=_free(provider)), sqlite_store, model_factory=lambda m, t: FakeChat()
+    )
+    with caplog.at_level(logging.WARNING, logger="applyflow"):
+        for _ in range(3):
+            guard.call([HumanMessage("hi")], model=f"{provider}:m", max_tokens=5, ctx=CallContext())
+    fixes = [r.getMessage() for r in caplog.records if "applyflow setup" in r.getMessage()]
+    assert len(fixes) == 1
+    assert limit_name(provider) in fixes[0]
+    assert sqlite_store.usage_total().calls == 3  # the calls still went ahead
