@@ -51,9 +51,20 @@ LAYER_TASKS = dict(zip(LAYERS, (extract, research, score, generate, publish), st
 model_factory: Callable[[str, int], BaseChatModel] | None = None
 
 
-def build_guard(settings: Settings, store: Store) -> ModelGuard:
-    """The guarded-call object every layer of this run goes through."""
-    return ModelGuard(settings, store, model_factory=model_factory)
+def _models(settings: Settings, chosen: str | None) -> list[str]:
+    return [chosen] if chosen else models_in_use(settings)
+
+
+def build_guard(settings: Settings, store: Store, models: list[str]) -> ModelGuard:
+    """The guarded-call object every layer of this run goes through.
+
+    A run that only calls the in-process offline model takes no ``llm-*`` Prefect slot: there
+    is no provider to protect, and each slot costs API round trips per call.
+    """
+    local_only = all(parse_model(m).provider == OFFLINE for m in models)
+    return ModelGuard(
+        settings, store, model_factory=model_factory, prefect_slots=False if local_only else None
+    )
 
 
 def _outcome(ctx: RunContext, job_id: str, status: Status, error: str | None) -> dict[str, Any]:
@@ -192,8 +203,7 @@ def _check_params(limit: int, model: str | None, price_as: str | None) -> None:
 
 def _check_prices(settings: Settings, chosen: str | None, price_as: str | None) -> None:
     """Fail closed before claiming anything: every model this run may call needs a price."""
-    models = [chosen] if chosen else models_in_use(settings)
-    for model in [*models, *([price_as] if price_as else [])]:
+    for model in [*_models(settings, chosen), *([price_as] if price_as else [])]:
         price_of(settings, model)
 
 
@@ -239,7 +249,7 @@ def process_jobs(
         run_id=run_id,
         settings=settings,
         store=store,
-        guard=build_guard(settings, store),
+        guard=build_guard(settings, store, _models(settings, chosen)),
         profile=profile,
         model=chosen,
         force=force,

@@ -59,11 +59,11 @@ class Env:
     tmp: Path
     set: Callable[..., None]
 
-    def add_jobs(self, n: int, *, description: str = "") -> list[str]:
-        """Insert ``n`` distinct postings (realistic text from the samples) and return ids."""
+    def add_jobs(self, n: int, *, description: str = "", skip: int = 0) -> list[str]:
+        """Insert ``n`` distinct sample postings (after the first ``skip``) and return ids."""
         from tests.pipeline.conftest import sample_postings
 
-        postings = sample_postings()[:n]
+        postings = sample_postings()[skip : skip + n]
         if description:
             postings = [p.model_copy(update={"description": description}) for p in postings]
         report = self.store.upsert_jobs([JobPosting(**p.model_dump()) for p in postings], utcnow())

@@ -148,3 +148,54 @@ def test_two_concurrent_runs_never_process_a_job_twice(pipeline_env: Env):
         assert pipeline_env.store.get_job(job_id).status == Status.READY
         assert pipeline_env.store.usage_total(job_id=job_id).calls == 4  # one call per model layer
     assert sum(SCRIPT.calls.values()) == 4 * len(ids)
+
+
+# Offline calls priced at $1 per 1000 tokens: a sample job then costs about $5 in total and
+# needs at most about $9 reserved at once (its generate call); a 32 kB posting needs $13 for
+# its extract reservation alone.
+PRICED = '{"offline": {"input": 1000, "output": 1000}}'
+
+
+def test_per_job_cap_stops_only_the_job_that_needs_more(pipeline_env: Env):
+    pipeline_env.set(prices=PRICED, budget_per_job_usd=10)
+    normal = pipeline_env.add_jobs(2)
+    [huge] = pipeline_env.add_jobs(1, description="We need Python and SQL. " * 1400, skip=2)
+    summary = process_jobs(limit=10)
+    statuses = {j["id"]: j["status"] for j in summary["jobs"]}
+    assert statuses == {normal[0]: "ready", normal[1]: "ready", huge: "over_budget"}
+    job = pipeline_env.store.get_job(huge)
+    assert job.status == Status.OVER_BUDGET
+    assert job.error.startswith("extract layer failed: job budget exceeded")
+    assert "$10.00 cap" in job.error
+    assert pipeline_env.store.usage_total(job_id=huge).calls == 0  # refused before sending
+    assert summary["status"] == "completed" and summary["stop_reason"] is None
+    for job_id in normal:
+        assert 0 < pipeline_env.store.usage_total(job_id=job_id).cost_usd <= 10
+
+
+def test_daily_cap_stops_the_run_and_returns_unstarted_jobs_to_the_queue(pipeline_env: Env):
+    pipeline_env.set(prices=PRICED, budget_daily_usd=12, job_concurrency=1)
+    ids = pipeline_env.add_jobs(3)
+    summary = process_jobs(limit=10)
+    assert summary["status"] == "stopped"
+    assert summary["stop_reason"].startswith("day budget exceeded")
+    by_status: dict[str, list[str]] = {}
+    for job in summary["jobs"]:
+        by_status.setdefault(job["status"], []).append(job["id"])
+    assert sorted(by_status) == ["new", "ready"] and len(by_status["ready"]) == 1
+    assert sorted(by_status["ready"] + by_status["new"]) == sorted(ids)
+    for job_id in by_status["new"]:
+        job = pipeline_env.store.get_job(job_id)
+        assert job.status == Status.NEW and job.claimed_by is None
+        assert job.error.startswith("deferred: day budget exceeded")
+    # One job stopped at the call that did not fit; the other never started.
+    layers = {
+        job_id: _layers(pipeline_env, summary["run_id"], job_id) for job_id in by_status["new"]
+    }  # noqa: E501
+    started = [j for j, rows in layers.items() if rows["extract"] == ProgressStatus.COMPLETED]
+    unstarted = [j for j, rows in layers.items() if set(rows.values()) == {ProgressStatus.SKIPPED}]
+    assert len(started) == len(unstarted) == 1
+    assert layers[started[0]]["publish"] == ProgressStatus.SKIPPED
+    assert pipeline_env.store.usage_total(job_id=unstarted[0]).calls == 0
+    assert pipeline_env.store.usage_total().cost_usd <= 12
+    assert pipeline_env.store.get_run(summary["run_id"]).status == RunStatus.STOPPED
