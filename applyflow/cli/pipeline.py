@@ -296,8 +296,8 @@ def demo(
         ledger = {job.id: store.usage_total(job_id=job.id) for job in jobs}
     table = Table(title="sample jobs, best fit first")
     table.add_column("fit", justify="right", min_width=3)
-    table.add_column("title", no_wrap=True, overflow="ellipsis", max_width=34)
-    table.add_column("company", no_wrap=True, overflow="ellipsis", max_width=20)
+    table.add_column("title", no_wrap=True, overflow="ellipsis", max_width=30)
+    table.add_column("company", no_wrap=True, overflow="ellipsis", max_width=18)
     table.add_column("status", min_width=6)
     table.add_column("files", justify="right", min_width=5)
     for job in sorted(jobs, key=lambda j: -(j.fit if j.fit is not None else -1)):
