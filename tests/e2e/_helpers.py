@@ -32,6 +32,7 @@ TIMEZONE = "Europe/Berlin"
 # The offline model costs $0 unless priced: $1 per 1M tokens each way makes spend countable.
 PRICES = '{"offline": {"input": 1.0, "output": 1.0}}'
 RUN_TIMEOUT_S = 240.0
+PAGE = 200
 FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 
 APPLYFLOW = str(VENV_BIN / "applyflow")
@@ -142,9 +143,17 @@ def wait_final(client: SyncPrefectClient, flow_run_id: UUID, logs: str = "") -> 
 
 
 def task_runs(client: SyncPrefectClient, flow_run_id: UUID) -> list[TaskRun]:
-    return client.read_task_runs(
-        flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])), limit=1000
-    )
+    """Every task run of a flow run (the API pages at 200)."""
+    out: list[TaskRun] = []
+    while True:
+        page = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])),
+            limit=PAGE,
+            offset=len(out),
+        )
+        out += page
+        if len(page) < PAGE:
+            return out
 
 
 def layer_task_runs(client: SyncPrefectClient, flow_run_id: UUID) -> dict[str, list[TaskRun]]:
@@ -155,6 +164,24 @@ def layer_task_runs(client: SyncPrefectClient, flow_run_id: UUID) -> dict[str, l
         if layer in LAYERS:
             out.setdefault(run.name, []).append(run)
     return out
+
+
+def settled_layer_runs(
+    client: SyncPrefectClient, flow_run_id: UUID, expected: set[str], timeout: float = 60.0
+) -> dict[str, list[TaskRun]]:
+    """Layer task runs once the server has recorded them all as final.
+
+    Task-run names and states reach the server as events, a moment after the flow run ends,
+    so poll until ``expected`` names are all there in a final state (or the deadline passes).
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        runs = layer_task_runs(client, flow_run_id)
+        states = [r.state_type.value for rs in runs.values() for r in rs if r.state_type]
+        settled = set(runs) == expected and all(s in FINAL for s in states)
+        if settled or time.monotonic() > deadline:
+            return runs
+        time.sleep(0.5)
 
 
 def progress_artifact(client: SyncPrefectClient, flow_run_id: UUID) -> float:

@@ -21,12 +21,12 @@ from tests.e2e._helpers import (
     Workspace,
     api,
     deployment,
-    layer_task_runs,
     progress_artifact,
     sample_states,
+    settled_layer_runs,
     wait_final,
 )
-from tests.e2e.conftest import PrefectServer, Proc
+from tests.e2e.conftest import PrefectServer, Proc, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -58,11 +58,19 @@ def deployed(prefect_server: PrefectServer, tmp_path_factory: pytest.TempPathFac
 
 
 def start_worker(ws: Workspace, name: str, *args: str, **env: str) -> Proc:
-    return ws.server.start(
+    """A worker on the pool, returned once it says it started (so it polls from now on)."""
+    proc = ws.server.start(
         name,
         [PREFECT, "worker", "start", "--pool", WORK_POOL, "--name", name, *args],
         ws.env(**env),
     )
+
+    def started() -> bool:
+        assert proc.alive(), f"worker {name} exited:\n{proc.output()}"
+        return f"Worker '{name}' started!" in proc.output(tail=100_000)
+
+    wait_for(started, 60, f"worker {name} to start")
+    return proc
 
 
 @dataclass
@@ -127,10 +135,11 @@ def test_deploy_all_creates_three_scheduled_deployments(deployed: Workspace) -> 
 def test_process_queue_through_a_worker(queue_run: QueueRun) -> None:
     ws, job_ids, run = queue_run.ws, queue_run.job_ids, queue_run.flow_run
     assert run.state_name == "Completed", queue_run.worker_log
+    expected = {f"{layer}-{job_id}" for layer in LAYERS for job_id in job_ids}
     with api(ws.server) as client:
-        by_name = layer_task_runs(client, run.id)
+        by_name = settled_layer_runs(client, run.id, expected)
         percent = progress_artifact(client, run.id)
-    assert set(by_name) == {f"{layer}-{job_id}" for layer in LAYERS for job_id in job_ids}
+    assert set(by_name) == expected
     for name, runs in by_name.items():
         assert [r.state_name for r in runs] == ["Completed"], name
     assert percent == 100
@@ -243,5 +252,5 @@ def test_two_workers_share_one_store(
         assert {store.get_job(j).status for j in job_ids} == {Status.READY}
     assert set(ws.usage_rows(job_ids).values()) == {_calls_per_job(queue_run)}
     spent = ws.total_spend()
-    assert spent == pytest.approx(expected, abs=1e-9)
-    assert spent <= cap
+    assert spent == pytest.approx(expected, abs=1e-9), (spent, expected)
+    assert spent <= cap, (spent, cap)

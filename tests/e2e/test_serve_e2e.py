@@ -21,13 +21,15 @@ pytestmark = pytest.mark.e2e
 SERVE_START_S = 120.0
 
 
-def _served(client: SyncPrefectClient) -> dict[str, DeploymentResponse] | None:
-    """The three deployments once serve mode registered them (module entrypoints, no pool)."""
-    names = [item.name for item in DEPLOYMENTS]
-    found = client.read_deployments(
-        deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=names))
+def _named(client: SyncPrefectClient, *names: str) -> list[DeploymentResponse]:
+    return client.read_deployments(
+        deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=list(names)))
     )
-    by_name = {d.name: d for d in found}
+
+
+def _served(client: SyncPrefectClient) -> dict[str, DeploymentResponse] | None:
+    """The three deployments once serve mode registered them (module entrypoints)."""
+    by_name = {d.name: d for d in _named(client, *(item.name for item in DEPLOYMENTS))}
     for item in DEPLOYMENTS:
         got = by_name.get(item.name)
         if got is None or got.entrypoint != f"{item.module}.{item.function}":
@@ -38,6 +40,12 @@ def _served(client: SyncPrefectClient) -> dict[str, DeploymentResponse] | None:
 def test_applyflow_serve_runs_the_schedules(prefect_server: PrefectServer, tmp_path: Path) -> None:
     ws = Workspace(prefect_server, tmp_path)
     job_ids = ws.add_jobs(3, "serve")
+    with api(prefect_server) as client:
+        # Worker-mode deployments of the same names (from `prefect deploy`) would keep their
+        # work pool when serve updates them: start from none, as on a serve-only server.
+        for item in DEPLOYMENTS:
+            for found in _named(client, item.name):
+                client.delete_deployment(found.id)
     proc = prefect_server.start("serve", [APPLYFLOW, "serve"], ws.env())
     try:
         with api(prefect_server) as client:
