@@ -355,4 +355,27 @@ def load_providers(src: Source, _settings: Settings) -> pd.DataFrame:
     from guards.health import provider_health  # lazy: the dashboard works without it
 
     rows = provider_health(_settings, store(src.url), _providers(_settings))
-    return pd.DataFrame([r.model_dump() if hasattr(r, "model_dump") else dict(r) for r in rows])
+    return pd.DataFrame([_provider_row(r) for r in rows], columns=PROVIDER_COLUMNS)
+
+
+PROVIDER_COLUMNS = ["provider", "breaker", "failures", "retry_in_s", "rate_windows", "budget"]
+
+
+def _provider_row(report: dict[str, Any]) -> dict[str, Any]:
+    """One provider's guard report as a flat table row (missing parts shown as blanks)."""
+    breaker = report.get("breaker") or {}
+    windows = report.get("rate") or []
+    budget = report.get("budget") or {}
+    rate = "; ".join(
+        f"{w.get('limit')}: {w.get('remaining')} left"
+        + (f", frees in {w['reset_in_s']:.0f} s" if w.get("reset_in_s") else "")
+        for w in windows
+    )
+    return {
+        "provider": report.get("provider"),
+        "breaker": breaker.get("state", "closed"),
+        "failures": breaker.get("fail_count", 0),
+        "retry_in_s": breaker.get("retry_in_s") or None,
+        "rate_windows": rate or "no limit set",
+        "budget": f"{budget.get('state', '?')} ({budget.get('scope', '-')})",
+    }

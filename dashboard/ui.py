@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import sqlite3
 from collections.abc import Callable
 
@@ -14,7 +15,16 @@ from applyflow.errors import StoreError
 from applyflow.settings import Settings, mask_url
 from dashboard.source import Source, context
 
-__all__ = ["STORE_ERRORS", "guarded", "store_failed", "empty", "usd", "tinted"]
+__all__ = [
+    "STORE_ERRORS",
+    "guarded",
+    "store_failed",
+    "empty",
+    "usd",
+    "tinted",
+    "literal",
+    "heading",
+]
 
 # What a store that is down, missing or misconfigured raises.
 STORE_ERRORS: tuple[type[BaseException], ...] = (StoreError, sqlite3.Error, PyMongoError, OSError)
@@ -44,6 +54,16 @@ def guarded(body: Callable[[Settings, Source], None]) -> None:
 def empty(message: str) -> None:
     """A friendly empty state."""
     st.info(message, icon=":material/inbox:")
+
+
+def literal(text: str) -> str:
+    """Untrusted text (a posting's title...) for Markdown: a code span, never a link or image."""
+    return "`` " + text.replace("`", "'") + " ``"
+
+
+def heading(text: str) -> None:
+    """A subheading of untrusted text, escaped as HTML (no Markdown, no autolinks)."""
+    st.html(f'<h3 class="applyflow-heading" style="margin:0">{html.escape(text)}</h3>')
 
 
 def usd(value: float | None, digits: int = 4) -> str:

@@ -79,7 +79,7 @@ def _mark_buttons(src: data.Source, job: Job) -> None:
             st.error(str(exc))
             return
         stamp = f" (applied {updated.applied_at:%Y-%m-%d %H:%M} UTC)" if updated.applied_at else ""
-        st.session_state[_FLASH] = f"Marked **{job.title}** {status.value}{stamp}."
+        st.session_state[_FLASH] = f"Marked {ui.literal(job.title)} {status.value}{stamp}."
         st.rerun()
 
 
@@ -146,10 +146,10 @@ def _detail(src: data.Source, job_id: str) -> None:
     if job is None:
         ui.empty("That job is no longer in the store.")
         return
-    st.subheader(f"{job.title} @ {job.company}")
+    ui.heading(f"{job.title} @ {job.company}")
     facts = [f"status **{job.status.value}**", f"fit **{job.fit if job.fit is not None else '—'}**"]
     if job.location:
-        facts.append(job.location)
+        facts.append(ui.literal(job.location))
     if job.applied_at:
         facts.append(f"applied {job.applied_at:%Y-%m-%d %H:%M} UTC")
     facts.append(f"cost {ui.usd(job.cost_usd)}")

@@ -26,7 +26,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from applyflow.models import ProgressRecord, ProgressStatus, Status, utcnow
+from applyflow.models import JobPosting, ProgressRecord, ProgressStatus, Status, utcnow
 from applyflow.settings import LAYERS
 from applyflow.store.sqlite import SQLiteStore
 from tests.dashboard.seed import Seeded, seed
@@ -192,9 +192,10 @@ def test_marking_applied_in_the_ui_raises_today_and_total(served: Served, page: 
     before = served.store.application_stats(utcnow(), UTC)
     job_id = served.ids.job("QA Engineer")
     page.goto(f"{served.base}/jobs?job={job_id}")
-    page.get_by_text("QA Engineer @ Soylent").first.wait_for(timeout=UI_TIMEOUT_MS)
+    heading = page.locator("h3.applyflow-heading")
+    expect(heading).to_have_text("QA Engineer @ Soylent", timeout=UI_TIMEOUT_MS)
     page.get_by_role("button", name="Mark applied").click()
-    page.get_by_text("Marked QA Engineer applied").wait_for(timeout=UI_TIMEOUT_MS)
+    page.get_by_text("applied (applied").wait_for(timeout=UI_TIMEOUT_MS)
     _screenshot(page, "jobs-marked")
     job = served.store.get_job(job_id)
     assert job.status == Status.APPLIED and job.applied_at is not None
@@ -287,3 +288,19 @@ def test_public_server_asks_for_the_password_even_on_a_deep_link(
         page.get_by_text("Budget scopes").wait_for(timeout=UI_TIMEOUT_MS)
         assert secret not in page.content()
         _screenshot(page, "spend-after-login")
+
+
+def test_posting_text_is_shown_literally_not_as_markdown(served: Served, page: Page) -> None:
+    # Postings come from job boards: a title must not become a link or a remote image.
+    title = (
+        "Evil [click me](http://evil.example/x) ![p](https://evil.example/p.png) www.evil.example"
+    )
+    posting = JobPosting(
+        source="e2e", external_id="evil", title=title, company="Mallory", description="Hi."
+    )
+    served.store.upsert_job(posting, utcnow())
+    page.goto(f"{served.base}/jobs?job={posting.id}")
+    heading = page.locator("h3.applyflow-heading")
+    expect(heading).to_have_text(f"{title} @ Mallory", timeout=UI_TIMEOUT_MS)
+    assert page.locator('a[href*="evil"]').count() == 0
+    assert page.locator('img[src*="evil"]').count() == 0

@@ -200,7 +200,7 @@ def test_marking_applied_writes_the_store_and_raises_today(
     assert not at.exception and not at.error
     job = store.get_job(job_id)
     assert job.status == Status.APPLIED and job.applied_at == NOW
-    assert any("Marked **QA Engineer** applied" in s.value for s in at.success)
+    assert any("Marked `` QA Engineer `` applied" in s.value for s in at.success)
     at.switch_page("views/overview.py").run()
     shown = _metrics(at)
     assert shown["Today"] == str(before.today + 1)
@@ -258,3 +258,33 @@ def test_health_page_says_when_the_provider_report_is_unavailable(
     assert not at.exception
     assert any("Provider guard report unavailable" in w.value for w in at.warning)
     assert _frame(at, "fail_count") is not None  # breakers still come from the store
+
+
+def test_health_page_shows_each_providers_guards(
+    seeded: SeededStore, open_app: Opener, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from guards.health import provider_health
+
+    store, _ = seeded
+    monkeypatch.setenv("APPLYFLOW_MODEL", "openai:gpt-4o-mini")
+    monkeypatch.setenv(
+        "APPLYFLOW_LAYER_MODELS", '{"generate": "anthropic:claude-3-5-haiku-latest"}'
+    )
+    monkeypatch.setenv("APPLYFLOW_RATE_LIMITS", '{"openai": "500/minute"}')
+    monkeypatch.setenv("APPLYFLOW_RATE_STORAGE_URL", "memory://")
+    at = open_app("health")
+    shown = _frame(at, "provider", "rate_windows").set_index("provider")
+    expected = {
+        r["provider"]: r for r in provider_health(load_settings(), store, ["anthropic", "openai"])
+    }
+    assert sorted(shown.index) == ["anthropic", "openai"]
+    openai = shown.loc["openai"]
+    assert openai["breaker"] == expected["openai"]["breaker"]["state"] == "open"  # the seed
+    assert openai["failures"] == 5
+    (window,) = expected["openai"]["rate"]
+    assert openai["rate_windows"] == f"{window['limit']}: {window['remaining']} left"
+    assert shown.loc["anthropic", "breaker"] == "closed"
+    assert shown.loc["anthropic", "rate_windows"] == "; ".join(
+        f"{w['limit']}: {w['remaining']} left" for w in expected["anthropic"]["rate"]
+    )
+    assert shown.loc["openai", "budget"].startswith(expected["openai"]["budget"]["state"])
