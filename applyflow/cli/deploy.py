@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import httpx
 import typer
 
 from applyflow.cli._app import app, err_console, fail, handle_errors, settings
@@ -13,6 +14,18 @@ def _api_url() -> str | None:
     from prefect.settings import PREFECT_API_URL
 
     return PREFECT_API_URL.value() or os.environ.get("PREFECT_API_URL")
+
+
+def _pooled(names: list[str]) -> list[str]:
+    """Deployments of these names that `prefect deploy` tied to a work pool."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
+
+    with get_client(sync_client=True) as client:
+        found = client.read_deployments(
+            deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=names))
+        )
+    return sorted(f"{d.name} (pool {d.work_pool_name})" for d in found if d.work_pool_name)
 
 
 @app.command()
@@ -33,15 +46,31 @@ def serve(
 
     from flows.deployments import build_deployments
 
-    if not _api_url():
+    try:
+        deployments = build_deployments(cfg)
+    except ImportError as exc:
+        raise fail(f"cannot load the flows to serve: {exc}") from None
+    url = _api_url()
+    try:
+        pooled = _pooled([d.name for d in deployments]) if url else []
+    except httpx.HTTPError as exc:
+        raise fail(
+            f"Prefect API {url} is unreachable ({type(exc).__name__}); start it (`make server`) "
+            "or unset PREFECT_API_URL"
+        ) from None
+    if pooled:
+        # Serving updates them in place and keeps their pool: a worker could take runs too.
+        err_console.print(
+            f"[yellow]note:[/] {', '.join(pooled)} came from `prefect deploy`; a worker on that "
+            "pool may also run them. Use one mode per server: stop those workers, or delete the "
+            "deployments first (`prefect deployment delete FLOW/NAME`).",
+            highlight=False,
+        )
+    elif not url:
         err_console.print(
             "[yellow]note:[/] PREFECT_API_URL is not set, so Prefect runs a temporary local API "
             "that ends with this process. For the UI: `make server`, then "
             "`export PREFECT_API_URL=http://127.0.0.1:4200/api`.",
             highlight=False,
         )
-    try:
-        deployments = build_deployments(cfg)
-    except ImportError as exc:
-        raise fail(f"cannot load the flows to serve: {exc}") from None
     prefect_serve(*deployments, limit=limit)

@@ -1,0 +1,84 @@
+"""`applyflow serve` hands the three deployments to `prefect.serve` and warns about mixed modes.
+
+`prefect.serve` itself (which runs until Ctrl-C) is replaced by a recorder here; serving for
+real is covered by tests/e2e/test_serve_e2e.py against a real Prefect server.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import prefect
+import pytest
+from typer.testing import CliRunner
+
+from applyflow.cli import app
+from flows.deployments import DEPLOYMENTS
+
+
+@pytest.fixture
+def served(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    calls: list[dict[str, Any]] = []
+
+    def record(*deployments: Any, **kwargs: Any) -> None:
+        calls.append({"deployments": deployments, **kwargs})
+
+    monkeypatch.setattr(prefect, "serve", record)
+    return calls
+
+
+def test_serve_passes_every_deployment_and_the_limit(
+    prefect_harness: None,
+    cli_env: Path,
+    runner: CliRunner,
+    served: list[dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("APPLYFLOW_TIMEZONE", "Asia/Tokyo")
+    result = runner.invoke(app, ["serve", "--limit", "3"])
+    assert result.exit_code == 0, result.output
+    (call,) = served
+    assert [d.name for d in call["deployments"]] == [item.name for item in DEPLOYMENTS]
+    assert {d.schedules[0].schedule.timezone for d in call["deployments"]} == {"Asia/Tokyo"}
+    assert call["limit"] == 3
+
+
+def test_serve_warns_when_worker_mode_deployments_exist(
+    prefect_harness: None, cli_env: Path, runner: CliRunner, served: list[dict[str, Any]]
+) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+
+    from flows.report import daily_report
+
+    with get_client(sync_client=True) as client:
+        client.create_work_pool(
+            WorkPoolCreate(name="serve-test-pool", type="process"), overwrite=True
+        )
+    pooled = daily_report.to_deployment(name="daily-report", work_pool_name="serve-test-pool")
+    deployment_id = pooled.apply()
+    try:
+        result = runner.invoke(app, ["serve"])
+    finally:
+        with get_client(sync_client=True) as client:
+            client.delete_deployment(deployment_id)
+    assert result.exit_code == 0, result.output
+    assert "daily-report (pool serve-test-pool) came from `prefect deploy`" in result.output
+    assert len(served) == 1
+
+
+def test_serve_reports_an_unreachable_api(
+    cli_env: Path,
+    runner: CliRunner,
+    served: list[dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    # Port 9 (discard) on loopback: nothing answers.
+    with temporary_settings({PREFECT_API_URL: "http://127.0.0.1:9/api"}):
+        result = runner.invoke(app, ["serve"])
+    assert result.exit_code == 1
+    assert "Prefect API http://127.0.0.1:9/api is unreachable" in result.output
+    assert served == []
