@@ -9,8 +9,6 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-import httpx
-
 from applyflow.models import Alert, utcnow
 from applyflow.settings import Settings
 from applyflow.store import Store
@@ -30,6 +28,8 @@ def post_webhook(settings: Settings, text: str) -> bool:
     url = settings.alert_webhook_url.get_secret_value()
     if not url:
         return False
+    import httpx  # only when a webhook is configured
+
     try:
         response = httpx.post(url, json={"text": text}, timeout=WEBHOOK_TIMEOUT_S)
         response.raise_for_status()

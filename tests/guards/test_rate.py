@@ -132,6 +132,26 @@ def test_default_storage_follows_the_store(make_settings, tmp_path: Path) -> Non
     assert rate_storage_url(explicit) == "redis://cache:6379"
 
 
+def test_mongo_store_shares_its_database_for_rate_windows(make_settings, monkeypatch) -> None:
+    import guards.rate as rate
+
+    opened = []
+    monkeypatch.setattr(rate, "storage_from_string", lambda url, **kw: opened.append((url, kw)))
+    monkeypatch.setattr(rate, "_storages", {})
+    rate._open_storage("mongodb://db.example:27017/apps")
+    assert opened == [
+        (
+            "mongodb://db.example:27017/apps",
+            {
+                "database_name": "apps",
+                "counter_collection_name": "ratelimit_counters",
+                "window_collection_name": "ratelimit_windows",
+                "serverSelectionTimeoutMS": 5000,
+            },
+        )
+    ]
+
+
 # --- the SQLite storage on its own, through limits' own strategies -------------------------
 
 
