@@ -25,7 +25,7 @@ from guards.alerts import alert
 from guards.breaker import get_breaker
 from guards.budget import BudgetGuard, Reservation
 from guards.concurrency import provider_slot
-from guards.pricing import check_prices, cost_usd, price_of
+from guards.pricing import cost_usd, price_of
 from guards.rate import RateGuard
 
 __all__ = ["CallContext", "CallResult", "ModelGuard", "estimate_input_tokens"]
@@ -92,7 +92,6 @@ class ModelGuard:
         model_factory: ModelFactory | None = None,
         prefect_slots: bool | None = None,
     ) -> None:
-        check_prices(settings)  # fail closed at start-up, naming every unpriced model
         self.settings, self.store = settings, store
         self.prefect_slots = prefect_slots
         self._factory = model_factory or self._default_factory

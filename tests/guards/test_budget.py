@@ -158,12 +158,6 @@ def test_unpriced_model_or_price_as_refused_before_sending(make_settings, store)
     assert factory.built == []
 
 
-def test_guard_refuses_to_start_with_an_unpriced_model_in_use(make_settings, store) -> None:
-    settings = make_settings(layer_models={"generate": "fakeai:unpriced"})
-    with pytest.raises(PricingError, match="'fakeai:unpriced'"):
-        ModelGuard(settings, store, model_factory=Factory(default=FakeChat()))
-
-
 def test_price_as_forecasts_offline_usage(make_settings, store) -> None:
     settings = make_settings(prices={"openai:gpt-4o": {"input": 2.5, "output": 10.0}})
     guard, _ = guard_for(settings, store, default=FakeChat(input_tokens=1000, output_tokens=500))
