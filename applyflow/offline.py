@@ -169,7 +169,8 @@ def _research(data: dict[str, Any]) -> dict[str, Any]:
             if signal.casefold() not in (s.casefold() for s in signals):
                 signals.append(signal)
     industry = next((name for name, rx in _INDUSTRIES.items() if re.search(rx, corpus, re.I)), None)
-    sources = ["posting"] + ([str(data.get("company_page_note") or "company page")] if page else [])
+    note = data.get("company_page_note")  # what happened to the company page, fetched or not
+    sources = ["posting"] + ([str(note)] if note else [])
     return {
         "company": company,
         "summary": summary[:1200],

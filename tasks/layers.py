@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from applyflow.errors import LayerError
 from applyflow.models import Job, LayerOutput, utcnow
+from applyflow.modelspec import parse_model
 from applyflow.offline import INPUT_HEADER, LAYER_MARKER
 from applyflow.settings import Settings
 from applyflow.store import Store
@@ -58,6 +59,8 @@ class Layer:
     max_tokens: int
     version: str  # bump when the prompt or schema changes: stored outputs then re-run
     build_input: Callable[[Job, RunContext], dict[str, Any]]
+    # Input fetched only when the layer really runs (not hashed), e.g. a company's web page.
+    extra_input: Callable[[Job, RunContext], dict[str, Any]] | None = None
 
     def system_prompt(self) -> str:
         schema = json.dumps(self.schema.model_json_schema(), separators=(",", ":"))
@@ -175,8 +178,9 @@ def posting_data(job: Job) -> dict[str, Any]:
 
 def input_hash(layer: Layer, model: str, data: dict[str, Any]) -> str:
     """Hash of what the model would see, which model, and which prompt version."""
+    spec = str(parse_model(model))  # "offline:x" and "offline" are the same model
     payload = json.dumps(
-        {"layer": layer.name, "version": layer.version, "model": model, "data": data},
+        {"layer": layer.name, "version": layer.version, "model": spec, "data": data},
         sort_keys=True,
         ensure_ascii=False,
         default=str,
@@ -207,25 +211,16 @@ def _call(ctx: RunContext, job: Job, layer: Layer, messages: list[BaseMessage]) 
     return result
 
 
-def run_layer(
-    layer: Layer,
-    ctx: RunContext,
-    job_id: str,
-    *,
-    extra: Callable[[Job, RunContext], dict[str, Any]] | None = None,
-) -> LayerResult:
-    """Run ``layer`` for a job unless its stored output has the same input hash.
-
-    ``extra`` adds input that is fetched only when the layer really runs (and is not hashed).
-    """
+def run_layer(layer: Layer, ctx: RunContext, job_id: str) -> LayerResult:
+    """Run ``layer`` for a job unless its stored output has the same input hash."""
     job = ctx.store.get_job(job_id)
     data = layer.build_input(job, ctx)
     digest = input_hash(layer, ctx.model_for(layer.name), data)
     stored = job.outputs.get(layer.name)
     if stored is not None and stored.input_hash == digest and not ctx.force:
         return LayerResult(layer.name, cached=True, fit=stored.output.get("fit"))
-    if extra is not None:
-        data = {**data, **extra(job, ctx)}
+    if layer.extra_input is not None:
+        data = {**data, **layer.extra_input(job, ctx)}
     messages = layer.messages(data)
     result = _call(ctx, job, layer, messages)
     cost, forecast, calls = result.usage.cost_usd, result.forecast_usd, 1

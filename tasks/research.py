@@ -117,10 +117,11 @@ company_page text. Do not add facts from memory.
     max_tokens=800,
     version="1",
     build_input=_input,
+    extra_input=_page,
 )
 
 
 @layer_task("research")
 def research(run_id: str, job_id: str) -> LayerResult:
     """Summarise the company and its signals."""
-    return run_layer(RESEARCH, get_run(run_id), job_id, extra=_page)
+    return run_layer(RESEARCH, get_run(run_id), job_id)

@@ -1,0 +1,151 @@
+"""run_layer through the real guarded call (no Prefect): cache by input hash, repair, research fetch."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from langchain_core.messages import BaseMessage
+from langchain_core.outputs import ChatResult
+
+import tasks.research as research_layer
+from applyflow.errors import LayerError
+from applyflow.models import utcnow
+from applyflow.offline import OfflineChatModel, _layer_and_input
+from applyflow.settings import load_settings
+from applyflow.store import Store
+from guards.call import ModelGuard
+from tasks.extract import EXTRACT
+from tasks.layers import RunContext, run_layer
+from tasks.research import RESEARCH
+from tests.pipeline.conftest import PROFILE, sample_postings
+
+REPLIES: list[str | None] = []  # scripted reply texts, None = the offline answer
+SEEN: list[list[BaseMessage]] = []
+
+
+class _Scripted(OfflineChatModel):
+    def _generate(self, messages: list[BaseMessage], *args: Any, **kwargs: Any) -> ChatResult:
+        SEEN.append(messages)
+        result = super()._generate(messages, *args, **kwargs)
+        scripted = REPLIES.pop(0) if REPLIES else None
+        if scripted is not None:
+            result.generations[0].message.content = scripted
+        return result
+
+
+@pytest.fixture
+def ctx(sqlite_store: Store, tmp_path: Path) -> Iterator[RunContext]:
+    REPLIES.clear()
+    SEEN.clear()
+    settings = load_settings(
+        store_url=sqlite_store.url, output_dir=tmp_path / "out", rate_storage_url="memory://"
+    )
+    guard = ModelGuard(
+        settings,
+        sqlite_store,
+        model_factory=lambda spec, max_tokens: _Scripted(max_tokens=max_tokens),
+        prefect_slots=False,
+    )
+    sqlite_store.upsert_jobs(sample_postings()[:1], utcnow())
+    yield RunContext("run1", settings, sqlite_store, guard, PROFILE)
+
+
+def _job_id(ctx: RunContext) -> str:
+    return ctx.store.list_jobs()[0].id
+
+
+def test_unchanged_inputs_are_cached_and_force_or_a_new_posting_reruns(ctx: RunContext):
+    job_id = _job_id(ctx)
+    first = run_layer(EXTRACT, ctx, job_id)
+    assert not first.cached and first.calls == 1 and len(SEEN) == 1
+    stored = ctx.store.get_job(job_id).outputs["extract"]
+    assert stored.model == "offline" and stored.output["title"]
+
+    again = run_layer(EXTRACT, ctx, job_id)
+    assert again.cached and again.cost_usd == 0 and len(SEEN) == 1
+    assert ctx.store.usage_total(job_id=job_id).calls == 1
+
+    ctx.force = True
+    assert not run_layer(EXTRACT, ctx, job_id).cached and len(SEEN) == 2
+    ctx.force = False
+    ctx.model = "offline:v2"  # the same model spelled differently: still cached
+    assert run_layer(EXTRACT, ctx, job_id).cached
+    ctx.model = "ollama:llama3.1"  # another model: its answer is not the offline one's
+    assert not run_layer(EXTRACT, ctx, job_id).cached and len(SEEN) == 3
+    assert ctx.store.get_job(job_id).outputs["extract"].model == "ollama:llama3.1"
+
+
+def test_a_bad_reply_gets_one_repair_call_then_a_clear_layer_error(ctx: RunContext):
+    job_id = _job_id(ctx)
+    REPLIES.extend(["not json at all", None])
+    result = run_layer(EXTRACT, ctx, job_id)
+    assert result.calls == 2
+    repair = SEEN[1][-1].text
+    assert repair.startswith("Your reply did not match the schema") and "Invalid JSON" in repair
+    assert SEEN[1][-2].text == "not json at all"  # the bad reply is shown back to the model
+
+    REPLIES.extend(['{"title": "x"}', '{"title": "still incomplete"}'])
+    ctx.force = True
+    with pytest.raises(
+        LayerError,
+        match=r"extract layer failed: .*ExtractOutput schema after one repair retry: company: Field required",
+    ):  # noqa: E501
+        run_layer(EXTRACT, ctx, job_id)
+    assert ctx.store.usage_total(job_id=job_id).calls == 4  # every call paid and recorded
+
+
+class _CompanySite(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802
+        body = b"<html><body><h1>Harbourline</h1><p>We are a B Corp with 85 employees.</p>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        return
+
+
+@pytest.fixture
+def site() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _CompanySite)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/about"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_research_fetches_the_company_page_only_when_allowed(
+    ctx: RunContext, site: str, monkeypatch: pytest.MonkeyPatch
+):
+    job_id = _job_id(ctx)
+    job = ctx.store.get_job(job_id)
+    ctx.store.upsert_job(
+        sample_postings()[0].model_copy(update={"description": f"{job.description}\nMore: {site}"}),
+        utcnow(),
+    )
+    run_layer(EXTRACT, ctx, job_id)
+
+    run_layer(RESEARCH, ctx, job_id)  # research_fetch is off by default
+    assert ctx.store.get_job(job_id).outputs["research"].output["sources"] == ["posting"]
+
+    ctx.settings = load_settings(**{**ctx.settings.model_dump(), "research_fetch": True})
+    ctx.force = True
+    run_layer(RESEARCH, ctx, job_id)  # on, but loopback is not a public address
+    sources = ctx.store.get_job(job_id).outputs["research"].output["sources"]
+    assert sources[1].endswith("not fetched: not a public http(s) address")
+
+    monkeypatch.setattr(research_layer, "ALLOW_PRIVATE_HOSTS", True)
+    run_layer(RESEARCH, ctx, job_id)
+    output = ctx.store.get_job(job_id).outputs["research"].output
+    assert output["sources"] == ["posting", f"company page {site}"]
+    assert "company: b corp" in [s.casefold() for s in output["signals"]]
+    assert "We are a B Corp with 85 employees." in _layer_and_input(SEEN[-1])[1]["company_page"]
