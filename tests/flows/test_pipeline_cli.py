@@ -36,6 +36,8 @@ def test_demo_then_status_run_and_ingest(pipeline_env: Env, tmp_path: Path):
     assert {row["status"] for row in data["progress"]} == {"completed"}
     shown = runner.invoke(app, ["status", data["run"]["id"]])
     assert shown.exit_code == 0 and "5/5" in shown.output
+    followed = runner.invoke(app, ["status", "--follow"])  # an ended run: one frame, then exit
+    assert followed.exit_code == 0 and f"run {data['run']['id']} completed" in followed.output
 
     nothing = runner.invoke(app, ["run", "--json"])
     assert nothing.exit_code == 0, nothing.output
