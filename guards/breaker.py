@@ -59,6 +59,7 @@ class _StoreListener(pybreaker.CircuitBreakerListener):
 
     def _save(self, cb: pybreaker.CircuitBreaker, state: str) -> None:
         # pybreaker notifies before its storage holds the new state: take it from the event.
+        # opened_at has no public accessor on the breaker, only on its state storage.
         self.store.save_breaker_state(
             BreakerState(
                 provider=self.provider,
@@ -68,7 +69,12 @@ class _StoreListener(pybreaker.CircuitBreakerListener):
             )
         )
 
-    def state_change(self, cb, old_state, new_state) -> None:  # noqa: ANN001 (pybreaker's API)
+    def state_change(
+        self,
+        cb: pybreaker.CircuitBreaker,
+        old_state: pybreaker.CircuitBreakerState | None,
+        new_state: pybreaker.CircuitBreakerState,
+    ) -> None:
         self._save(cb, new_state.name)
         if self.alert is None or old_state is None:
             return
@@ -88,7 +94,7 @@ class _StoreListener(pybreaker.CircuitBreakerListener):
                 "info",
             )
 
-    def failure(self, cb, exc) -> None:  # noqa: ANN001
+    def failure(self, cb: pybreaker.CircuitBreaker, exc: BaseException) -> None:
         if cb.current_state == pybreaker.STATE_CLOSED:
             self._save(cb, pybreaker.STATE_CLOSED)
 

@@ -22,7 +22,7 @@ from applyflow.modelspec import parse_model
 from applyflow.settings import Settings
 from applyflow.store import Store
 from guards.alerts import alert
-from guards.breaker import get_breaker
+from guards.breaker import ProviderBreaker, get_breaker
 from guards.budget import BudgetGuard, Reservation
 from guards.concurrency import provider_slot
 from guards.pricing import cost_usd, price_of
@@ -127,7 +127,7 @@ class ModelGuard:
             "error",
         )
 
-    def _breaker(self, provider: str):  # noqa: ANN202
+    def _breaker(self, provider: str) -> ProviderBreaker:
         return get_breaker(provider, self.settings, self.store, self._alert)
 
     def _reserve_fallback(

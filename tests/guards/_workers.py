@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from applyflow.errors import BudgetExceeded, RateLimited
-from applyflow.settings import load_settings
+from applyflow.settings import Settings, load_settings
 
 RATE_PROVIDER = "xproc"
 SPEND_MODEL = "fakeai:unit"
@@ -32,7 +32,7 @@ def rate_worker(rate_url: str, attempts: int, barrier: Any, results: Any) -> Non
     results.put((os.getpid(), admitted))
 
 
-def spend_settings(store_url: str):  # noqa: ANN201
+def spend_settings(store_url: str) -> Settings:
     """$1.00 total cap; each call reserves $0.05 (50 output tokens) and costs $0.03."""
     return load_settings(
         store_url=store_url,

@@ -106,7 +106,7 @@ def test_no_more_calls_overlap_than_the_limit(make_settings, sqlite_store) -> No
         for done in range(calls):
             expected = min(2, calls - done)
             _wait_for(
-                lambda: seen["finished"] == done and seen["active"] == expected,  # noqa: B023
+                lambda d=done, e=expected: seen["finished"] == d and seen["active"] == e,
                 f"{expected} calls in flight after {done} finished",
             )
             assert held() == expected  # the calls in flight each hold a Prefect slot

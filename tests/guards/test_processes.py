@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import multiprocessing
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,7 +20,7 @@ WORKERS = 8
 SPAWN = multiprocessing.get_context("spawn")
 
 
-def _run(target, *args) -> list:  # noqa: ANN001
+def _run(target: Callable[..., None], *args: Any) -> list:
     """Start WORKERS processes of ``target`` behind one barrier; collect one result from each."""
     barrier, results = SPAWN.Barrier(WORKERS), SPAWN.Queue()
     procs = [SPAWN.Process(target=target, args=(*args, barrier, results)) for _ in range(WORKERS)]
