@@ -18,7 +18,8 @@ from applyflow.errors import InputError
 from applyflow.models import utcnow
 from applyflow.settings import get_settings
 from applyflow.store import open_store
-from tasks.sources import Rejection, SourceBatch, expand_sources, read_source
+from tasks.postings import Rejection, SourceBatch
+from tasks.sources import expand_sources, read_source
 
 __all__ = ["ARTIFACT_KEY", "ingest"]
 
