@@ -43,7 +43,8 @@ def scope_state(spent: float, reserved: float, cap: float | None, warn_at: float
         return "unlimited"
     if cap <= 0:
         return "exceeded" if spent > 0 or cap == 0 else "ok"
-    share = (spent + reserved) / cap
+    # Rounded like the percent shown beside it, so 0.009 of 0.01 reads 90% and "critical".
+    share = round((spent + reserved) / cap, 6)
     if spent >= cap or share > 1:
         return "exceeded"
     if share >= 0.9:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,6 +16,10 @@ from rich.console import Console
 from applyflow.errors import ApplyflowError, SettingsError
 from applyflow.settings import Settings, get_settings, mask_url
 from applyflow.store import Store, open_store
+
+# Prefect's temporary local API migrates its database on first start, which can take longer than
+# Prefect's 20 s default on a small or busy machine.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 app = typer.Typer(
     name="applyflow",
