@@ -85,7 +85,7 @@ def test_yaml_templated_by_prefect_gives_the_python_values(
 ) -> None:
     """Prefect's own templating of the YAML with the build step's output equals serve mode."""
     fresh_settings.setenv("APPLYFLOW_TIMEZONE", "Europe/Berlin")
-    fresh_settings.setenv("APPLYFLOW_SOURCES", "samples/jobs.json,greenhouse:acme")
+    fresh_settings.setenv("APPLYFLOW_SOURCES", "samples/postings.json,greenhouse:acme")
     outputs = deploy_settings()
     assert outputs["timezone"] == "Europe/Berlin"
     assert Path(outputs["project_dir"]) == PROJECT_DIR
@@ -96,7 +96,7 @@ def test_yaml_templated_by_prefect_gives_the_python_values(
         assert entry["schedules"][0]["timezone"] == "Europe/Berlin"
         assert entry.get("parameters", {}) == item.parameters(settings)
     ingest = next(e for e in resolved["deployments"] if e["name"] == "ingest")
-    assert ingest["parameters"] == {"sources": ["samples/jobs.json", "greenhouse:acme"]}
+    assert ingest["parameters"] == {"sources": ["samples/postings.json", "greenhouse:acme"]}
     assert resolved["pull"][0]["prefect.deployments.steps.set_working_directory"] == {
         "directory": str(PROJECT_DIR)
     }
@@ -109,7 +109,7 @@ def test_unset_sources_leave_the_flow_default(fresh_settings: pytest.MonkeyPatch
 
 
 def test_serve_deployments_carry_schedule_timezone_and_limit() -> None:
-    settings = load_settings(timezone="America/New_York", sources=["samples/jobs.jsonl"])
+    settings = load_settings(timezone="America/New_York", sources=["samples/postings.jsonl"])
     built = {d.name: d for d in build_deployments(settings)}
     assert list(built) == [item.name for item in DEPLOYMENTS]
     for item in DEPLOYMENTS:
@@ -128,4 +128,4 @@ def test_serve_deployments_carry_schedule_timezone_and_limit() -> None:
     assert queue.concurrency_limit == 1
     assert queue.concurrency_options.collision_strategy.value == "ENQUEUE"
     assert built["ingest"].concurrency_limit is None
-    assert built["ingest"].parameters == {"sources": ["samples/jobs.jsonl"]}
+    assert built["ingest"].parameters == {"sources": ["samples/postings.jsonl"]}
