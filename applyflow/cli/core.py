@@ -171,11 +171,9 @@ def _prefect_reachable() -> tuple[bool, str]:
 
 
 def _provider_health(cfg: Settings, store) -> list[dict]:
-    try:
-        from guards.health import provider_health
-    except ImportError:
-        return []
+    # The one place applyflow/ reads guard state; imported lazily to keep the import direction.
     from applyflow.modelspec import parse_model
+    from guards.health import provider_health
 
     providers = sorted(
         {parse_model(m).provider for m in [cfg.model, *cfg.layer_models.values()]}
@@ -214,6 +212,15 @@ def health(as_json: JsonFlag = False) -> None:
             f"prefect  {'[green]up[/]' if p['reachable'] else '[yellow]n/a[/]'}  {p['detail']}"
         )
         for prov in report.get("providers", []):
-            console.print(f"provider {prov}")
+            windows = (
+                ", ".join(f"{w['limit']} {w['remaining']} left" for w in prov["rate"])
+                or "no rate limit"
+            )
+            budget = prov["budget"]
+            console.print(
+                f"provider {prov['provider']}: breaker {prov['breaker']['state']}; {windows}; "
+                f"budget {budget['state']} ({budget['scope']})",
+                highlight=False,
+            )
     if not ok:
         raise typer.Exit(1)

@@ -127,6 +127,8 @@ def test_health_reports_store_latency(runner: CliRunner, cli_env) -> None:
     data = json.loads(result.output)
     assert data["store"]["ok"] is True
     assert data["store"]["latency_ms"] >= 0
+    assert [p["provider"] for p in data["providers"]] == ["offline"]
+    assert data["providers"][0]["breaker"]["state"] == "closed"
 
 
 def test_health_fails_when_store_unreachable(runner: CliRunner, cli_env, monkeypatch) -> None:
