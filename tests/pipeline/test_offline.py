@@ -116,3 +116,18 @@ def test_a_prompt_without_a_layer_line_gets_an_error_reply_not_a_guess():
 def test_factory_gives_the_offline_model_without_key_or_network():
     model = make_chat_model(load_settings(), "offline", max_tokens=321)
     assert isinstance(model, OfflineChatModel) and model.max_tokens == 321
+
+
+def test_factory_builds_a_provider_model_from_settings_without_leaking_the_key():
+    settings = load_settings(
+        base_url="http://127.0.0.1:9/v1",
+        api_key="sk-canary-123",
+        model_timeout_s=7,
+        model_max_retries=1,
+    )
+    model = make_chat_model(settings, "openai:gpt-4o-mini", max_tokens=123)
+    assert type(model).__name__ == "ChatOpenAI"
+    assert (model.model_name, model.max_tokens, model.max_retries) == ("gpt-4o-mini", 123, 1)
+    assert model.openai_api_base == "http://127.0.0.1:9/v1" and model.request_timeout == 7
+    assert model.openai_api_key.get_secret_value() == "sk-canary-123"
+    assert "sk-canary-123" not in repr(model)
