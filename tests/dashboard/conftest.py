@@ -53,6 +53,8 @@ def seeded(
         monkeypatch.setenv("APPLYFLOW_STORE_URL", store.url)
     else:
         monkeypatch.setenv("APPLYFLOW_STORE_URL", MONGOMOCK_URL)
+        # mongomock is in-process only: the guards' rate windows cannot live in it.
+        monkeypatch.setenv("APPLYFLOW_RATE_STORAGE_URL", "memory://")
         data.use_store_factory(lambda url: store)
     try:
         yield store, ids
