@@ -232,7 +232,7 @@ class Database:
         self._path = db_path(url)
         self._local = threading.local()
         self._lock = threading.Lock()
-        self._conns: list[sqlite3.Connection] = []
+        self._conns: list[tuple[threading.Thread, sqlite3.Connection]] = []
         self._closed = False
         self._pid = os.getpid()
         try:
@@ -253,7 +253,12 @@ class Database:
             conn = connect(self._path)
             self._local.conn = conn
             with self._lock:
-                self._conns.append(conn)
+                # Threads come and go (Streamlit reruns, task runners): drop finished ones'.
+                dead = [c for t, c in self._conns if not t.is_alive()]
+                self._conns = [(t, c) for t, c in self._conns if t.is_alive()]
+                self._conns.append((threading.current_thread(), conn))
+            for old in dead:
+                old.close()
         return conn
 
     def _fail(self, exc: sqlite3.Error) -> StoreError:
@@ -310,5 +315,5 @@ class Database:
         self._closed = True
         with self._lock:
             conns, self._conns = self._conns, []
-        for conn in conns:
+        for _, conn in conns:
             conn.close()

@@ -128,3 +128,20 @@ def test_closed_store_refuses_work(tmp_path: Path) -> None:
     store.close()
     with pytest.raises(StoreError, match="closed"):
         store.ping()
+
+
+def test_connections_of_finished_threads_are_closed(tmp_path) -> None:
+    import threading
+
+    from applyflow.store.sqlite import SQLiteStore
+
+    store = SQLiteStore(f"sqlite:///{tmp_path / 'threads.db'}")
+    try:
+        for _ in range(20):
+            worker = threading.Thread(target=store.ping)
+            worker.start()
+            worker.join()
+        store.ping()  # a new connection here prunes the finished threads' ones
+        assert len(store._conns) <= 2  # this thread's, plus at most the one that opened it
+    finally:
+        store.close()
