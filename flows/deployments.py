@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEPLOYMENTS",
     "PROJECT_DIR",
+    "TAGS",
     "WORK_POOL",
     "DeploymentSpec",
     "build_deployments",
