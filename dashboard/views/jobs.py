@@ -193,6 +193,12 @@ def _body(settings: Settings, src: data.Source) -> None:
     ids = list(jobs["id"])
     labels = {r.id: f"{r.title} @ {r.company} ({r.id})" for r in jobs.itertuples()}
     wanted = st.query_params.get("job")
+    if wanted and wanted not in ids:
+        # A link to a job outside the (cached, filtered) list still opens that job.
+        linked = data.load_job(src, wanted)
+        if linked is not None:
+            ids.insert(0, wanted)
+            labels[wanted] = f"{linked.title} @ {linked.company} ({linked.id})"
     job_id = st.selectbox(
         "Job",
         ids,
