@@ -38,9 +38,11 @@ lint: setup
 	$(PY) -m ruff format --check .
 
 demo: setup
+	@mkdir -p .applyflow/prefect
 	PREFECT_HOME=$${PREFECT_HOME:-$(CURDIR)/.applyflow/prefect} $(APPLYFLOW) demo
 
 server: setup
+	@mkdir -p .applyflow/prefect
 	PREFECT_HOME=$(CURDIR)/.applyflow/prefect $(VENV)/bin/prefect server start --host 127.0.0.1 --port 4200
 
 dashboard: setup

@@ -20,6 +20,9 @@ from applyflow.store import Store, open_store
 # Prefect's temporary local API migrates its database on first start, which can take longer than
 # Prefect's 20 s default on a small or busy machine.
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+# Prefect's temporary API cannot create its database in a PREFECT_HOME that does not exist yet.
+if os.environ.get("PREFECT_HOME"):
+    os.makedirs(os.path.expanduser(os.environ["PREFECT_HOME"]), exist_ok=True)
 
 app = typer.Typer(
     name="applyflow",
