@@ -88,8 +88,11 @@ def store_session(cfg: Settings | None = None) -> Iterator[Store]:
         store.close()
 
 
+DEBUG_ENV = "APPLYFLOW_DEBUG"
+
+
 def handle_errors(func: F) -> F:
-    """Turn applyflow's own errors into one red line and exit 1 (no traceback)."""
+    """Turn errors into one red line and exit 1; a traceback only with APPLYFLOW_DEBUG=1."""
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -97,6 +100,14 @@ def handle_errors(func: F) -> F:
             return func(*args, **kwargs)
         except ApplyflowError as exc:
             raise fail(str(exc)) from None
+        except (typer.Exit, typer.Abort):
+            raise
+        except Exception as exc:
+            if os.environ.get(DEBUG_ENV):
+                raise
+            raise fail(
+                f"{type(exc).__name__}: {exc}\n(set {DEBUG_ENV}=1 to see the traceback)"
+            ) from None
 
     return wrapper  # type: ignore[return-value]
 

@@ -136,3 +136,23 @@ def test_health_fails_when_store_unreachable(runner: CliRunner, cli_env, monkeyp
     get_settings.cache_clear()
     result = runner.invoke(app, ["health", "--json"])
     assert result.exit_code == 1
+
+
+def test_unexpected_errors_are_one_line_unless_debugging(
+    runner: CliRunner, cli_env, monkeypatch
+) -> None:
+    from applyflow.store.sqlite import SQLiteStore
+
+    def broken(self, *args, **kwargs):
+        raise RuntimeError("Timed out while attempting to connect to ephemeral Prefect API server.")
+
+    monkeypatch.setattr(SQLiteStore, "list_jobs", broken)
+    result = runner.invoke(app, ["jobs"])
+    assert result.exit_code == 1
+    assert "RuntimeError: Timed out while attempting to connect" in result.output
+    assert "APPLYFLOW_DEBUG=1" in result.output
+    assert "Traceback" not in result.output
+
+    monkeypatch.setenv("APPLYFLOW_DEBUG", "1")
+    result = runner.invoke(app, ["jobs"])
+    assert isinstance(result.exception, RuntimeError)
