@@ -108,7 +108,7 @@ class Settings(BaseSettings):
     timezone: str = Field("UTC", description="IANA time zone for 'today' and schedules.")
     sources: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
-        description="Default ingest sources (files, greenhouse:BOARD, lever:COMPANY), comma or JSON list.",
+        description="Ingest sources (files, greenhouse:BOARD, lever:COMPANY), comma or JSON list.",
     )
 
     # --- pipeline --------------------------------------------------------------------------
@@ -137,7 +137,7 @@ class Settings(BaseSettings):
     )
     prices: Annotated[dict[str, Price], NoDecode] = Field(
         default_factory=dict,
-        description='Price overrides, JSON: {"openai:gpt-4o": {"input": 2.5, "output": 10}} USD per 1M.',
+        description='USD per 1M tokens, JSON: {"openai:gpt-4o": {"input": 2.5, "output": 10}}.',
     )
 
     # --- rate limits and concurrency -------------------------------------------------------
@@ -210,7 +210,7 @@ class Settings(BaseSettings):
         unknown = sorted(set(value) - set(LAYERS))
         if unknown:
             raise ValueError(f"unknown layer(s) {unknown}; layers are {list(LAYERS)}")
-        for layer, model in value.items():
+        for model in value.values():
             cls._check_model(model)
         return value
 

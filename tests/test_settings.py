@@ -78,7 +78,8 @@ def test_masked_settings_hide_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_json_settings_are_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("APPLYFLOW_LAYER_MODELS", '{"generate": "anthropic:claude-3-5-haiku-latest"}')
+    layer_models = '{"generate": "anthropic:claude-3-5-haiku-latest"}'
+    monkeypatch.setenv("APPLYFLOW_LAYER_MODELS", layer_models)
     monkeypatch.setenv("APPLYFLOW_PRICES", '{"openai:gpt-4o": {"input": 2.5, "output": 10}}')
     monkeypatch.setenv("APPLYFLOW_SOURCES", "samples/postings.json, greenhouse:acme")
     cfg = load_settings()

@@ -20,5 +20,7 @@ from applyflow.spend import scope_state
         (9.0, 1.5, 10.0, "exceeded"),
     ],
 )
-def test_scope_state_thresholds(spent: float, reserved: float, cap: float | None, state: str) -> None:
+def test_scope_state_thresholds(
+    spent: float, reserved: float, cap: float | None, state: str
+) -> None:
     assert scope_state(spent, reserved, cap, warn_at=0.8) == state
