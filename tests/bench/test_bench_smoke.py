@@ -1,0 +1,141 @@
+"""Benchmarks at tiny sizes: each core function runs and keeps its correctness invariants
+(never timings: speed belongs in ``bench/``)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from applyflow.settings import get_settings
+from applyflow.store.sqlite import SQLiteStore
+from bench import _report, budget_accuracy, guard_overhead, stats_queries
+from bench.rate_utilisation import max_in_window, run_config
+
+APPLYFLOW_ENV = ("APPLYFLOW_STORE_URL", "APPLYFLOW_OUTPUT_DIR", "APPLYFLOW_PROFILE",
+                 "APPLYFLOW_MODEL")  # fmt: skip
+
+
+@pytest.fixture
+def bench_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Benchmarks point the process settings at their stores: restore them afterwards."""
+    for name in APPLYFLOW_ENV:
+        monkeypatch.setenv(name, "placeholder")
+        monkeypatch.delenv(name)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+def test_percentile_and_max_in_window() -> None:
+    assert _report.percentile([5.0, 1.0, 3.0, 2.0, 4.0], 50) == 3.0
+    assert _report.percentile(list(map(float, range(1, 101))), 99) == 99.0
+    times = [0.0, 0.2, 0.4, 0.99, 1.0, 1.5, 1.6]
+    assert max_in_window(times, 1.0) == 4  # [0.0, 1.0) holds 0.0..0.99; 1.0 starts the next
+    assert max_in_window(times, 0.5) == 3  # [0.0, 0.5)
+    assert max_in_window([], 1.0) == 0
+
+
+def test_report_writes_results_with_the_machine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_report, "RESULTS_DIR", tmp_path)
+    monkeypatch.delenv(_report.QUICK_ENV, raising=False)
+    doc = _report.report("demo", "Demo", [{"measure": "x", "ms": 1.5}], params={"n": 1})
+    written = json.loads((tmp_path / "demo.json").read_text())
+    assert written == json.loads(json.dumps(doc, default=str))
+    assert written["results"] == [{"measure": "x", "ms": 1.5}]
+    assert set(written["machine"]) == {"cpu_count", "cpu_model", "python", "platform", "date"}
+
+
+def test_stats_queries_dataset_matches_what_the_store_reports(tmp_path: Path) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    built = stats_queries.build_dataset(tmp_path, jobs=400, usage_rows=3000, now=now)
+    assert 0.2 < built["applied"] / 400 < 0.4
+    settings = _report.bench_settings(tmp_path)
+    store = SQLiteStore(settings.store_url)
+    try:
+        assert store.application_stats(now, settings.tz).total == built["applied"]
+        assert store.usage_total().calls == 3000
+        total = store.scope_states(["total"], now)["total"].spent
+        assert total == pytest.approx(store.usage_total().cost_usd, abs=1e-9)
+    finally:
+        store.close()
+    rows = stats_queries.measure_queries(tmp_path, now, repeat=2)
+    assert [r["measure"] for r in rows] == [
+        "application stats", "funnel", "weekly series (12 weeks)", "budget summary",
+        "daily spend series (30 days)",
+    ]  # fmt: skip
+    assert all(r["median_ms"] >= 0 and isinstance(r["met"], bool) for r in rows)
+
+
+def test_budget_reservations_never_overspend_across_processes(tmp_path: Path) -> None:
+    ours = budget_accuracy.run_round("reserve", tmp_path, processes=3, cap=0.05, seed=1)
+    assert ours["calls"] > 0
+    assert ours["overspend_usd"] == 0.0
+    assert 0 < ours["spent_usd"] <= 0.05
+    assert ours["spent_usd"] == pytest.approx(ours["recorded_usd"], abs=1e-9)
+    naive = budget_accuracy.run_round("naive", tmp_path, processes=3, cap=0.05, seed=1)
+    assert naive["calls"] > 0
+    assert naive["spent_usd"] == pytest.approx(naive["recorded_usd"], abs=1e-9)
+    assert naive["overspend_usd"] == pytest.approx(max(0.0, naive["spent_usd"] - 0.05), abs=1e-9)
+
+
+def test_guard_overhead_records_every_guarded_call(tmp_path: Path) -> None:
+    settings = _report.bench_settings(tmp_path, **guard_overhead.ENGAGED)
+    store = SQLiteStore(settings.store_url)
+    try:
+        result = guard_overhead.measure(settings, store, calls=10, warmup=2)
+    finally:
+        store.close()
+    assert result["usage_rows"] == 12  # warm-up and timed guarded calls, never the raw ones
+    assert result["spent_usd"] > 0
+    assert result["raw_median_ms"] > 0 and result["guarded_median_ms"] > 0
+    assert result["ratio"] == pytest.approx(result["guarded_median_ms"] / result["raw_median_ms"])
+
+
+def test_our_rate_guard_never_admits_more_than_the_limit(tmp_path: Path) -> None:
+    result = run_config("ours", "5/second", tmp_path, processes=2, span=2.0)
+    assert result["admissions"] > 0
+    assert result["max_in_window_storage"] <= 5
+    assert result["admissions"] <= 10  # two whole windows
+
+
+def test_prefect_rate_limit_runs_on_the_shared_api(prefect_harness: None, tmp_path: Path) -> None:
+    from bench._prefect import shared_api_url
+
+    url = shared_api_url()
+    result = run_config("prefect", "5/second", tmp_path, processes=2, span=2.0, api_url=url)
+    assert result["admissions"] > 0
+    # A token bucket of 5 slots refilled at 5/s admits at most 5 + 5 * 2 in 2 s.
+    assert result["admissions"] <= 15
+
+
+def test_pipeline_flow_and_loop_process_every_job(
+    prefect_harness: None, bench_env: None, tmp_path: Path
+) -> None:
+    from bench.pipeline_throughput import prepare, run_flow, run_loop
+
+    prepare(tmp_path / "flow", 3)
+    flow = run_flow(3)
+    assert flow["ready"] == 3
+    loop = run_loop(prepare(tmp_path / "loop", 3), 3)
+    assert loop["ready"] == 3
+    assert flow["calls"] == loop["calls"] == 12  # four model layers per job; publish has none
+
+
+def test_ingest_flow_then_reingest_adds_nothing(
+    prefect_harness: None, bench_env: None, tmp_path: Path
+) -> None:
+    from bench._data import posting_records, write_jsonl
+    from bench.ingest_rate import time_flow, time_parts
+
+    source = write_jsonl(tmp_path / "postings.jsonl", posting_records(20))
+    flow = time_flow(source, tmp_path / "flow")
+    assert flow["first"]["inserted"] == 20 and flow["first"]["rejected"] == 0
+    assert flow["again"]["unchanged"] == 20 and flow["again"]["inserted"] == 0
+    parts = time_parts(source, tmp_path / "parts")
+    assert parts["postings"] == parts["inserted"] == parts["unchanged_again"] == 20
