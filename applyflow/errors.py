@@ -76,11 +76,16 @@ class BudgetExceeded(GuardError):
         o = overrun
         super().__init__(
             f"{scope_label(o.scope)} budget exceeded: ${o.spent:.4f} spent + ${o.reserved:.4f} "
-            f"reserved + ${o.needed:.4f} needed > ${o.cap:.2f} cap"
+            f"reserved + ${o.needed:.4f} needed > {money_cap(o.cap)} cap"
         )
         self.overrun = overrun
         self.scope, self.cap, self.spent = o.scope, o.cap, o.spent
         self.reserved, self.needed = o.reserved, o.needed
+
+
+def money_cap(cap: float) -> str:
+    """``$5.00``, but ``$0.0010`` for caps that cents would hide."""
+    return f"${cap:,.2f}" if round(cap, 2) == cap else f"${cap:,.4f}"
 
 
 def scope_label(scope: str) -> str:

@@ -42,10 +42,13 @@ def make_store(kind: str, tmp_path: Path) -> Store:
         make_writes_atomic()  # a real server's single-document atomicity (see that module)
         return MongoStore("mongodb://mongomock.test/applyflow_test", client=mongomock.MongoClient())
     import uuid
+    from urllib.parse import urlsplit, urlunsplit
 
     assert MONGO_URI
-    base = MONGO_URI.rsplit("/", 1)[0] if MONGO_URI.count("/") > 2 else MONGO_URI
-    return MongoStore(f"{base}/applyflow_test_{uuid.uuid4().hex[:8]}", drop_on_close=True)
+    # A fresh database per test; the URI's options (authSource, replicaSet...) are kept.
+    parts = urlsplit(MONGO_URI)
+    url = urlunsplit(parts._replace(path=f"/applyflow_test_{uuid.uuid4().hex[:8]}"))
+    return MongoStore(url, drop_on_close=True)
 
 
 @pytest.fixture(params=STORE_KINDS)

@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from applyflow.cli._app import app, console, handle_errors, print_json, settings, store_session
+from applyflow.errors import money_cap
 from applyflow.models import utcnow
 from applyflow.spend import budget_summary
 
@@ -29,7 +30,7 @@ def _usd(value: float | None) -> str:
 def _cap(cap: float | None) -> str:
     if cap is None:
         return "no cap"
-    return f"${cap:,.2f}" if round(cap, 2) == cap else f"${cap:,.4f}"
+    return money_cap(cap)
 
 
 @app.command()

@@ -192,7 +192,11 @@ def health(as_json: JsonFlag = False) -> None:
     try:
         with store_session(cfg) as store:
             report["store"].update(ok=True, latency_ms=round(store.ping(), 3))
-            report["providers"] = _provider_health(cfg, store)
+            try:
+                report["providers"] = _provider_health(cfg, store)
+            except Exception as exc:  # e.g. the shared rate-limit storage is unreachable
+                ok = False
+                report["providers_error"] = f"{type(exc).__name__}: {exc}"
     except (ApplyflowError, typer.Exit) as exc:
         ok = False
         report["store"].update(ok=False, error=str(exc) or "unreachable")
@@ -211,6 +215,8 @@ def health(as_json: JsonFlag = False) -> None:
         console.print(
             f"prefect  {'[green]up[/]' if p['reachable'] else '[yellow]n/a[/]'}  {p['detail']}"
         )
+        if "providers_error" in report:
+            console.print(f"guards   [red]unavailable[/]  {report['providers_error']}")
         for prov in report.get("providers", []):
             windows = (
                 ", ".join(f"{w['limit']} {w['remaining']} left" for w in prov["rate"])

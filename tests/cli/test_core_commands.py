@@ -156,3 +156,19 @@ def test_unexpected_errors_are_one_line_unless_debugging(
     monkeypatch.setenv("APPLYFLOW_DEBUG", "1")
     result = runner.invoke(app, ["jobs"])
     assert isinstance(result.exception, RuntimeError)
+
+
+def test_health_reports_unavailable_guards_without_a_traceback(
+    runner: CliRunner, cli_env, monkeypatch
+) -> None:
+    monkeypatch.setenv("APPLYFLOW_RATE_STORAGE_URL", "redis://127.0.0.1:1/0")
+    get_settings.cache_clear()
+
+    def unreachable(*args, **kwargs):
+        raise ConnectionError("rate storage redis://127.0.0.1:1/0 refused the connection")
+
+    monkeypatch.setattr("guards.health.provider_health", unreachable)
+    result = runner.invoke(app, ["health"])
+    assert result.exit_code == 1
+    assert "guards" in result.output and "refused the connection" in result.output
+    assert "Traceback" not in result.output

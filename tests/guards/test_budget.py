@@ -78,7 +78,7 @@ def test_over_cap_raises_naming_scope_and_sends_nothing(make_settings, store) ->
     worst = cost_usd(settings, "fakeai:big", estimate_input_tokens(PROMPT), 1000)
     assert (exc.spent, exc.reserved, exc.needed) == (0, 0, pytest.approx(worst))
     assert str(exc).startswith("day budget exceeded: $0.0000 spent + $0.0000 reserved + $")
-    assert str(exc).endswith("> $0.00 cap")
+    assert str(exc).endswith("> $0.0010 cap")
     assert factory.built == [] and store.usage_total().calls == 0
     assert store.open_reservations(utcnow()) == 0
     assert [a.kind for a in store.list_alerts()] == ["budget_exceeded"]
