@@ -57,7 +57,10 @@ class CallResult:
 
 def estimate_input_tokens(messages: Sequence[BaseMessage]) -> int:
     """A deliberately high approximation of the prompt's tokens (no tokenizer download)."""
-    return count_tokens_approximately(messages, chars_per_token=_CHARS_PER_TOKEN)
+    base = count_tokens_approximately(messages, chars_per_token=_CHARS_PER_TOKEN)
+    # CJK text and emoji run close to a token per character: count each such character again.
+    wide = sum(1 for m in messages for ch in _text(m) if ord(ch) > 0x2FF)
+    return base + wide
 
 
 def _text(message: BaseMessage) -> str:
@@ -229,6 +232,16 @@ class ModelGuard:
             fallback=used_fallback,
         )
         self.budget.settle(reservation, actual, usage)
+        if actual > reservation.amount:
+            # The bill beat the worst-case estimate: a cap may now be passed; say so loudly.
+            self._alert(
+                "budget_overrun",
+                f"overrun:{reservation.id}",
+                f"{reservation.model} call cost ${actual:.6f}, above its ${reservation.amount:.6f}"
+                f" reservation ({input_tokens} input tokens billed vs {reservation.input_tokens}"
+                " estimated); spend may pass a cap",
+                "error",
+            )
         forecast = (
             cost_usd(self.settings, price_as, input_tokens, output_tokens) if price_as else None
         )

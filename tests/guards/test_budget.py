@@ -237,3 +237,26 @@ def test_ten_threads_times_hundred_calls_are_all_recorded(make_settings, sqlite_
     assert (total.calls, total.input_tokens, total.output_tokens) == (1000, 7000, 3000)
     assert total.cost_usd == pytest.approx(1000 * 13 / 1e6)
     assert sqlite_store.open_reservations(utcnow()) == 0
+
+
+def test_wide_characters_raise_the_input_estimate() -> None:
+    ascii_prompt = [HumanMessage(content="a" * 300)]
+    cjk_prompt = [HumanMessage(content="職" * 300)]
+    assert estimate_input_tokens(cjk_prompt) >= estimate_input_tokens(ascii_prompt) + 300
+
+
+def test_a_bill_above_the_reservation_raises_an_overrun_alert(make_settings, store) -> None:
+    settings = make_settings()
+    # The provider bills far more input than the prompt could need: the estimate was beaten.
+    guard, _ = guard_for(settings, store, default=FakeChat(input_tokens=10**6, output_tokens=5))
+    result = guard.call(PROMPT, model="fakeai:small", max_tokens=10, ctx=CTX)
+    assert result.usage.cost_usd > 1.0  # 1M input tokens at $1 per 1M
+    alerts = store.list_alerts()
+    assert [a.kind for a in alerts] == ["budget_overrun"]
+    assert "above its" in alerts[0].message and "fakeai:small" in alerts[0].message
+
+
+def test_a_bill_within_the_reservation_raises_no_alert(make_settings, store) -> None:
+    guard, _ = guard_for(make_settings(), store, default=FakeChat(input_tokens=5, output_tokens=5))
+    guard.call(PROMPT, model="fakeai:small", max_tokens=10, ctx=CTX)
+    assert store.list_alerts() == []
