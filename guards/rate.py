@@ -148,19 +148,28 @@ class RateGuard:
             check.item.key_for(*ids), expiry
         )
         room = check.item.amount - check.cost - current
-        if room >= 0 and previous:
+        if room >= 0:
+            if not previous:
+                return 0.0  # room now (e.g. the race that refused us has passed)
             # The previous window's weight decays linearly; wait until it leaves enough room.
             return max(0.0, previous_ttl - room * expiry / previous)
         # The current window alone is too full: wait for it to become the previous one.
         return max(0.0, current_ttl - expiry)
 
-    def _first_blocked(self, provider: str, checks: list[_Check], *, take: bool) -> _Check | None:
-        """The first limit without room (``take``: consume each one that has room)."""
-        for check in checks:
+    def _first_blocked(
+        self, provider: str, checks: list[_Check], *, take: bool, held: set[int] | None = None
+    ) -> _Check | None:
+        """The first limit without room. ``take``: consume each one with room, adding its
+        index to ``held`` so a retry after a lost race never takes it twice."""
+        for index, check in enumerate(checks):
+            if held is not None and index in held:
+                continue
             limiter = self._limiter(check)
             probe = limiter.hit if take else limiter.test
             if not probe(check.item, _NAMESPACE, provider, check.kind, cost=check.cost):
                 return check
+            if take and held is not None:
+                held.add(index)
         return None
 
     def acquire(self, provider: str, tokens: int = 0) -> None:
@@ -175,11 +184,12 @@ class RateGuard:
                     float(check.item.get_expiry()),
                 )
         deadline = time.monotonic() + self.settings.rate_max_wait_s
+        held: set[int] = set()  # limits already taken for this call
         while True:
-            blocked = self._first_blocked(provider, checks, take=False)
+            blocked = self._first_blocked(provider, checks, take=False, held=held)
             if blocked is None:
                 # All windows have room; take it. Another process may win a race: re-check.
-                blocked = self._first_blocked(provider, checks, take=True)
+                blocked = self._first_blocked(provider, checks, take=True, held=held)
                 if blocked is None:
                     return
             wait = self._wait_s(provider, blocked)

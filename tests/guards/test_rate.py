@@ -116,6 +116,28 @@ def test_weighted_token_hits_are_counted(make_settings) -> None:
     assert requests["remaining"] == 998  # the refused call took no request slot
 
 
+def test_a_lost_race_never_takes_a_limit_twice(make_settings, monkeypatch) -> None:
+    settings = make_settings(
+        rate_limits={"p6": "1000/minute"}, token_limits={"p6": "1000/minute"}, rate_max_wait_s=5
+    )
+    guard = RateGuard(settings, sleep=lambda seconds: None)
+    real_hit = guard._sliding.hit
+    lost = []
+
+    def hit_losing_once(*args, **kwargs):
+        # Another process takes the token room between our test and our hit, once.
+        if not lost:
+            lost.append(True)
+            return False
+        return real_hit(*args, **kwargs)
+
+    monkeypatch.setattr(guard._sliding, "hit", hit_losing_once)
+    guard.acquire("p6", tokens=10)
+    assert lost == [True]
+    requests = next(w for w in guard.windows("p6") if w["kind"] == "requests")
+    assert requests["remaining"] == 999  # one call, one request slot, despite the retry
+
+
 def test_one_call_larger_than_the_window_is_refused_clearly(make_settings) -> None:
     guard = RateGuard(make_settings(token_limits={"p6": "100/minute"}), sleep=Sleeps())
     with pytest.raises(RateLimited, match="one call needs 500"):
