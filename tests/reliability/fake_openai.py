@@ -1,0 +1,263 @@
+"""A loopback server speaking the OpenAI chat completions API, with per-request fault injection.
+
+Replies are the offline model's schema-valid answer for the layer named in the prompt, with
+``usage`` like a real provider. Faults are queued (``script``) or matched per request (``on``):
+
+ok          200 with a schema-valid reply and usage (billed)
+429         429 with ``Retry-After`` (seconds)
+500 / 503   a server error (503 carries ``Retry-After`` when one is given)
+hang        no answer until ``release_hangs()`` or ``hang_s`` passes (past the client timeout)
+reset       the TCP connection is reset after the request is read
+malformed   200 with a body that is not JSON
+bad_schema  200, valid JSON, but the content fails the layer schema (billed)
+oversized   200 with a multi-megabyte content string (billed)
+
+Every request is recorded (arrival time, fault, status, usage sent) so tests assert on what the
+provider really saw and billed.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import struct
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+
+from applyflow.offline import _layer_and_input, fill_layer
+
+__all__ = ["FAULTS", "FakeOpenAI", "Request", "running"]
+
+FAULTS = ("ok", "429", "500", "503", "hang", "reset", "malformed", "bad_schema", "oversized")
+OVERSIZED_BYTES = 3 * 1024 * 1024
+
+
+@dataclass
+class Request:
+    """One request as the server saw it, and what it answered."""
+
+    at: float  # time.monotonic() on arrival
+    fault: str
+    layer: str | None
+    title: str | None
+    model: str
+    status: int | None = None
+    usage: dict[str, int] | None = None  # the usage the response carried (a billed call)
+    answered: float | None = None  # time.monotonic() when the answer was sent
+
+
+@dataclass
+class _Rule:
+    match: Callable[[Request], bool]
+    fault: str
+    times: int | None  # None: every matching request
+
+
+@dataclass
+class _State:
+    queue: list[str] = field(default_factory=list)
+    rules: list[_Rule] = field(default_factory=list)
+    requests: list[Request] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    hang_release: threading.Event = field(default_factory=threading.Event)
+    hanging: threading.Event = field(default_factory=threading.Event)
+
+
+def _messages(body: dict[str, Any]) -> list[BaseMessage]:
+    kinds = {"system": SystemMessage, "developer": SystemMessage, "assistant": AIMessage}
+    out: list[BaseMessage] = []
+    for item in body.get("messages", []):
+        content = item.get("content") or ""
+        if isinstance(content, list):
+            content = "".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+        out.append(kinds.get(item.get("role"), HumanMessage)(content))
+    return out
+
+
+def _tokens(text: str) -> int:
+    return max(1, len(text) // 4)
+
+
+class FakeOpenAI:
+    """The server; ``url`` is the base URL to give ``APPLYFLOW_BASE_URL``."""
+
+    def __init__(self, *, retry_after_s: float = 1.0, hang_s: float = 10.0) -> None:
+        self.retry_after_s, self.hang_s = retry_after_s, hang_s
+        self.state = _State()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_port}/v1"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    # --- scripting ---------------------------------------------------------------------------
+    def script(self, *faults: str) -> None:
+        """Answer the next requests with these faults, in order (then ``ok``)."""
+        unknown = set(faults) - set(FAULTS)
+        assert not unknown, f"unknown faults {unknown}; known: {FAULTS}"
+        with self.state.lock:
+            self.state.queue.extend(faults)
+
+    def on(self, match: Callable[[Request], bool], fault: str, times: int | None = None) -> None:
+        """Answer requests matching ``match`` with ``fault`` (``times`` times, or always)."""
+        assert fault in FAULTS, fault
+        with self.state.lock:
+            self.state.rules.append(_Rule(match, fault, times))
+
+    def heal(self) -> None:
+        """The provider recovers: no more queued or matched faults."""
+        with self.state.lock:
+            self.state.queue.clear()
+            self.state.rules.clear()
+
+    def release_hangs(self) -> None:
+        self.state.hang_release.set()
+
+    @property
+    def requests(self) -> list[Request]:
+        with self.state.lock:
+            return list(self.state.requests)
+
+    def billed(self) -> list[Request]:
+        """Requests answered with a usage object (what the provider would charge for)."""
+        return [r for r in self.requests if r.usage is not None]
+
+    # --- serving -----------------------------------------------------------------------------
+    def _pick(self, request: Request) -> str:
+        with self.state.lock:
+            for rule in self.state.rules:
+                if rule.times != 0 and rule.match(request):
+                    if rule.times is not None:
+                        rule.times -= 1
+                    return rule.fault
+            return self.state.queue.pop(0) if self.state.queue else "ok"
+
+    def _reply(self, body: dict[str, Any], fault: str, request: Request) -> tuple[int, bytes]:
+        messages = _messages(body)
+        layer, data = _layer_and_input(messages)
+        if fault == "bad_schema":
+            content = json.dumps({"unexpected": "a reply that matches no layer schema"})
+        elif fault == "oversized":
+            content = json.dumps({"junk": "x" * OVERSIZED_BYTES})
+        elif layer is not None:
+            content = json.dumps(fill_layer(layer, data), ensure_ascii=False)
+        else:
+            content = "ok"
+        prompt = sum(_tokens(m.text) for m in messages)
+        # A provider bills at most max_tokens of output, whatever it sent.
+        completion = min(_tokens(content), int(body.get("max_tokens") or 10**9))
+        usage = {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+        }
+        request.usage = usage
+        reply = {
+            "id": f"chatcmpl-{len(self.state.requests)}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.get("model", "gpt-4o-mini"),
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": content},
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": usage,
+        }
+        return 200, json.dumps(reply).encode()
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None):
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+                length = int(self.headers.get("Content-Length", 0))
+                body = json.loads(self.rfile.read(length) or b"{}")
+                layer, data = _layer_and_input(_messages(body))
+                posting = data.get("posting") if isinstance(data, dict) else None
+                request = Request(
+                    at=time.monotonic(),
+                    fault="?",
+                    layer=layer,
+                    title=(posting or {}).get("title"),
+                    model=str(body.get("model")),
+                )
+                request.fault = fault = fake._pick(request)
+                with fake.state.lock:
+                    fake.state.requests.append(request)
+                self._answer(fault, body, request)
+                request.answered = time.monotonic()
+
+            def _answer(self, fault: str, body: dict[str, Any], request: Request) -> None:
+                error = json.dumps({"error": {"message": f"injected {fault}", "type": fault}})
+                retry = {"Retry-After": f"{fake.retry_after_s:g}"}
+                if fault == "429":
+                    request.status = 429
+                    self._send(429, error.encode(), retry)
+                elif fault in ("500", "503"):
+                    request.status = int(fault)
+                    self._send(int(fault), error.encode(), retry if fault == "503" else None)
+                elif fault == "hang":
+                    fake.state.hanging.set()
+                    fake.state.hang_release.wait(fake.hang_s)
+                    self.close_connection = True
+                elif fault == "reset":
+                    # SO_LINGER 0 makes close() send RST: the client sees a connection reset.
+                    linger = struct.pack("ii", 1, 0)
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+                    self.connection.close()
+                    self.close_connection = True
+                elif fault == "malformed":
+                    request.status = 200
+                    self._send(200, b'{"id": "chatcmpl-x", "choices": [{"message": ')
+                else:
+                    status, payload = fake._reply(body, fault, request)
+                    request.status = status
+                    self._send(status, payload)
+
+            def handle_one_request(self) -> None:
+                try:
+                    super().handle_one_request()
+                except (BrokenPipeError, ConnectionResetError, OSError):
+                    self.close_connection = True  # the client gave up (timeout) or we reset
+
+        return Handler
+
+    def start(self) -> FakeOpenAI:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.release_hangs()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def running(**kwargs: Any) -> Iterator[FakeOpenAI]:
+    """Generator for fixtures: a started server, stopped afterwards."""
+    server = FakeOpenAI(**kwargs).start()
+    try:
+        yield server
+    finally:
+        server.stop()
