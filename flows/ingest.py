@@ -18,6 +18,7 @@ from applyflow.errors import InputError
 from applyflow.models import utcnow
 from applyflow.settings import get_settings
 from applyflow.store import open_store
+from flows.hooks import on_flow_failure
 from tasks.postings import Rejection, SourceBatch
 from tasks.sources import expand_sources, read_source
 
@@ -38,7 +39,7 @@ def _rejection(item: Rejection) -> dict[str, Any]:
     return {"source": item.source, "where": item.where, "reason": item.reason}
 
 
-@flow(name="ingest")
+@flow(name="ingest", on_failure=[on_flow_failure])
 def ingest(sources: list[str] | None = None, base_url: str | None = None) -> dict[str, Any]:
     """Ingest postings from files (.json/.jsonl/.csv or a folder), greenhouse:BOARD, lever:COMPANY.
 

@@ -27,13 +27,14 @@ from prefect.futures import PrefectFuture, as_completed
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from applyflow.errors import BudgetExceeded, InputError, LayerError
+from applyflow.errors import BudgetExceeded, InputError, LayerError, PricingError
 from applyflow.models import ProgressStatus, Run, RunStatus, Status, utcnow
 from applyflow.modelspec import OFFLINE, parse_model
 from applyflow.settings import LAYERS, Settings, get_settings
 from applyflow.store import Store, open_store
+from flows.hooks import alert_flow_failed
 from guards.call import ModelGuard
-from guards.pricing import models_in_use, price_of
+from guards.pricing import check_prices, models_in_use, price_of
 from tasks.extract import extract
 from tasks.generate import generate
 from tasks.layers import RunContext, get_run, register_run, unregister_run
@@ -42,7 +43,7 @@ from tasks.publish import publish
 from tasks.research import research
 from tasks.score import score
 
-__all__ = ["PROGRESS_KEY", "SUMMARY_KEY", "build_guard", "process_jobs"]
+__all__ = ["PROGRESS_KEY", "SUMMARY_KEY", "build_guard", "check_run_prices", "process_jobs"]
 
 PROGRESS_KEY = "process-jobs-progress"
 SUMMARY_KEY = "process-jobs-summary"
@@ -90,6 +91,15 @@ def _finish(
         mark(ctx.run_id, job_id, layer, ProgressStatus.SKIPPED, error=error)
     ctx.store.release_job(job_id, ctx.run_id, status, utcnow(), error=error)
     return _outcome(ctx, job_id, status, error)
+
+
+def _fail_unfinished(ctx: RunContext, job_id: str, error: str) -> dict[str, Any]:
+    """A job whose driver broke: its unfinished layers fail with the error, then the job."""
+    unfinished = (ProgressStatus.PENDING, ProgressStatus.RUNNING)
+    for row in ctx.store.list_progress(ctx.run_id):
+        if row.job_id == job_id and row.status in unfinished:
+            mark(ctx.run_id, job_id, row.layer, ProgressStatus.FAILED, error=error)
+    return _finish(ctx, job_id, Status.FAILED, (), error)
 
 
 @task(name="job", task_run_name="job-{job_id}", cache_policy=NO_CACHE, persist_result=False)
@@ -162,7 +172,7 @@ def _run_all(ctx: RunContext, job_ids: list[str]) -> list[dict[str, Any]]:
         try:
             outcomes.append(future.result())
         except Exception as exc:  # the job driver itself broke (e.g. the store went away)
-            outcomes.append(_finish(ctx, job_id, Status.FAILED, (), f"job failed: {exc}"))
+            outcomes.append(_fail_unfinished(ctx, job_id, f"job failed: {exc}"))
     for job_id in pending:  # claimed but never started: back to the queue
         outcomes.append(_finish(ctx, job_id, Status.NEW, LAYERS, f"deferred: {ctx.stop_reason}"))
     return outcomes
@@ -201,10 +211,26 @@ def _check_params(limit: int, model: str | None, price_as: str | None) -> None:
                 raise InputError("process_jobs", what, str(exc)) from None
 
 
-def _check_prices(settings: Settings, chosen: str | None, price_as: str | None) -> None:
-    """Fail closed before claiming anything: every model this run may call needs a price."""
-    for model in [*_models(settings, chosen), *([price_as] if price_as else [])]:
-        price_of(settings, model)
+def check_run_prices(settings: Settings, model: str | None, price_as: str | None) -> None:
+    """Fail closed before claiming anything: one ``PricingError`` naming every unpriced model.
+
+    ``model`` replaces the settings' models for every layer (the fallback still applies);
+    ``price_as`` is only priced, never called.
+    """
+    problems: list[str] = []
+    if model is None:
+        try:
+            check_prices(settings)
+        except PricingError as exc:
+            problems.append(str(exc))
+    explicit = [model, settings.fallback_model] if model else []
+    for spec in dict.fromkeys(m for m in [*explicit, price_as] if m):
+        try:
+            price_of(settings, spec)
+        except PricingError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise PricingError("; ".join(problems))
 
 
 def _read_profile(settings: Settings) -> str:
@@ -242,7 +268,7 @@ def process_jobs(
     _check_params(limit, model, price_as)
     profile = _read_profile(settings)
     chosen = OFFLINE if dry_run else model
-    _check_prices(settings, chosen, price_as)
+    check_run_prices(settings, chosen, price_as)
     store = open_store(settings)
     run_id = uuid.uuid4().hex[:12]
     ctx = RunContext(
@@ -303,6 +329,8 @@ def process_jobs(
     except BaseException as exc:
         run.status = RunStatus.FAILED
         run.summary = {"error": str(exc)[:1000]}
+        message = f"run {run_id} failed: {exc}"[:1000]
+        alert_flow_failed(settings, store, f"flow:process-jobs:{run_id}", message)
         for job_id in claimed:  # whatever this run still holds goes back to the queue
             store.release_job(job_id, run_id, Status.NEW, utcnow(), error=f"run failed: {exc}")
         raise

@@ -17,6 +17,7 @@ from applyflow.settings import Settings, get_settings
 from applyflow.spend import budget_summary
 from applyflow.stats import funnel
 from applyflow.store import Store, open_store
+from flows.hooks import on_flow_failure
 from guards.alerts import post_webhook
 
 __all__ = ["ARTIFACT_KEY", "build_report", "daily_report"]
@@ -61,7 +62,10 @@ def _runs_section(store: Store, settings: Settings, since: datetime) -> list[str
             [run.id, f"{started:%H:%M}", word, run.model, str(spend.calls), _usd(spend.cost_usd)]
         )
     summary = ", ".join(f"{n} {word}" for word, n in counts.items() if n)
+    # Jobs stopped by their own cap; a failed or unfinished run has no counts yet.
+    over_budget = sum(int(r.summary.get("counts", {}).get("over_budget", 0)) for r in runs)
     lines += [f"{len(runs)} run(s): {summary}.", ""]
+    lines += [f"{over_budget} job(s) ended over budget (their own cap) in today's runs.", ""]
     lines += _table(["run", "started", "status", "model", "calls", "spend"], rows)
     if len(scanned) == RUNS_SCANNED and len(runs) == RUNS_SCANNED:
         lines += ["", f"Only the newest {RUNS_SCANNED} runs are listed."]
@@ -129,7 +133,7 @@ def build_report(settings: Settings, store: Store, now: datetime) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-@flow(name="daily-report")
+@flow(name="daily-report", on_failure=[on_flow_failure])
 def daily_report() -> str:
     """Write today's report as a Markdown artifact and send it to the alert webhook."""
     logger = get_run_logger()

@@ -121,3 +121,12 @@ def test_boards_and_files_land_bad_records_are_reported_and_reingest_adds_nothin
     again = ingest(sources=sources, base_url=boards)
     assert (again["inserted"], again["updated"], again["unchanged"]) == (0, 0, 3)
     assert len(pipeline_env.store.list_jobs()) == 3
+
+
+def test_a_failed_ingest_raises_a_flow_failed_alert(pipeline_env: Env):
+    state = ingest(sources=[], return_state=True)  # no sources given and none configured
+    assert state.is_failed(), state
+    [alert] = pipeline_env.store.list_alerts()
+    assert (alert.kind, alert.level) == ("flow_failed", "error")
+    assert alert.key == f"flow:ingest:{state.state_details.flow_run_id}"
+    assert "ingest run" in alert.message and "no sources" in alert.message

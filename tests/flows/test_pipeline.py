@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
     ArtifactFilter,
@@ -14,8 +19,10 @@ from prefect.client.schemas.filters import (
     FlowRunFilterId,
 )
 
+from applyflow.errors import PricingError, StoreError
 from applyflow.models import ProgressStatus, RunStatus, Status, utcnow
 from applyflow.settings import LAYERS
+from applyflow.store.sqlite import SQLiteStore
 from flows.pipeline import PROGRESS_KEY, SUMMARY_KEY, process_jobs
 from tests.flows.conftest import SCRIPT, Env
 
@@ -136,18 +143,146 @@ def test_failed_layer_resumes_on_rerun_and_done_layers_are_never_paid_again(pipe
     assert third["spend_usd"] == 0 and third["calls"] == 0
 
 
-def test_two_concurrent_runs_never_process_a_job_twice(pipeline_env: Env):
+def _wait_until(what: str, check: Callable[[], bool]) -> None:
+    """Poll the store until ``check`` holds; fail naming ``what`` after the deadline."""
+    deadline = time.monotonic() + DEADLINE_S
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        time.sleep(0.05)
+
+
+def test_two_overlapping_runs_split_the_queue_and_never_process_a_job_twice(pipeline_env: Env):
     ids = pipeline_env.add_jobs(6)
-    threads = [_in_thread(limit=6) for _ in range(2)]
-    for thread, _ in threads:
-        thread.join(DEADLINE_S * 2)
+    titles = {pipeline_env.store.get_job(job_id).title: job_id for job_id in ids}
+    # No model call completes until both runs hold their claims at the same time.
+    SCRIPT.gates["extract"] = (threading.Event(), release := threading.Event())
+    threads = [_in_thread(limit=3) for _ in range(2)]
+    try:
+
+        def both_claimed() -> bool:
+            jobs = [pipeline_env.store.get_job(job_id) for job_id in ids]
+            holders = {job.claimed_by for job in jobs if job.status == Status.PROCESSING}
+            return len(holders) == 2 and all(job.status == Status.PROCESSING for job in jobs)
+
+        _wait_until("both runs hold three jobs each", both_claimed)
+    finally:
+        release.set()
+        for thread, _ in threads:
+            thread.join(DEADLINE_S * 2)
     summaries = [out["summary"] for _, out in threads]
-    claimed = [[j["id"] for j in s["jobs"]] for s in summaries]
-    assert sorted(claimed[0] + claimed[1]) == sorted(ids)  # each job in exactly one run
+    claimed = [{j["id"] for j in s["jobs"]} for s in summaries]
+    assert [len(c) for c in claimed] == [3, 3] and not claimed[0] & claimed[1]
+    assert claimed[0] | claimed[1] == set(ids)
     for job_id in ids:
         assert pipeline_env.store.get_job(job_id).status == Status.READY
-        assert pipeline_env.store.usage_total(job_id=job_id).calls == 4  # one call per model layer
-    assert sum(SCRIPT.calls.values()) == 4 * len(ids)
+        assert pipeline_env.store.usage_total(job_id=job_id).calls == 4  # one per model layer
+    model_layers = ("extract", "research", "score", "generate")
+    assert SCRIPT.calls == Counter({(t, layer): 1 for t in titles for layer in model_layers})
+
+
+def test_a_dead_workers_job_is_reclaimed_and_pays_only_for_the_missing_layers(pipeline_env: Env):
+    [job_id] = pipeline_env.add_jobs(1)
+    title = pipeline_env.store.get_job(job_id).title
+    # An earlier run saved extract and research, then a worker claimed the job and died.
+    SCRIPT.garbage.add((title, "score"))
+    process_jobs(limit=1)
+    SCRIPT.garbage.clear()
+    long_ago = utcnow() - timedelta(hours=1)
+    [held] = pipeline_env.store.claim_jobs(
+        1, "dead-worker", 60, long_ago, job_ids=[job_id], statuses=(Status.FAILED,)
+    )
+    assert held.status == Status.PROCESSING and held.lease_until < utcnow()
+    assert sorted(held.outputs) == ["extract", "research"]
+    paid = pipeline_env.store.usage_total(job_id=job_id).calls
+    SCRIPT.calls.clear()
+
+    summary = process_jobs(limit=5)  # only "new" is asked for: the expired lease qualifies too
+
+    assert [(j["id"], j["status"]) for j in summary["jobs"]] == [(job_id, "ready")]
+    assert SCRIPT.calls == Counter({(title, "score"): 1, (title, "generate"): 1})
+    assert pipeline_env.store.usage_total(job_id=job_id).calls == paid + 2
+    assert _layers(pipeline_env, summary["run_id"], job_id) == {
+        "extract": ProgressStatus.CACHED,
+        "research": ProgressStatus.CACHED,
+        "score": ProgressStatus.COMPLETED,
+        "generate": ProgressStatus.COMPLETED,
+        "publish": ProgressStatus.COMPLETED,
+    }
+    job = pipeline_env.store.get_job(job_id)
+    assert job.status == Status.READY and job.claimed_by is None
+
+
+def test_a_job_whose_driver_crashes_fails_and_all_its_layers_finish(
+    pipeline_env: Env, monkeypatch: pytest.MonkeyPatch
+):
+    crashing, fine = pipeline_env.add_jobs(2)
+    renewals: Counter = Counter()
+    real_renew = SQLiteStore.renew_lease
+
+    def renew(self: SQLiteStore, job_id: str, *args: Any) -> bool:
+        renewals[job_id] += 1
+        if job_id == crashing and renewals[job_id] == 3:  # before its score layer
+            raise RuntimeError("disk I/O error")
+        return real_renew(self, job_id, *args)
+
+    monkeypatch.setattr(SQLiteStore, "renew_lease", renew)
+    summary = process_jobs(limit=5)
+
+    assert {j["id"]: j["status"] for j in summary["jobs"]} == {crashing: "failed", fine: "ready"}
+    job = pipeline_env.store.get_job(crashing)
+    assert job.status == Status.FAILED and job.error == "job failed: disk I/O error"
+    rows = [r for r in pipeline_env.store.list_progress(summary["run_id"]) if r.job_id == crashing]
+    assert {r.layer: r.status for r in rows} == {
+        "extract": ProgressStatus.COMPLETED,
+        "research": ProgressStatus.COMPLETED,
+        "score": ProgressStatus.FAILED,
+        "generate": ProgressStatus.FAILED,
+        "publish": ProgressStatus.FAILED,
+    }
+    assert all(r.ended_at for r in rows)
+    assert {r.error for r in rows if r.status == ProgressStatus.FAILED} == {job.error}
+    assert _artifact(summary["flow_run_id"], PROGRESS_KEY) == 100.0
+
+
+def test_a_failed_run_raises_a_flow_failed_alert(
+    pipeline_env: Env, monkeypatch: pytest.MonkeyPatch
+):
+    pipeline_env.add_jobs(1)
+
+    def broken(self: SQLiteStore, *args: Any, **kwargs: Any) -> list[Any]:
+        raise StoreError("database disk image is malformed")
+
+    monkeypatch.setattr(SQLiteStore, "claim_jobs", broken)
+    with pytest.raises(StoreError):
+        process_jobs(limit=1)
+    [run] = pipeline_env.store.list_runs(1)
+    assert run.status == RunStatus.FAILED
+    [alert] = pipeline_env.store.list_alerts()
+    assert (alert.kind, alert.level, alert.key) == (
+        "flow_failed",
+        "error",
+        f"flow:process-jobs:{run.id}",
+    )
+    assert alert.message == f"run {run.id} failed: database disk image is malformed"
+
+
+def test_every_unpriced_model_is_named_before_anything_is_claimed(pipeline_env: Env):
+    pipeline_env.set(
+        model="openai:no-such-model-a", layer_models='{"generate": "openai:no-such-model-b"}'
+    )
+    [job_id] = pipeline_env.add_jobs(1)
+    with pytest.raises(PricingError) as settings_models:
+        process_jobs(limit=1)
+    assert "no-such-model-a" in str(settings_models.value)
+    assert "no-such-model-b" in str(settings_models.value)
+    # An explicit model replaces the settings' models; price_as is checked as well.
+    with pytest.raises(PricingError) as explicit:
+        process_jobs(limit=1, model="openai:no-such-model-c", price_as="openai:no-such-model-d")
+    message = str(explicit.value)
+    assert "no-such-model-c" in message and "no-such-model-d" in message
+    assert "no-such-model-a" not in message
+    assert pipeline_env.store.get_job(job_id).status == Status.NEW
+    assert pipeline_env.store.list_runs() == []
 
 
 # Offline calls priced at $1 per 1000 tokens: a sample job then costs about $5 in total and

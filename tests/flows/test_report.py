@@ -40,13 +40,15 @@ def seed(store: Store, now: datetime) -> None:
         store.upsert_job(posting, now - timedelta(days=90))
         store.set_status(posting.id, Status.APPLIED, now - ago)
     store.upsert_job(_posting(99), now)  # still new
-    for run_id, status, ago in [
-        ("run-done", RunStatus.COMPLETED, timedelta(hours=3)),
-        ("run-failed", RunStatus.FAILED, timedelta(hours=2)),
-        ("run-stopped", RunStatus.STOPPED, timedelta(hours=1)),
-        ("run-yesterday", RunStatus.COMPLETED, timedelta(hours=20)),
+    for run_id, status, ago, counts in [
+        ("run-done", RunStatus.COMPLETED, timedelta(hours=3), {"ready": 2, "over_budget": 1}),
+        ("run-failed", RunStatus.FAILED, timedelta(hours=2), None),
+        ("run-stopped", RunStatus.STOPPED, timedelta(hours=1), {"new": 1, "over_budget": 2}),
+        ("run-yesterday", RunStatus.COMPLETED, timedelta(hours=20), {"over_budget": 5}),
     ]:
-        store.save_run(Run(id=run_id, started_at=now - ago, status=status, model="offline"))
+        summary = {"counts": counts} if counts else {"error": "store went away"}
+        run = Run(id=run_id, started_at=now - ago, status=status, model="offline", summary=summary)
+        store.save_run(run)
     scopes = ["total", "month:2026-11", "day:2026-11-28"]
     store.reserve("res-1", dict.fromkeys(scopes), 0.30, now - timedelta(hours=3), 600)
     call = UsageRecord(
@@ -99,6 +101,8 @@ def test_report_counts_runs_spend_and_alerts_of_the_day(store: Store) -> None:
     assert "| 1 | 2 | 3 | 4 |" in text
     assert "5 ingested" in text and "4 applied" in text
     assert "3 run(s): 1 done, 1 failed, 1 stopped (over budget or rate limit)." in text
+    # 1 + 2 from today's runs; yesterday's 5 do not count.
+    assert "3 job(s) ended over budget (their own cap) in today's runs." in text
     assert "| run-done | 13:00 | done | offline | 1 | $0.2500 |" in text  # local start time
     assert "| run-failed | 14:00 | failed |" in text
     assert "run-yesterday" not in text
@@ -199,6 +203,7 @@ def test_flow_writes_artifact_and_sends_the_same_text(
     text = daily_report()
 
     assert "1 run(s): 1 failed." in text
+    assert "0 job(s) ended over budget" in text
     assert "| run-now |" in text
     assert _artifact_markdown() == text
     assert webhook.bodies == [{"text": text}]
@@ -224,3 +229,23 @@ def test_flow_completes_when_the_webhook_fails(
     assert refusing_webhook.bodies == [{"text": text}]
     assert "HTTP 500" in caplog.text
     assert "SECRET-TOKEN" not in caplog.text
+
+
+def test_a_failed_report_raises_a_flow_failed_alert(
+    prefect_harness: None, report_env: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object) -> str:
+        raise RuntimeError("stats query broke")
+
+    report_env.setattr("flows.report.build_report", broken)
+    state = daily_report(return_state=True)
+
+    assert state.is_failed(), state
+    store = open_store(get_settings())
+    try:
+        [alert] = store.list_alerts()
+    finally:
+        store.close()
+    assert (alert.kind, alert.level) == ("flow_failed", "error")
+    assert alert.key == f"flow:daily-report:{state.state_details.flow_run_id}"
+    assert "stats query broke" in alert.message
