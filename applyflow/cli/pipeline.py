@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -26,13 +28,19 @@ from applyflow.cli._app import (
     settings,
     store_session,
 )
-from applyflow.models import ProgressRecord, ProgressStatus, Run, RunStatus
+from applyflow.models import ProgressRecord, ProgressStatus, Run, RunStatus, utcnow
+from applyflow.modelspec import OFFLINE
 from applyflow.settings import LAYERS
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 SAMPLES_DIR = Path(__file__).resolve().parents[2] / "samples"
 DEMO_FORECAST_MODEL = "openai:gpt-4o-mini"
 FOLLOW_POLL_S = 1.0
+# A run with every layer finished records its end within moments; longer means it died.
+FINISHED_GRACE_S = 10.0
+# How --follow waits and tells time; tests swap in a fake clock.
+_sleep: Callable[[float], None] = time.sleep
+_now: Callable[[], datetime] = utcnow
 _GLYPHS = {
     ProgressStatus.PENDING: "[dim]·[/]",
     ProgressStatus.RUNNING: "[yellow]▶[/]",
@@ -179,8 +187,12 @@ def run(
     as_json: JsonFlag = False,
 ) -> None:
     """Run queued jobs through the pipeline and print a summary."""
-    settings()
+    cfg = settings()
     _, process_jobs = _flows()
+    from flows.pipeline import check_run_prices
+
+    # The flow checks again; failing here gives one clear line before a flow run exists.
+    check_run_prices(cfg, OFFLINE if dry_run else model, price_as)
     summary = process_jobs(
         limit=limit,
         model=model,
@@ -265,11 +277,39 @@ def status(
     if not follow:
         console.print(_progress_view(run_, rows, names))
         return
+    why = _follow(run_, rows, names, settings().claim_lease_s)
+    if why:
+        console.print(f"[yellow]stopped following:[/] {why}", soft_wrap=True)
+
+
+def _last_change(run_: Run, rows: list[ProgressRecord]) -> datetime:
+    return max([run_.started_at, *(r.updated_at for r in rows)])
+
+
+def _follow(
+    run_: Run, rows: list[ProgressRecord], names: dict[str, str], stale_s: float
+) -> str | None:
+    """Redraw until the run ends (None) or looks dead (why it stopped following).
+
+    A run whose process died stays "running" forever; the store's own timestamps tell.
+    """
     with Live(_progress_view(run_, rows, names), console=console, auto_refresh=False) as live:
         while run_.status == RunStatus.RUNNING:
-            time.sleep(FOLLOW_POLL_S)  # polling the store is how --follow sees other processes
+            quiet_s = (_now() - _last_change(run_, rows)).total_seconds()
+            if rows and all(r.status in _FINISHED for r in rows) and quiet_s > FINISHED_GRACE_S:
+                return (
+                    f"every layer of run {run_.id} has finished but the run is still marked "
+                    "running; its process probably died"
+                )
+            if quiet_s > stale_s:
+                return (
+                    f"run {run_.id} has not changed for over {stale_s:g}s "
+                    "(APPLYFLOW_CLAIM_LEASE_S); its process probably died"
+                )
+            _sleep(FOLLOW_POLL_S)  # polling the store is how --follow sees other processes
             run_, rows, names = _load(run_.id)
             live.update(_progress_view(run_, rows, names), refresh=True)
+    return None
 
 
 @app.command()
