@@ -66,7 +66,13 @@ def ingest(sources: list[str] | None = None, base_url: str | None = None) -> dic
             entry: dict[str, Any] = {"source": source, "postings": 0, "rejected": 0, "error": None}
             try:
                 batch = read_source_task(source, base_url)
-            except InputError as exc:
+            except Exception as caught:
+                # Any failure to read one source (even a reader bug) is that source's rejection:
+                # the other sources still land.
+                exc = caught
+                if not isinstance(exc, InputError):
+                    reason = f"could not read: {type(caught).__name__}: {caught}"
+                    exc = InputError(source, None, reason)
                 entry["error"] = str(exc)
                 report["rejections"].append(
                     {"source": exc.source, "where": exc.where, "reason": exc.reason}
@@ -75,7 +81,10 @@ def ingest(sources: list[str] | None = None, base_url: str | None = None) -> dic
                 logger.warning("source %s not read: %s", source, exc)
                 report["sources"].append(entry)
                 continue
-            upserted = store.upsert_jobs(batch.postings, utcnow())
+            # The same posting twice in one source: the last one wins, so ingesting the source
+            # again finds nothing to update.
+            unique = list({posting.id: posting for posting in batch.postings}.values())
+            upserted = store.upsert_jobs(unique, utcnow())
             for outcome in ("inserted", "updated", "unchanged"):
                 report[outcome] += getattr(upserted, outcome)
             report["job_ids"].extend(upserted.ids)

@@ -20,7 +20,9 @@ from applyflow.models import JobPosting
 
 __all__ = ["TITLE_KEYS", "Rejection", "SourceBatch", "clean_text", "collect", "posting_from_record"]
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Control characters, plus bidi overrides/isolates and stray BOMs: these can make a title
+# display as something else in a terminal or the dashboard ("Trojan Source" spoofing).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069\ufeff]")
 # Record keys accepted for each posting field, first match wins.
 _KEYS = {
     "title": ("title", "job_title", "position", "text", "name"),
@@ -129,7 +131,7 @@ def posting_from_record(record: Any, source: str) -> JobPosting:
         # Markup is turned into text; in a short field it is never wanted.
         value = fields[name]
         if value and looks_like_html(value):
-            fields[name] = html_to_text(value) or None
+            fields[name] = clean_text(html_to_text(value)) or None
     missing = [n for n in ("title", "company", "description") if not fields[n]]
     if missing:
         raise ValueError(f"missing {', '.join(missing)}")

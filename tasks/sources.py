@@ -27,6 +27,8 @@ MAX_FILE_BYTES = 64 * 1024 * 1024
 FILE_SUFFIXES = (".json", ".jsonl", ".csv")
 # A 5 MB description must reach the validator (and be rejected there), not break the reader.
 csv.field_size_limit(max(csv.field_size_limit(), MAX_FILE_BYTES))
+# Python's json module recurses per nesting level; hostile input must not crash the reader.
+_TOO_DEEP = "invalid JSON: nested too deeply"
 
 
 def _decode(raw: bytes, source: str, where: str | None) -> str:
@@ -44,6 +46,8 @@ def _records_json(raw: bytes, source: str) -> Iterator[tuple[str, Any]]:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(source, f"line {exc.lineno}", f"invalid JSON: {exc.msg}") from None
+    except RecursionError:
+        raise InputError(source, None, _TOO_DEEP) from None
     if isinstance(data, dict):
         data = next((data[k] for k in ("jobs", "postings") if isinstance(data.get(k), list)), None)
     if not isinstance(data, list):
@@ -64,12 +68,15 @@ def _records_jsonl(raw: bytes, source: str) -> Iterator[tuple[str, Any]]:
             yield where, exc
         except json.JSONDecodeError as exc:
             yield where, ValueError(f"invalid JSON: {exc.msg} (column {exc.colno})")
+        except RecursionError:
+            yield where, ValueError(_TOO_DEEP)
 
 
 def _records_csv(raw: bytes, source: str) -> Iterator[tuple[str, Any]]:
     # Decode leniently, then reject just the rows that held bad bytes.
     text = raw.decode("utf-8-sig", errors="surrogateescape")
-    reader = csv.reader(io.StringIO(text, newline=""))
+    # strict: an unclosed quote is an unreadable row, not a field that swallows the rows after it.
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         header = [clean_text(h) for h in next(reader)]
     except StopIteration:
