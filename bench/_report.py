@@ -9,6 +9,7 @@ import os
 import platform
 import statistics
 import sys
+import tempfile
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +29,7 @@ __all__ = [
 ]
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
+QUICK_RESULTS_DIR = Path(tempfile.gettempdir()) / "applyflow-bench-quick"
 QUICK_ENV = "APPLYFLOW_BENCH_QUICK"
 
 
@@ -126,9 +128,10 @@ def report(
         "details": details or {},
     }
     if write:
-        RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-        suffix = ".quick" if quick_mode() else ""
-        path = RESULTS_DIR / f"{name}{suffix}.json"
+        # Quick (smoke) results never replace the recorded ones.
+        folder = QUICK_RESULTS_DIR if quick_mode() else RESULTS_DIR
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{name}.json"
         path.write_text(json.dumps(doc, indent=2, default=str) + "\n", encoding="utf-8")
-        console.print(f"  written: {path.relative_to(RESULTS_DIR.parent.parent)}")
+        console.print(f"  written: {path}")
     return doc
