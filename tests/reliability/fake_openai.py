@@ -47,6 +47,7 @@ class Request:
     layer: str | None
     title: str | None
     model: str
+    messages: list[dict[str, Any]] = field(default_factory=list)  # as sent (role, content)
     status: int | None = None
     usage: dict[str, int] | None = None  # the usage the response carried (a billed call)
     answered: float | None = None  # time.monotonic() when the answer was sent
@@ -202,6 +203,7 @@ class FakeOpenAI:
                     layer=layer,
                     title=(posting or {}).get("title"),
                     model=str(body.get("model")),
+                    messages=list(body.get("messages", [])),
                 )
                 request.fault = fault = fake._pick(request)
                 with fake.state.lock:
