@@ -7,8 +7,10 @@ server, SQLite files and memory never colour the next one's numbers.
 from __future__ import annotations
 
 import argparse
+import atexit
 import importlib
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -22,7 +24,10 @@ def _prepare_env(quick: bool) -> None:
     if quick:
         os.environ[QUICK_ENV] = "1"
     if "BENCH_PREFECT_HOME_SET" not in os.environ:
-        os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="bench-prefect-")
+        home = tempfile.mkdtemp(prefix="bench-prefect-")
+        # Registered before Prefect starts its server, so it runs after the server's own stop.
+        atexit.register(shutil.rmtree, home, ignore_errors=True)
+        os.environ["PREFECT_HOME"] = home
         os.environ["BENCH_PREFECT_HOME_SET"] = "1"
     os.environ.pop("PREFECT_API_URL", None)  # benchmarks measure the temporary (ephemeral) API
     os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
