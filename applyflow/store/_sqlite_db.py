@@ -19,7 +19,7 @@ from typing import Any
 from applyflow.errors import StoreError
 from applyflow.models import as_utc
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: usage (at, cost) covering index for the spend series
 BUSY_TIMEOUT_MS = 30_000
 URL_PREFIX = "sqlite:///"
 
@@ -98,6 +98,7 @@ CREATE TABLE IF NOT EXISTS usage (
     at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS usage_at ON usage (at);
+CREATE INDEX IF NOT EXISTS usage_at_cost ON usage (at, cost);
 CREATE INDEX IF NOT EXISTS usage_run ON usage (run_id, at);
 CREATE INDEX IF NOT EXISTS usage_job ON usage (job_id, at);
 CREATE INDEX IF NOT EXISTS usage_provider ON usage (provider, at);

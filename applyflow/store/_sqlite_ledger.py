@@ -135,8 +135,12 @@ class LedgerMixin(Database):
         else:
             raise ValueError(f"spend bucket must be 'hour' or 'day', not {bucket!r}")
         rows = self._all(
-            f"{BUCKETS_CTE} SELECT b.lo, count(u.call_id), coalesce(sum(u.cost), 0) FROM b"
-            " LEFT JOIN usage u ON u.at >= b.lo AND u.at < b.hi GROUP BY b.lo ORDER BY b.lo",
+            # One index range scan per bucket (usage_at_cost covers it); a join + GROUP BY
+            # over a million rows was 25x slower (docs/benchmarks.md).
+            f"{BUCKETS_CTE} SELECT b.lo,"
+            " (SELECT count(*) FROM usage WHERE at >= b.lo AND at < b.hi),"
+            " (SELECT coalesce(sum(cost), 0) FROM usage WHERE at >= b.lo AND at < b.hi)"
+            " FROM b ORDER BY b.lo",
             (json.dumps([[to_us(lo), to_us(hi)] for lo, hi in bounds]),),
         )
         return [
