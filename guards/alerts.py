@@ -30,6 +30,11 @@ def post_webhook(settings: Settings, text: str) -> bool:
         return False
     import httpx  # only when a webhook is configured
 
+    from guards.redact import hide_in_http_logs
+
+    # httpx logs each request's URL at INFO; this URL is the secret.
+    hide_in_http_logs(url)
+    hide_in_http_logs(str(httpx.URL(url)))
     try:
         response = httpx.post(url, json={"text": text}, timeout=WEBHOOK_TIMEOUT_S)
         response.raise_for_status()

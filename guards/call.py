@@ -27,6 +27,7 @@ from guards.budget import BudgetGuard, Reservation
 from guards.concurrency import provider_slot
 from guards.pricing import cost_usd, price_of
 from guards.rate import RateGuard
+from guards.redact import redact_exception, secret_values
 
 __all__ = ["CallContext", "CallResult", "ModelGuard", "estimate_input_tokens"]
 
@@ -196,8 +197,10 @@ class ModelGuard:
             chat = self._chat_model(spec, max_tokens)
             with provider_slot(self.settings, provider, self.prefect_slots), breaker.guarding():
                 reply = chat.invoke(messages)
-        except BaseException:
+        except BaseException as exc:
             self.budget.release(reservation)
+            # A provider may repeat the key in its error; it must not reach logs or the store.
+            redact_exception(exc, secret_values(self.settings))
             raise
         return self._settle(reservation, reply, ctx, provider, used_fallback, price_as)
 

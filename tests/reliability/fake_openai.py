@@ -11,6 +11,7 @@ reset       the TCP connection is reset after the request is read
 malformed   200 with a body that is not JSON
 bad_schema  200, valid JSON, but the content fails the layer schema (billed)
 oversized   200 with a multi-megabyte content string (billed)
+echo_key    401 whose message repeats the API key it was sent (a careless proxy)
 
 Every request is recorded (arrival time, fault, status, usage sent) so tests assert on what the
 provider really saw and billed.
@@ -34,7 +35,18 @@ from applyflow.offline import _layer_and_input, fill_layer
 
 __all__ = ["FAULTS", "FakeOpenAI", "Request", "running"]
 
-FAULTS = ("ok", "429", "500", "503", "hang", "reset", "malformed", "bad_schema", "oversized")
+FAULTS = (
+    "ok",
+    "429",
+    "500",
+    "503",
+    "hang",
+    "reset",
+    "malformed",
+    "bad_schema",
+    "oversized",
+    "echo_key",
+)
 OVERSIZED_BYTES = 3 * 1024 * 1024
 
 
@@ -214,7 +226,13 @@ class FakeOpenAI:
             def _answer(self, fault: str, body: dict[str, Any], request: Request) -> None:
                 error = json.dumps({"error": {"message": f"injected {fault}", "type": fault}})
                 retry = {"Retry-After": f"{fake.retry_after_s:g}"}
-                if fault == "429":
+                if fault == "echo_key":
+                    request.status = 401
+                    key = self.headers.get("Authorization", "").removeprefix("Bearer ")
+                    message = f"Incorrect API key provided: {key}. Check your key."
+                    body_ = {"error": {"message": message, "type": "invalid_request_error"}}
+                    self._send(401, json.dumps(body_).encode())
+                elif fault == "429":
                     request.status = 429
                     self._send(429, error.encode(), retry)
                 elif fault in ("500", "503"):
