@@ -12,6 +12,7 @@ malformed   200 with a body that is not JSON
 bad_schema  200, valid JSON, but the content fails the layer schema (billed)
 oversized   200 with a multi-megabyte content string (billed)
 echo_key    401 whose message repeats the API key it was sent (a careless proxy)
+gate        like ok, but only once ``open_gate()`` is called (a call in flight, held by the test)
 
 Every request is recorded (arrival time, fault, status, usage sent) so tests assert on what the
 provider really saw and billed.
@@ -46,6 +47,7 @@ FAULTS = (
     "bad_schema",
     "oversized",
     "echo_key",
+    "gate",
 )
 OVERSIZED_BYTES = 3 * 1024 * 1024
 
@@ -80,6 +82,8 @@ class _State:
     lock: threading.Lock = field(default_factory=threading.Lock)
     hang_release: threading.Event = field(default_factory=threading.Event)
     hanging: threading.Event = field(default_factory=threading.Event)
+    gate: threading.Event = field(default_factory=threading.Event)
+    at_gate: threading.Event = field(default_factory=threading.Event)
 
 
 def _messages(body: dict[str, Any]) -> list[BaseMessage]:
@@ -130,6 +134,9 @@ class FakeOpenAI:
 
     def release_hangs(self) -> None:
         self.state.hang_release.set()
+
+    def open_gate(self) -> None:
+        self.state.gate.set()
 
     @property
     def requests(self) -> list[Request]:
@@ -252,6 +259,9 @@ class FakeOpenAI:
                     request.status = 200
                     self._send(200, b'{"id": "chatcmpl-x", "choices": [{"message": ')
                 else:
+                    if fault == "gate":
+                        fake.state.at_gate.set()
+                        fake.state.gate.wait(fake.hang_s)
                     status, payload = fake._reply(body, fault, request)
                     request.status = status
                     self._send(status, payload)
@@ -270,6 +280,7 @@ class FakeOpenAI:
 
     def stop(self) -> None:
         self.release_hangs()
+        self.open_gate()
         self.server.shutdown()
         self.server.server_close()
 
