@@ -81,7 +81,9 @@ def store_session(cfg: Settings | None = None) -> Iterator[Store]:
     try:
         store = open_store(cfg)
     except ApplyflowError as exc:
-        raise fail(f"cannot open store {mask_url(cfg.store_url)}: {exc}") from None
+        url, message = mask_url(cfg.store_url), str(exc)
+        # The stores' own errors usually name the URL already; say it once.
+        raise fail(message if url in message else f"cannot open store {url}: {message}") from None
     try:
         yield store
     finally:

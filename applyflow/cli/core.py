@@ -22,6 +22,7 @@ from applyflow.errors import ApplyflowError
 from applyflow.models import Job, Status, parse_status, utcnow
 from applyflow.settings import Settings, env_name
 from applyflow.stats import funnel
+from applyflow.store import open_store
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
@@ -189,18 +190,24 @@ def health(as_json: JsonFlag = False) -> None:
     report: dict = {"store": {"url": cfg.masked()["store_url"], "kind": cfg.store_kind}}
     ok = True
     started = time.perf_counter()
+    store = None
     try:
-        with store_session(cfg) as store:
-            report["store"].update(ok=True, latency_ms=round(store.ping(), 3))
-            try:
-                report["providers"] = _provider_health(cfg, store)
-            except Exception as exc:  # e.g. the shared rate-limit storage is unreachable
-                ok = False
-                report["providers_error"] = f"{type(exc).__name__}: {exc}"
-    except (ApplyflowError, typer.Exit) as exc:
+        # Opened here rather than with store_session: the report, not an exit, says it is down.
+        store = open_store(cfg)
+        report["store"].update(ok=True, latency_ms=round(store.ping(), 3))
+        try:
+            report["providers"] = _provider_health(cfg, store)
+        except Exception as exc:  # e.g. the shared rate-limit storage is unreachable
+            ok = False
+            report["providers_error"] = f"{type(exc).__name__}: {exc}"
+    except Exception as exc:
         ok = False
-        report["store"].update(ok=False, error=str(exc) or "unreachable")
+        error = str(exc) if isinstance(exc, ApplyflowError) else f"{type(exc).__name__}: {exc}"
+        report["store"].update(ok=False, error=error or "unreachable")
         report["store"]["seconds"] = round(time.perf_counter() - started, 3)
+    finally:
+        if store is not None:
+            store.close()
     reachable, detail = _prefect_reachable()
     report["prefect"] = {"reachable": reachable, "detail": detail}
     report["ok"] = ok

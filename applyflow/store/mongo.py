@@ -92,9 +92,9 @@ class MongoStore(MongoSpend, Store):
         except PyMongoError as exc:
             if self._owns_client and client is not None:
                 client.close()
-            raise StoreError(
-                f"cannot open MongoDB store at {mask_url(url)}: {masked(url, exc)}"
-            ) from None
+            # pymongo appends a long topology dump to selection timeouts; the first part says it.
+            reason = masked(url, exc).split(", Topology Description:", 1)[0]
+            raise StoreError(f"cannot open MongoDB store at {mask_url(url)}: {reason}") from None
         self._db = db
         self._jobs, self._progress, self._runs = db.jobs, db.progress, db.runs
         self._usage, self._budget, self._reservations = db.usage, db.budget, db.reservations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -46,9 +47,23 @@ def test_unreachable_store_at_start_is_a_clear_error(unreachable: str, command: 
         assert "mongodb://admin:**********@127.0.0.1:1/applyflow" in text
     else:
         assert "/proc/applyflow-cannot-be-here/applyflow.db" in text
-    assert "cannot open" in text or "down" in text
+    assert "cannot open" in text and text.count("cannot open") == 1  # said once, not twice
     assert PASSWORD not in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("unreachable", sorted(UNREACHABLE), indirect=True)
+def test_health_json_reports_why_the_store_is_down(unreachable: str):
+    result = CliRunner().invoke(app, ["health", "--json"])
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert report["ok"] is False and report["store"]["ok"] is False
+    assert report["store"]["error"].startswith("cannot open ")
+    assert report["store"]["url"] in report["store"]["error"]
+    assert PASSWORD not in result.output
+    if unreachable == "mongo":
+        assert "Connection refused" in report["store"]["error"]
+        assert "Topology Description" not in report["store"]["error"]
 
 
 @pytest.mark.parametrize("unreachable", ["mongo"], indirect=True)
