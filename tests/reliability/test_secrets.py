@@ -136,6 +136,7 @@ def test_canary_secrets_never_leak(
     hook.server.shutdown()
     hook.server.server_close()
     alert(get_settings(), pipeline.store, "test", "canary-alert", "a canary alert")
+    assert "alert webhook unreachable (ConnectError)" in caplog.text
 
     captured = capfd.readouterr()
     haystacks = {
