@@ -27,7 +27,7 @@ from prefect.futures import PrefectFuture, as_completed
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from applyflow.errors import BudgetExceeded, InputError, LayerError, PricingError
+from applyflow.errors import ApplyflowError, BudgetExceeded, InputError, LayerError, PricingError
 from applyflow.models import ProgressStatus, Run, RunStatus, Status, utcnow
 from applyflow.modelspec import OFFLINE, parse_model
 from applyflow.settings import LAYERS, Settings, get_settings
@@ -122,7 +122,9 @@ def process_job(run_id: str, job_id: str) -> dict[str, Any]:
             if reason := deferral_reason(exc):
                 ctx.stop(reason)
                 return _finish(ctx, job_id, Status.NEW, rest, f"deferred: {reason}")
-            error = str(exc) if isinstance(exc, LayerError) else f"{name} layer failed: {exc}"
+            # A foreign error's type says what broke (OpenAITimeoutError, JSONDecodeError...).
+            why = str(exc) if isinstance(exc, ApplyflowError) else f"{type(exc).__name__}: {exc}"
+            error = str(exc) if isinstance(exc, LayerError) else f"{name} layer failed: {why}"
             status = Status.OVER_BUDGET if isinstance(exc, BudgetExceeded) else Status.FAILED
             return _finish(ctx, job_id, status, rest, error)
     return _finish(ctx, job_id, Status.READY, (), None)
