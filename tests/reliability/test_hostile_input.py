@@ -193,3 +193,9 @@ def test_prompt_injection_changes_no_score(pipeline: Pipeline):
         data = json.loads(user["content"].split(INPUT_HEADER, 1)[1])
         carried += "ignore previous instructions" in data["posting"].get("description", "")
     assert carried == 3  # extract, research and generate see the description; score does not
+
+
+def test_docs_list_every_case():
+    """docs/reliability.md records each case's outcome; a new case must be documented too."""
+    doc = (ROOT / "docs" / "reliability.md").read_text(encoding="utf-8")
+    assert [c["file"] for c in CASES if f"`{c['file']}`" not in doc] == []
