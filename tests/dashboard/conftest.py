@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import socket
-import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ from applyflow.store import Store
 from dashboard import data
 from tests.conftest import make_store
 from tests.dashboard.seed import Seeded, seed
+from tests.loopback import serve
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "dashboard" / "app.py"
@@ -103,12 +103,5 @@ class _Health(BaseHTTPRequestHandler):
 @pytest.fixture
 def health_server() -> Iterator[str]:
     """A loopback HTTP server standing in for the Prefect API's health route; its base URL."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Health)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with serve(_Health) as base:
+        yield base

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import html
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ import pytest
 from applyflow.models import Status
 from flows.ingest import ingest
 from tests.flows.conftest import Env
+from tests.loopback import serve
 
 GREENHOUSE = {
     "jobs": [
@@ -78,14 +78,8 @@ class _Boards(BaseHTTPRequestHandler):
 @pytest.fixture
 def boards() -> Iterator[str]:
     _Boards.lever_failures = 1
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Boards)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve(_Boards) as base:
+        yield base
 
 
 def test_boards_and_files_land_bad_records_are_reported_and_reingest_adds_nothing(

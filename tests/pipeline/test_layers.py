@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from guards.call import ModelGuard
 from tasks.extract import EXTRACT
 from tasks.layers import RunContext, run_layer
 from tasks.research import RESEARCH
+from tests.loopback import serve
 from tests.pipeline.conftest import PROFILE, sample_postings
 
 REPLIES: list[str | None] = []  # scripted reply texts, None = the offline answer
@@ -112,13 +112,8 @@ class _CompanySite(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def site() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _CompanySite)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/about"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve(_CompanySite) as base:
+        yield f"{base}/about"
 
 
 def test_research_fetches_the_company_page_only_when_allowed(
