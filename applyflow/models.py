@@ -264,7 +264,7 @@ class BreakerState(BaseModel):
     updated_at: datetime = Field(default_factory=utcnow)
 
 
-class ScopeState(BaseModel):
+class ScopeCounters(BaseModel):
     """Spend against one budget scope key (``total``, ``month:2026-11``, ``day:2026-11-28``...)."""
 
     scope: str

@@ -23,7 +23,7 @@ from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
 
 from applyflow.errors import BudgetExceeded, ScopeOverrun, StoreError
-from applyflow.models import ScopeState, SpendBucket, SpendGroup, UsageRecord, as_utc
+from applyflow.models import ScopeCounters, SpendBucket, SpendGroup, UsageRecord, as_utc
 from applyflow.periods import day_starts, hour_starts
 from applyflow.store._mongo_codec import (
     USAGE_SUMS,
@@ -258,7 +258,7 @@ class MongoSpend:
         except DuplicateKeyError:
             return  # a concurrent upsert created it
 
-    def scope_states(self, scopes: Sequence[str], now: datetime) -> dict[str, ScopeState]:
+    def scope_states(self, scopes: Sequence[str], now: datetime) -> dict[str, ScopeCounters]:
         """Spent from the counters; reserved summed over unexpired open reservations."""
         keys = [str(s) for s in scopes]
         spent = {d["_id"]: d["spent"] for d in self._budget.find({"_id": {"$in": keys}})}
@@ -273,7 +273,7 @@ class MongoSpend:
         )
         reserved = {row["_id"]: row["amount"] for row in rows}
         return {
-            s: ScopeState(scope=s, spent=usd(spent.get(s, 0)), reserved=usd(reserved.get(s, 0)))
+            s: ScopeCounters(scope=s, spent=usd(spent.get(s, 0)), reserved=usd(reserved.get(s, 0)))
             for s in keys
         }
 

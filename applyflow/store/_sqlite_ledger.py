@@ -14,7 +14,7 @@ from applyflow.errors import BudgetExceeded, ScopeOverrun, StoreError
 from applyflow.models import (
     Alert,
     BreakerState,
-    ScopeState,
+    ScopeCounters,
     SpendBucket,
     SpendGroup,
     UsageRecord,
@@ -226,7 +226,7 @@ class LedgerMixin(Database):
             conn.execute("DELETE FROM reservations WHERE lease_until < ?", (now_us,))
         return count
 
-    def scope_states(self, scopes: Sequence[str], now: datetime) -> dict[str, ScopeState]:
+    def scope_states(self, scopes: Sequence[str], now: datetime) -> dict[str, ScopeCounters]:
         try:
             rows = _scope_rows(self._conn(), scopes, to_us(now))
         except sqlite3.Error as exc:
@@ -234,7 +234,7 @@ class LedgerMixin(Database):
         states = {}
         for scope in scopes:
             spent, reserved = rows.get(scope, (0, 0))
-            states[scope] = ScopeState(
+            states[scope] = ScopeCounters(
                 scope=scope, spent=from_nanos(spent), reserved=from_nanos(reserved)
             )
         return states

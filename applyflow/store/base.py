@@ -27,7 +27,7 @@ from applyflow.models import (
     LayerOutput,
     ProgressRecord,
     Run,
-    ScopeState,
+    ScopeCounters,
     SpendBucket,
     SpendGroup,
     Status,
@@ -241,7 +241,7 @@ class Store(ABC):
         """Drop reservations whose lease has passed; how many."""
 
     @abstractmethod
-    def scope_states(self, scopes: Sequence[str], now: datetime) -> dict[str, ScopeState]:
+    def scope_states(self, scopes: Sequence[str], now: datetime) -> dict[str, ScopeCounters]:
         """Spent and (unexpired) reserved per scope key; unknown scopes are zeros.
 
         A reservation is held while ``lease_until >= now`` and expired once ``now`` is past it.
