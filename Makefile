@@ -36,6 +36,7 @@ test: setup browser
 lint: setup
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(VENV)/bin/lint-imports
 
 demo: setup
 	@mkdir -p .applyflow/prefect

@@ -16,7 +16,7 @@ import sys
 import tempfile
 
 from bench import BENCHMARKS
-from bench._report import QUICK_ENV
+from bench.report import QUICK_ENV
 
 
 def _prepare_env(quick: bool) -> None:

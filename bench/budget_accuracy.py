@@ -21,7 +21,7 @@ from typing import Any, Literal
 from applyflow.errors import BudgetExceeded
 from applyflow.store._sqlite_db import from_nanos, to_nanos
 from applyflow.store.sqlite import SQLiteStore
-from bench._report import median, quick_mode, report
+from bench.report import median, quick_mode, report
 
 __all__ = ["GuardKind", "main", "run_round"]
 

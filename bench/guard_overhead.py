@@ -24,8 +24,8 @@ from typing import Any
 from applyflow.offline import OfflineChatModel
 from applyflow.store import Store
 from applyflow.store.sqlite import SQLiteStore
-from bench._data import posting_records
-from bench._report import bench_settings, median, percentile, quick_mode, report
+from bench.postings import posting_records
+from bench.report import bench_settings, median, percentile, quick_mode, report
 from guards.call import CallContext, ModelGuard
 
 __all__ = ["ENGAGED", "main", "measure"]

@@ -16,8 +16,8 @@ from typing import Any
 from applyflow.models import utcnow
 from applyflow.settings import get_settings
 from applyflow.store.sqlite import SQLiteStore
-from bench._data import posting_records, write_jsonl
-from bench._report import bench_settings, median, quick_mode, report
+from bench.postings import posting_records, write_jsonl
+from bench.report import bench_settings, median, quick_mode, report
 
 __all__ = ["main", "time_flow", "time_parts"]
 

@@ -19,8 +19,8 @@ from typing import Any
 from applyflow.models import Status, utcnow
 from applyflow.settings import LAYERS, Settings, get_settings
 from applyflow.store import open_store
-from bench._data import posting_records, write_jsonl
-from bench._report import quick_mode, report
+from bench.postings import posting_records, write_jsonl
+from bench.report import quick_mode, report
 
 __all__ = ["main", "prepare", "run_flow", "run_loop"]
 

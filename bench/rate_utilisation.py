@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any, Literal
 
-from bench._report import median, quick_mode, report
+from bench.report import median, quick_mode, report
 
 __all__ = ["main", "max_in_window", "run_config"]
 
@@ -62,7 +62,7 @@ def _call_until(
         def admit() -> None:
             rate_limit(_PREFECT_LIMIT, occupy=1, strict=True)
     else:
-        from bench._report import bench_settings
+        from bench.report import bench_settings
         from guards.rate import RateGuard
 
         settings = bench_settings(
@@ -116,7 +116,7 @@ def run_config(
     limit, window = item.amount, item.get_expiry()
     folder.mkdir(parents=True, exist_ok=True)
     if kind == "prefect":
-        from bench._prefect import upsert_rate_limit
+        from bench.prefect_server import upsert_rate_limit
 
         upsert_rate_limit(_PREFECT_LIMIT, limit, limit / window)
     ctx = mp.get_context("spawn")
@@ -164,7 +164,7 @@ def run_config(
 def main() -> dict[str, Any]:
     processes = 4
     spans = QUICK if quick_mode() else FULL
-    from bench._prefect import shared_api_url
+    from bench.prefect_server import shared_api_url
 
     api_url = shared_api_url()
     rows = []

@@ -21,7 +21,7 @@ from applyflow.periods import budget_scopes
 from applyflow.spend import budget_summary
 from applyflow.stats import funnel
 from applyflow.store.sqlite import SQLiteStore
-from bench._report import bench_settings, median, percentile, quick_mode, report
+from bench.report import bench_settings, median, percentile, quick_mode, report
 
 __all__ = ["build_dataset", "main", "measure_queries"]
 

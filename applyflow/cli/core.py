@@ -172,7 +172,7 @@ def _prefect_reachable() -> tuple[bool, str]:
 
 
 def _provider_health(cfg: Settings, store) -> list[dict]:
-    # The one place applyflow/ reads guard state; imported lazily to keep the import direction.
+    # Imported when used: only `health` needs the guards (limits, pybreaker, genai-prices).
     from applyflow.modelspec import parse_model
     from guards.health import provider_health
 

@@ -41,7 +41,7 @@ def serve(
     PREFECT_API_URL (e.g. after `make server`) to see and trigger the runs in the Prefect UI.
     """
     cfg = settings()
-    # Flows are imported only here: applyflow's core never depends on them.
+    # Imported when serving, so `--help` never loads Prefect or the flows.
     from prefect import serve as prefect_serve
 
     from flows.deployments import build_deployments

@@ -1,6 +1,7 @@
 """Pipeline commands: ingest, run, status, demo.
 
-The flows are imported inside each command: applyflow's core never depends on them.
+The CLI is the composition root (see pyproject's import contracts): it may start the flows.
+They are imported inside each command, so `--help` never loads Prefect.
 """
 
 from __future__ import annotations

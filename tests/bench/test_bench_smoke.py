@@ -12,7 +12,8 @@ import pytest
 
 from applyflow.settings import get_settings
 from applyflow.store.sqlite import SQLiteStore
-from bench import _report, budget_accuracy, guard_overhead, stats_queries
+from bench import budget_accuracy, guard_overhead, stats_queries
+from bench import report as bench_report
 from bench.rate_utilisation import max_in_window, run_config
 
 APPLYFLOW_ENV = ("APPLYFLOW_STORE_URL", "APPLYFLOW_OUTPUT_DIR", "APPLYFLOW_PROFILE",
@@ -31,8 +32,8 @@ def bench_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def test_percentile_and_max_in_window() -> None:
-    assert _report.percentile([5.0, 1.0, 3.0, 2.0, 4.0], 50) == 3.0
-    assert _report.percentile(list(map(float, range(1, 101))), 99) == 99.0
+    assert bench_report.percentile([5.0, 1.0, 3.0, 2.0, 4.0], 50) == 3.0
+    assert bench_report.percentile(list(map(float, range(1, 101))), 99) == 99.0
     times = [0.0, 0.2, 0.4, 0.99, 1.0, 1.5, 1.6]
     assert max_in_window(times, 1.0) == 4  # [0.0, 1.0) holds 0.0..0.99; 1.0 starts the next
     assert max_in_window(times, 0.5) == 3  # [0.0, 0.5)
@@ -42,9 +43,9 @@ def test_percentile_and_max_in_window() -> None:
 def test_report_writes_results_with_the_machine(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_report, "RESULTS_DIR", tmp_path)
-    monkeypatch.delenv(_report.QUICK_ENV, raising=False)
-    doc = _report.report("demo", "Demo", [{"measure": "x", "ms": 1.5}], params={"n": 1})
+    monkeypatch.setattr(bench_report, "RESULTS_DIR", tmp_path)
+    monkeypatch.delenv(bench_report.QUICK_ENV, raising=False)
+    doc = bench_report.report("demo", "Demo", [{"measure": "x", "ms": 1.5}], params={"n": 1})
     written = json.loads((tmp_path / "demo.json").read_text())
     assert written == json.loads(json.dumps(doc, default=str))
     assert written["results"] == [{"measure": "x", "ms": 1.5}]
@@ -55,7 +56,7 @@ def test_stats_queries_dataset_matches_what_the_store_reports(tmp_path: Path) ->
     now = datetime.now(UTC).replace(microsecond=0)
     built = stats_queries.build_dataset(tmp_path, jobs=400, usage_rows=3000, now=now)
     assert 0.2 < built["applied"] / 400 < 0.4
-    settings = _report.bench_settings(tmp_path)
+    settings = bench_report.bench_settings(tmp_path)
     store = SQLiteStore(settings.store_url)
     try:
         assert store.application_stats(now, settings.tz).total == built["applied"]
@@ -85,7 +86,7 @@ def test_budget_reservations_never_overspend_across_processes(tmp_path: Path) ->
 
 
 def test_guard_overhead_records_every_guarded_call(tmp_path: Path) -> None:
-    settings = _report.bench_settings(tmp_path, **guard_overhead.ENGAGED)
+    settings = bench_report.bench_settings(tmp_path, **guard_overhead.ENGAGED)
     store = SQLiteStore(settings.store_url)
     try:
         result = guard_overhead.measure(settings, store, calls=10, warmup=2)
@@ -105,7 +106,7 @@ def test_our_rate_guard_never_admits_more_than_the_limit(tmp_path: Path) -> None
 
 
 def test_prefect_rate_limit_runs_on_the_shared_api(prefect_harness: None, tmp_path: Path) -> None:
-    from bench._prefect import shared_api_url
+    from bench.prefect_server import shared_api_url
 
     url = shared_api_url()
     result = run_config("prefect", "5/second", tmp_path, processes=2, span=2.0, api_url=url)
@@ -130,8 +131,8 @@ def test_pipeline_flow_and_loop_process_every_job(
 def test_ingest_flow_then_reingest_adds_nothing(
     prefect_harness: None, bench_env: None, tmp_path: Path
 ) -> None:
-    from bench._data import posting_records, write_jsonl
     from bench.ingest_rate import time_flow, time_parts
+    from bench.postings import posting_records, write_jsonl
 
     source = write_jsonl(tmp_path / "postings.jsonl", posting_records(20))
     flow = time_flow(source, tmp_path / "flow")
