@@ -8,11 +8,21 @@ from __future__ import annotations
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
+from langchain_core.runnables import RunnableConfig
 
 from applyflow.modelspec import OFFLINE, parse_model
+from applyflow.offline import LAYER_KEY, OfflineChatModel
 from applyflow.settings import Settings
 
-__all__ = ["make_chat_model", "provider_kwargs"]
+__all__ = ["call_config", "make_chat_model", "provider_kwargs"]
+
+
+def call_config(layer: str | None) -> RunnableConfig:
+    """The ``invoke`` config of one call: the layer it serves, as LangChain run metadata.
+
+    Callbacks and the offline model read it; a provider is sent only the messages.
+    """
+    return {"metadata": {LAYER_KEY: layer}} if layer else {}
 
 
 def provider_kwargs(settings: Settings, provider: str, *, max_tokens: int) -> dict[str, Any]:
@@ -42,8 +52,6 @@ def make_chat_model(settings: Settings, model: str, *, max_tokens: int) -> BaseC
     """A LangChain chat model for ``model`` (``provider:model`` or ``offline``)."""
     spec = parse_model(model)
     if spec.provider == OFFLINE:
-        from applyflow.offline import OfflineChatModel
-
         return OfflineChatModel(max_tokens=max_tokens)
     from langchain.chat_models import init_chat_model
 

@@ -3,9 +3,10 @@
 What it is:
 - a LangChain ``BaseChatModel`` that needs no key and no network, and gives the same reply to
   the same messages every time;
-- it reads which pipeline layer it serves from the ``applyflow-layer:`` line of the system
-  message, and the layer's input from the JSON after ``INPUT (JSON):`` in the first human
-  message; then it fills that layer's output schema by rules: skill vocabulary matching
+- it is told which pipeline layer it serves through LangChain's run metadata (key
+  ``applyflow_layer``, which the guarded call puts in every call's config: providers never see
+  it), and reads the layer's input from the first user message, which is that input as JSON;
+  then it fills that layer's output schema by rules: skill vocabulary matching
   (``applyflow.textrules``), section parsing of the posting, a coverage-based fit score, and
   templated CV and cover letter text that quote the candidate profile verbatim;
 - it reports ``usage_metadata`` (approximate token counts, LangChain's
@@ -24,10 +25,12 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
+from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.messages.utils import count_tokens_approximately
 from langchain_core.outputs import ChatGeneration, ChatResult
 
@@ -43,10 +46,9 @@ from applyflow.textrules import (
     years_required,
 )
 
-__all__ = ["INPUT_HEADER", "LAYER_MARKER", "OfflineChatModel", "fill_layer"]
+__all__ = ["LAYER_KEY", "OfflineChatModel", "fill_layer", "layer_input"]
 
-LAYER_MARKER = "applyflow-layer:"
-INPUT_HEADER = "INPUT (JSON):"
+LAYER_KEY = "applyflow_layer"  # run metadata: the layer a call serves
 _CHARS_PER_TOKEN = 4  # count_tokens_approximately's ratio; used to cut replies at max_tokens
 
 _REQUIREMENTS = re.compile(
@@ -94,13 +96,6 @@ _INDUSTRIES = {
     "media": r"\b(media|publishing|newsroom|streaming)\b",
     "developer tools": r"\b(developer tools|devtools|api platform|open[- ]source)\b",
 }
-
-
-def _category(fit: int) -> str:
-    for floor, name in ((90, "exceptional"), (80, "strong"), (70, "good"), (60, "moderate")):
-        if fit >= floor:
-            return name
-    return "weak"
 
 
 def _extract(data: dict[str, Any]) -> dict[str, Any]:
@@ -205,9 +200,9 @@ def _score(data: dict[str, Any]) -> dict[str, Any]:
     )
     if gaps:
         rationale += f" Not in the profile: {', '.join(gaps[:6])}."
+    # No category: the score schema derives it from the fit.
     return {
         "fit": fit,
-        "category": _category(fit),
         "matched_skills": matched,
         "gaps": gaps,
         "rationale": rationale,
@@ -304,22 +299,21 @@ def fill_layer(layer: str, data: dict[str, Any]) -> dict[str, Any]:
     return rule(data)
 
 
-def _layer_and_input(messages: list[BaseMessage]) -> tuple[str | None, dict[str, Any]]:
-    """The layer named in the system message and the input JSON of the first human message."""
-    layer = None
-    for message in messages:
-        if isinstance(message, SystemMessage):
-            found = re.findall(rf"^{re.escape(LAYER_MARKER)}\s*(\w+)\s*$", message.text, re.M)
-            layer = found[-1] if found else layer
-    for message in messages:
-        if isinstance(message, HumanMessage) and INPUT_HEADER in message.text:
-            raw = message.text.split(INPUT_HEADER, 1)[1]
-            try:
-                data = json.loads(raw)
-            except json.JSONDecodeError:
-                return layer, {}
-            return layer, data if isinstance(data, dict) else {}
-    return layer, {}
+def layer_input(messages: list[BaseMessage]) -> dict[str, Any]:
+    """The layer's input: the first user message is that input as a JSON object ({} if not)."""
+    first = next((m for m in messages if isinstance(m, HumanMessage)), None)
+    if first is None:
+        return {}
+    try:
+        data = json.loads(first.text)
+    except json.JSONDecodeError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _layer(metadata: Mapping[str, Any]) -> str | None:
+    layer = metadata.get(LAYER_KEY)
+    return layer if isinstance(layer, str) else None
 
 
 class OfflineChatModel(BaseChatModel):
@@ -340,14 +334,14 @@ class OfflineChatModel(BaseChatModel):
         self,
         messages: list[BaseMessage],
         stop: list[str] | None = None,
-        run_manager: Any = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        layer, data = _layer_and_input(messages)
+        layer = _layer(run_manager.metadata if run_manager else {})
         if layer in _RULES:
-            reply = json.dumps(fill_layer(layer, data), ensure_ascii=False)
+            reply = json.dumps(fill_layer(layer, layer_input(messages)), ensure_ascii=False)
         else:
-            reply = json.dumps({"error": "offline model: no applyflow-layer line in the prompt"})
+            reply = json.dumps({"error": f"offline model: no known {LAYER_KEY} in the metadata"})
         finish = "stop"
         # Like a real provider, stop at max_tokens (the layer then sees invalid JSON).
         if count_tokens_approximately([AIMessage(reply)]) > self.max_tokens:

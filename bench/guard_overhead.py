@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from applyflow.offline import OfflineChatModel
+from applyflow.offline import LAYER_KEY, OfflineChatModel
 from applyflow.store import Store
 from applyflow.store.sqlite import SQLiteStore
 from bench.postings import posting_records
@@ -60,8 +60,10 @@ def measure(settings: Any, store: Store, calls: int, warmup: int = 20) -> dict[s
     messages = _messages()
     ctx = CallContext(run_id="bench-run", job_id="bench-job", layer="extract")
 
+    layer = {"metadata": {LAYER_KEY: "extract"}}  # what the guarded call tells the model
+
     def raw() -> None:
-        raw_model.invoke(messages)
+        raw_model.invoke(messages, layer)
 
     def guarded() -> None:
         guard.call(messages, model="offline", max_tokens=MAX_TOKENS, ctx=ctx)

@@ -17,6 +17,7 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.messages.utils import count_tokens_approximately
 
 from applyflow.errors import BudgetExceeded
+from applyflow.llm import call_config, make_chat_model
 from applyflow.models import UsageRecord
 from applyflow.modelspec import parse_model
 from applyflow.settings import Settings
@@ -106,8 +107,6 @@ class ModelGuard:
 
     # --- helpers ---------------------------------------------------------------------------
     def _default_factory(self, model: str, max_tokens: int) -> BaseChatModel:
-        from applyflow.llm import make_chat_model
-
         return make_chat_model(self.settings, model, max_tokens=max_tokens)
 
     def _chat_model(self, model: str, max_tokens: int) -> BaseChatModel:
@@ -196,7 +195,7 @@ class ModelGuard:
         try:
             chat = self._chat_model(spec, max_tokens)
             with provider_slot(self.settings, provider, self.prefect_slots), breaker.guarding():
-                reply = chat.invoke(messages)
+                reply = chat.invoke(messages, config=call_config(ctx.layer))
         except BaseException as exc:
             self.budget.release(reservation)
             # A provider may repeat the key in its error; it must not reach logs or the store.

@@ -20,7 +20,6 @@ from pydantic import BaseModel, ValidationError
 from applyflow.errors import LayerError
 from applyflow.models import Job, LayerOutput, utcnow
 from applyflow.modelspec import parse_model
-from applyflow.offline import INPUT_HEADER, LAYER_MARKER
 from applyflow.settings import Settings
 from applyflow.store import Store
 
@@ -61,6 +60,7 @@ class Layer:
     build_input: Callable[[Job, RunContext], dict[str, Any]]
     # Input fetched only when the layer really runs (not hashed), e.g. a company's web page.
     extra_input: Callable[[Job, RunContext], dict[str, Any]] | None = None
+    fit_field: str | None = None  # the output field that is the job's fit (score's ``fit``)
 
     def system_prompt(self) -> str:
         schema = json.dumps(self.schema.model_json_schema(), separators=(",", ":"))
@@ -69,13 +69,18 @@ class Layer:
                 f"You are the {self.name} step of applyflow, which prepares job applications.",
                 self.instructions.strip(),
                 _REPLY_RULES.format(schema=schema),
-                f"{LAYER_MARKER} {self.name}",
             ]
         )
 
     def messages(self, data: dict[str, Any]) -> list[BaseMessage]:
+        """The system prompt, then the input data as the user message (JSON, nothing else)."""
         payload = json.dumps(data, ensure_ascii=False, indent=1)
-        return [SystemMessage(self.system_prompt()), HumanMessage(f"{INPUT_HEADER}\n{payload}")]
+        return [SystemMessage(self.system_prompt()), HumanMessage(payload)]
+
+    def fit_of(self, output: dict[str, Any]) -> int | None:
+        """The job's fit in this layer's output, if this layer sets it."""
+        fit = output.get(self.fit_field) if self.fit_field else None
+        return fit if isinstance(fit, int) else None
 
     def parse(self, text: str, context: dict[str, Any] | None = None) -> BaseModel:
         """The reply as the layer's schema; ``ValueError`` / ``ValidationError`` if it is not.
@@ -218,7 +223,7 @@ def run_layer(layer: Layer, ctx: RunContext, job_id: str) -> LayerResult:
     digest = input_hash(layer, ctx.model_for(layer.name), data)
     stored = job.outputs.get(layer.name)
     if stored is not None and stored.input_hash == digest and not ctx.force:
-        return LayerResult(layer.name, cached=True, fit=stored.output.get("fit"))
+        return LayerResult(layer.name, cached=True, fit=layer.fit_of(stored.output))
     if layer.extra_input is not None:
         data = {**data, **layer.extra_input(job, ctx)}
     messages = layer.messages(data)
@@ -244,7 +249,7 @@ def run_layer(layer: Layer, ctx: RunContext, job_id: str) -> LayerResult:
                 f"after one repair retry: {_short(second)}",
             ) from None
     output = parsed.model_dump(mode="json")
-    fit = output.get("fit") if isinstance(output.get("fit"), int) else None
+    fit = layer.fit_of(output)
     ctx.store.save_layer_output(
         job_id,
         layer.name,

@@ -69,6 +69,7 @@ particular score is not evidence.
     max_tokens=700,
     version="1",
     build_input=_input,
+    fit_field="fit",
 )
 
 

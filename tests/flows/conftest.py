@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatResult
 
 from applyflow.models import JobPosting, utcnow
-from applyflow.offline import OfflineChatModel, _layer_and_input
+from applyflow.offline import LAYER_KEY, OfflineChatModel, layer_input
 from applyflow.settings import get_settings
 from applyflow.store import Store
 from applyflow.store.sqlite import SQLiteStore
@@ -38,16 +39,22 @@ SCRIPT = Script()
 class ScriptedModel(OfflineChatModel):
     """The offline model, plus the test's script (the guard still wraps every call)."""
 
-    def _generate(self, messages: list[BaseMessage], *args: Any, **kwargs: Any) -> ChatResult:
-        layer, data = _layer_and_input(messages)
-        title = str((data.get("posting") or {}).get("title"))
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        layer = run_manager.metadata.get(LAYER_KEY) if run_manager else None
+        title = str((layer_input(messages).get("posting") or {}).get("title"))
         with SCRIPT.lock:
             SCRIPT.calls[(title, layer)] += 1
         if layer in SCRIPT.gates:
             entered, release = SCRIPT.gates[layer]
             entered.set()
             assert release.wait(60), "the test never released the gate"
-        result = super()._generate(messages, *args, **kwargs)
+        result = super()._generate(messages, stop, run_manager, **kwargs)
         if (title, layer) in SCRIPT.garbage:
             result.generations[0].message.content = "Sure! Here is the JSON you asked for."
         return result

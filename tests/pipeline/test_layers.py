@@ -8,19 +8,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatResult
 
 import tasks.research as research_layer
 from applyflow.errors import LayerError
 from applyflow.models import utcnow
-from applyflow.offline import OfflineChatModel, _layer_and_input
+from applyflow.offline import OfflineChatModel, layer_input
 from applyflow.settings import load_settings
 from applyflow.store import Store
 from guards.call import ModelGuard
 from tasks.extract import EXTRACT
 from tasks.layers import RunContext, run_layer
 from tasks.research import RESEARCH
+from tasks.score import SCORE
 from tests.loopback import serve
 from tests.pipeline.conftest import PROFILE, sample_postings
 
@@ -29,9 +31,17 @@ SEEN: list[list[BaseMessage]] = []
 
 
 class _Scripted(OfflineChatModel):
-    def _generate(self, messages: list[BaseMessage], *args: Any, **kwargs: Any) -> ChatResult:
+    # run_manager by name: LangChain passes it (and with it the layer) only to a _generate
+    # that declares it.
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
         SEEN.append(messages)
-        result = super()._generate(messages, *args, **kwargs)
+        result = super()._generate(messages, stop, run_manager, **kwargs)
         scripted = REPLIES.pop(0) if REPLIES else None
         if scripted is not None:
             result.generations[0].message.content = scripted
@@ -141,4 +151,10 @@ def test_research_fetches_the_company_page_only_when_allowed(
     output = ctx.store.get_job(job_id).outputs["research"].output
     assert output["sources"] == ["posting", f"company page {site}"]
     assert "company: b corp" in [s.casefold() for s in output["signals"]]
-    assert "We are a B Corp with 85 employees." in _layer_and_input(SEEN[-1])[1]["company_page"]
+    assert "We are a B Corp with 85 employees." in layer_input(SEEN[-1])["company_page"]
+
+
+def test_only_the_layer_that_declares_a_fit_field_sets_the_fit():
+    assert SCORE.fit_field == "fit" and SCORE.fit_of({"fit": 72}) == 72
+    for layer in (EXTRACT, RESEARCH):
+        assert layer.fit_field is None and layer.fit_of({"fit": 72}) is None

@@ -7,7 +7,7 @@ import json
 import pytest
 from langchain_core.messages import AIMessage
 
-from applyflow.llm import make_chat_model
+from applyflow.llm import call_config, make_chat_model
 from applyflow.models import LayerOutput, utcnow
 from applyflow.offline import OfflineChatModel
 from applyflow.settings import load_settings
@@ -25,7 +25,7 @@ def _run_chain(model: OfflineChatModel, job, ctx: RunContext) -> dict[str, AIMes
     """Each layer's real prompt through the offline model; outputs validated, stored on the job."""
     replies: dict[str, AIMessage] = {}
     for layer in CHAIN:
-        reply = model.invoke(layer.messages(layer.build_input(job, ctx)))
+        reply = model.invoke(layer.messages(layer.build_input(job, ctx)), call_config(layer.name))
         parsed = layer.parse(reply.text, {"profile": PROFILE})
         job.outputs[layer.name] = LayerOutput(
             output=parsed.model_dump(mode="json"), input_hash="x", model="offline", at=utcnow()
@@ -100,7 +100,7 @@ def test_prompt_injection_in_a_posting_does_not_change_the_score(input_context):
 def test_reply_is_cut_at_max_tokens_like_a_real_provider(input_context):
     job = as_job(sample_postings()[0])
     reply = OfflineChatModel(max_tokens=20).invoke(
-        EXTRACT.messages(EXTRACT.build_input(job, input_context))
+        EXTRACT.messages(EXTRACT.build_input(job, input_context)), call_config("extract")
     )
     assert reply.response_metadata["finish_reason"] == "length"
     assert reply.usage_metadata["output_tokens"] <= 20
@@ -108,9 +108,21 @@ def test_reply_is_cut_at_max_tokens_like_a_real_provider(input_context):
         EXTRACT.parse(reply.text)
 
 
-def test_a_prompt_without_a_layer_line_gets_an_error_reply_not_a_guess():
-    reply = OfflineChatModel().invoke("hello")
-    assert "no applyflow-layer line" in json.loads(reply.text)["error"]
+def test_a_call_not_told_its_layer_gets_an_error_reply_not_a_guess():
+    messages = EXTRACT.messages({"posting": {"title": "Engineer"}})
+    for config in ({}, {"metadata": {"applyflow_layer": "no-such-layer"}}):
+        reply = OfflineChatModel().invoke(messages, config)
+        assert "no known applyflow_layer in the metadata" in json.loads(reply.text)["error"]
+
+
+def test_real_prompts_carry_no_offline_markers_and_the_input_is_plain_json(input_context):
+    job = as_job(sample_postings()[0])
+    _run_chain(OfflineChatModel(), job, input_context)  # stores the upstream outputs
+    for layer in CHAIN:
+        data = layer.build_input(job, input_context)
+        system, user = layer.messages(data)
+        assert "applyflow-layer" not in system.text and "INPUT (JSON)" not in user.text
+        assert json.loads(user.text) == json.loads(json.dumps(data))
 
 
 def test_factory_gives_the_offline_model_without_key_or_network():

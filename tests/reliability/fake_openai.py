@@ -1,6 +1,7 @@
 """A loopback server speaking the OpenAI chat completions API, with per-request fault injection.
 
-Replies are the offline model's schema-valid answer for the layer named in the prompt, with
+Replies are the offline model's schema-valid answer for the layer the system prompt names
+("You are the extract step of applyflow...", all a provider is told), with
 ``usage`` like a real provider. Faults are queued (``script``) or matched per request (``on``):
 
 ok          200 with a schema-valid reply and usage (billed)
@@ -21,6 +22,7 @@ provider really saw and billed.
 from __future__ import annotations
 
 import json
+import re
 import socket
 import struct
 import threading
@@ -32,7 +34,7 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
-from applyflow.offline import _layer_and_input, fill_layer
+from applyflow.offline import fill_layer, layer_input
 
 __all__ = ["FAULTS", "FakeOpenAI", "Request", "running"]
 
@@ -95,6 +97,16 @@ def _messages(body: dict[str, Any]) -> list[BaseMessage]:
             content = "".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
         out.append(kinds.get(item.get("role"), HumanMessage)(content))
     return out
+
+
+_ROLE = re.compile(r"^You are the (\w+) step of applyflow", re.M)
+
+
+def _layer_and_input(messages: list[BaseMessage]) -> tuple[str | None, dict[str, Any]]:
+    """The layer the system prompt names, and the input JSON of the first user message."""
+    system = next((m.text for m in messages if isinstance(m, SystemMessage)), "")
+    found = _ROLE.search(system)
+    return (found.group(1) if found else None), layer_input(messages)
 
 
 def _tokens(text: str) -> int:
