@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
+from enum import StrEnum
 
 from pydantic import BaseModel
 
@@ -19,6 +21,25 @@ SCOPE_CAP_FIELDS = {
 }
 
 
+class ScopeState(StrEnum):
+    """How a scope stands against its cap; members run from least to most severe."""
+
+    UNLIMITED = "unlimited"  # no cap
+    OK = "ok"
+    WARNING = "warning"  # at APPLYFLOW_BUDGET_WARN_AT of the cap or more
+    CRITICAL = "critical"  # at 90% or more
+    EXCEEDED = "exceeded"
+
+    @classmethod
+    def worst(cls, states: Iterable[ScopeState]) -> ScopeState:
+        order = list(cls)
+        return max(states, key=order.index, default=cls.UNLIMITED)
+
+
+# States that raise a budget warning alert.
+WARNING_STATES = frozenset({ScopeState.WARNING, ScopeState.CRITICAL, ScopeState.EXCEEDED})
+
+
 class ScopeSummary(BaseModel):
     kind: str  # total | month | day | run | job
     key: str  # store scope key, e.g. day:2026-11-28
@@ -27,7 +48,7 @@ class ScopeSummary(BaseModel):
     reserved: float
     remaining: float | None
     percent: float | None  # (spent + reserved) / cap * 100
-    state: str  # ok | warning | critical | exceeded | unlimited
+    state: ScopeState
 
 
 def scope_caps(
@@ -38,20 +59,20 @@ def scope_caps(
     return {kind: (key, getattr(settings, SCOPE_CAP_FIELDS[kind])) for kind, key in keys.items()}
 
 
-def scope_state(spent: float, reserved: float, cap: float | None, warn_at: float) -> str:
+def scope_state(spent: float, reserved: float, cap: float | None, warn_at: float) -> ScopeState:
     if cap is None:
-        return "unlimited"
+        return ScopeState.UNLIMITED
     if cap <= 0:
-        return "exceeded" if spent > 0 or cap == 0 else "ok"
+        return ScopeState.EXCEEDED if spent > 0 or cap == 0 else ScopeState.OK
     # Rounded like the percent shown beside it, so 0.009 of 0.01 reads 90% and "critical".
     share = round((spent + reserved) / cap, 6)
     if spent >= cap or share > 1:
-        return "exceeded"
+        return ScopeState.EXCEEDED
     if share >= 0.9:
-        return "critical"
+        return ScopeState.CRITICAL
     if share >= warn_at:
-        return "warning"
-    return "ok"
+        return ScopeState.WARNING
+    return ScopeState.OK
 
 
 def budget_summary(

@@ -7,14 +7,13 @@ and returns a pandas DataFrame (or a model for single records).
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import streamlit as st
 
 from applyflow.errors import JobNotFound
 from applyflow.models import Job, Run, Status
-from applyflow.modelspec import parse_model
 from applyflow.settings import Settings
 from applyflow.spend import budget_summary
 from applyflow.stats import FUNNEL_SIDE, funnel
@@ -28,6 +27,9 @@ from dashboard.source import (
     store,
     use_store_factory,
 )
+
+if TYPE_CHECKING:
+    from guards.health import ProviderHealth
 
 __all__ = [
     "NOW_ENV",
@@ -171,7 +173,7 @@ def load_budget(src: Source, _settings: Settings) -> pd.DataFrame:
     """Every budget scope: cap, spent, reserved, remaining, percent and state."""
     scopes = budget_summary(_settings, store(src.url), now(src))
     return pd.DataFrame(
-        [s.model_dump() for s in scopes],
+        [s.model_dump(mode="json") for s in scopes],
         columns=["kind", "key", "cap", "spent", "reserved", "remaining", "percent", "state"],
     )
 
@@ -338,14 +340,6 @@ def load_breakers(src: Source) -> pd.DataFrame:
     )
 
 
-def _providers(settings: Settings) -> list[str]:
-    """Every provider the settings can call: the model, layer overrides and the fallback."""
-    models = [settings.model, *settings.layer_models.values()]
-    if settings.fallback_model:
-        models.append(settings.fallback_model)
-    return sorted({parse_model(m).provider for m in models})
-
-
 @st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
 def load_providers(src: Source, _settings: Settings) -> pd.DataFrame:
     """Each provider's guards (breaker, rate-window remaining, budget) from the guards package.
@@ -354,28 +348,25 @@ def load_providers(src: Source, _settings: Settings) -> pd.DataFrame:
     """
     from guards.health import provider_health  # lazy: the dashboard works without it
 
-    rows = provider_health(_settings, store(src.url), _providers(_settings))
+    rows = provider_health(_settings, store(src.url))
     return pd.DataFrame([_provider_row(r) for r in rows], columns=PROVIDER_COLUMNS)
 
 
 PROVIDER_COLUMNS = ["provider", "breaker", "failures", "retry_in_s", "rate_windows", "budget"]
 
 
-def _provider_row(report: dict[str, Any]) -> dict[str, Any]:
-    """One provider's guard report as a flat table row (missing parts shown as blanks)."""
-    breaker = report.get("breaker") or {}
-    windows = report.get("rate") or []
-    budget = report.get("budget") or {}
+def _provider_row(report: ProviderHealth) -> dict[str, Any]:
+    """One provider's guard report as a flat table row."""
     rate = "; ".join(
-        f"{w.get('limit')}: {w.get('remaining')} left"
-        + (f", frees in {w['reset_in_s']:.0f} s" if w.get("reset_in_s") else "")
-        for w in windows
+        f"{w.limit}: {w.remaining} left"
+        + (f", frees in {w.reset_in_s:.0f} s" if w.reset_in_s else "")
+        for w in report.rate
     )
     return {
-        "provider": report.get("provider"),
-        "breaker": breaker.get("state", "closed"),
-        "failures": breaker.get("fail_count", 0),
-        "retry_in_s": breaker.get("retry_in_s") or None,
+        "provider": report.provider,
+        "breaker": report.breaker.state,
+        "failures": report.breaker.fail_count,
+        "retry_in_s": report.breaker.retry_in_s or None,
         "rate_windows": rate or "no limit set",
-        "budget": f"{budget.get('state', '?')} ({budget.get('scope', '-')})",
+        "budget": f"{report.budget.state} ({report.budget.scope})",
     }

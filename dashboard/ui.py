@@ -12,7 +12,9 @@ from pandas.io.formats.style import Styler
 from pymongo.errors import PyMongoError
 
 from applyflow.errors import StoreError
+from applyflow.models import ProgressStatus
 from applyflow.settings import Settings, mask_url
+from applyflow.spend import ScopeState
 from dashboard.source import Source, context
 
 __all__ = [
@@ -71,15 +73,15 @@ def usd(value: float | None, digits: int = 4) -> str:
 
 
 # Background per state word (budget states and layer statuses), readable in light and dark themes.
-TONES = {
-    "ok": "#2f9e4433",
-    "completed": "#2f9e4433",
-    "cached": "#1c7ed633",
-    "running": "#1c7ed633",
-    "warning": "#f08c0033",
-    "critical": "#e8590c55",
-    "exceeded": "#e0313155",
-    "failed": "#e0313155",
+TONES: dict[str, str] = {
+    ScopeState.OK: "#2f9e4433",
+    ProgressStatus.COMPLETED: "#2f9e4433",
+    ProgressStatus.CACHED: "#1c7ed633",
+    ProgressStatus.RUNNING: "#1c7ed633",
+    ScopeState.WARNING: "#f08c0033",
+    ScopeState.CRITICAL: "#e8590c55",
+    ScopeState.EXCEEDED: "#e0313155",
+    ProgressStatus.FAILED: "#e0313155",
 }
 
 

@@ -16,16 +16,15 @@ from datetime import datetime
 from applyflow.errors import BudgetExceeded, scope_label
 from applyflow.models import UsageRecord, utcnow
 from applyflow.settings import Settings
-from applyflow.spend import scope_caps, scope_state
+from applyflow.spend import WARNING_STATES, scope_caps, scope_state
 from applyflow.store import Store
 from guards.pricing import cost_usd
 
-__all__ = ["BudgetGuard", "Reservation", "WARNING_STATES"]
+__all__ = ["BudgetGuard", "Reservation"]
 
 logger = logging.getLogger("applyflow.guards")
 
 AlertFn = Callable[..., bool]  # guards.alerts.alert with settings and store bound
-WARNING_STATES = frozenset({"warning", "critical", "exceeded"})
 # Warnings are keyed by scope key (which holds the period) and cap, and sent once per key.
 _ONCE_S = 10 * 366 * 86_400
 

@@ -3,54 +3,96 @@ the dashboard."""
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, PlainSerializer
 
 from applyflow.models import utcnow
+from applyflow.modelspec import parse_model
 from applyflow.settings import Settings
-from applyflow.spend import budget_summary
+from applyflow.spend import ScopeState, ScopeSummary, budget_summary
 from applyflow.store import Store
 from guards.breaker import retry_in_s
-from guards.rate import RateGuard
+from guards.pricing import models_in_use
+from guards.rate import RateGuard, RateWindow
 
-__all__ = ["provider_health"]
+__all__ = [
+    "BreakerHealth",
+    "BudgetHealth",
+    "ProviderHealth",
+    "provider_health",
+    "providers_in_use",
+]
 
-_SEVERITY = ["unlimited", "ok", "warning", "critical", "exceeded"]
+# Shown as ``datetime.isoformat()`` (``+00:00``), as `applyflow health --json` always has.
+IsoTime = Annotated[datetime, PlainSerializer(datetime.isoformat, when_used="json")]
 
 
-def _budget(settings: Settings, store: Store) -> dict[str, Any]:
+class BreakerHealth(BaseModel):
+    """A provider's circuit breaker as last written to the store (closed if never used)."""
+
+    state: str = "closed"  # closed | open | half-open
+    fail_count: int = 0
+    opened_at: IsoTime | None = None
+    retry_in_s: float = 0.0
+    updated_at: IsoTime | None = None
+
+
+class BudgetHealth(BaseModel):
     """The worst scope's state and every scope's numbers (budgets are shared by providers)."""
+
+    state: ScopeState
+    scope: str
+    scopes: list[ScopeSummary]
+
+
+class ProviderHealth(BaseModel):
+    provider: str
+    breaker: BreakerHealth
+    rate: list[RateWindow]
+    budget: BudgetHealth
+
+
+def _budget(settings: Settings, store: Store) -> BudgetHealth:
     scopes = budget_summary(settings, store, utcnow())
-    worst = max(scopes, key=lambda s: _SEVERITY.index(s.state))
-    return {
-        "state": worst.state,
-        "scope": worst.key,
-        "scopes": [s.model_dump() for s in scopes],
-    }
+    worst = ScopeState.worst(s.state for s in scopes)
+    return BudgetHealth(
+        state=worst, scope=next(s.key for s in scopes if s.state == worst), scopes=scopes
+    )
 
 
-def provider_health(settings: Settings, store: Store, providers: list[str]) -> list[dict]:
-    """One entry per provider: its breaker (as last written to the store), rate windows and
-    the budget state."""
+def providers_in_use(settings: Settings) -> list[str]:
+    """Providers of the model, the per-layer models and the fallback, sorted."""
+    return sorted({parse_model(m).provider for m in models_in_use(settings)})
+
+
+def provider_health(
+    settings: Settings, store: Store, providers: list[str] | None = None
+) -> list[ProviderHealth]:
+    """One entry per provider (default: those in use): its breaker (as last written to the
+    store), rate windows and the budget state."""
+    if providers is None:
+        providers = providers_in_use(settings)
     breakers = {b.provider: b for b in store.breaker_states()}
     rate = RateGuard(settings)
     budget = _budget(settings, store)
     out = []
     for provider in providers:
         saved = breakers.get(provider)
-        state = saved.state if saved else "closed"
-        retry = retry_in_s(saved.opened_at, settings.breaker_reset_s) if state == "open" else 0.0
+        breaker = BreakerHealth()
+        if saved is not None:
+            retry = retry_in_s(saved.opened_at, settings.breaker_reset_s)
+            breaker = BreakerHealth(
+                state=saved.state,
+                fail_count=saved.fail_count,
+                opened_at=saved.opened_at,
+                retry_in_s=round(retry, 1) if saved.state == "open" else 0.0,
+                updated_at=saved.updated_at,
+            )
         out.append(
-            {
-                "provider": provider,
-                "breaker": {
-                    "state": state,
-                    "fail_count": saved.fail_count if saved else 0,
-                    "opened_at": saved.opened_at.isoformat() if saved and saved.opened_at else None,
-                    "retry_in_s": round(retry, 1),
-                    "updated_at": saved.updated_at.isoformat() if saved else None,
-                },
-                "rate": rate.windows(provider),
-                "budget": budget,
-            }
+            ProviderHealth(
+                provider=provider, breaker=breaker, rate=rate.windows(provider), budget=budget
+            )
         )
     return out

@@ -16,6 +16,7 @@ from typing import Any
 from limits import RateLimitItem, parse_many
 from limits.storage import Storage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter, SlidingWindowCounterRateLimiter
+from pydantic import BaseModel
 
 import guards.rate_sqlite  # noqa: F401  (registers the sqlite:/// storage with limits)
 from applyflow.errors import RateLimited
@@ -25,6 +26,7 @@ __all__ = [
     "DEFAULT_REQUEST_LIMITS",
     "OTHER_REQUEST_LIMIT",
     "RateGuard",
+    "RateWindow",
     "rate_storage_url",
     "request_limits",
     "token_limits",
@@ -91,6 +93,15 @@ def token_limits(settings: Settings, provider: str) -> list[RateLimitItem]:
     """Token limits of ``provider`` (none unless configured)."""
     spec = settings.token_limits.get(provider)
     return parse_many(spec) if spec else []
+
+
+class RateWindow(BaseModel):
+    """One limit of a provider: what is left of it and when its window next frees up."""
+
+    kind: str  # requests | tokens
+    limit: str  # e.g. "500 requests/minute"
+    remaining: int
+    reset_in_s: float
 
 
 @dataclass(frozen=True)
@@ -202,22 +213,22 @@ class RateGuard:
                 raise RateLimited(provider, label, wait)
             self._sleep(max(wait, _MIN_STEP_S))
 
-    def windows(self, provider: str) -> list[dict[str, Any]]:
+    def windows(self, provider: str) -> list[RateWindow]:
         """Each limit of ``provider`` with what is left and when its window next frees up."""
         out = []
         for check in self._checks(provider, 1):
             ids = (_NAMESPACE, provider, check.kind)
             stats = self._limiter(check).get_window_stats(check.item, *ids)
             out.append(
-                {
-                    "kind": check.kind,
-                    "limit": _label(check.item, check.kind),
-                    "remaining": stats.remaining,
-                    "reset_in_s": (
+                RateWindow(
+                    kind=check.kind,
+                    limit=_label(check.item, check.kind),
+                    remaining=stats.remaining,
+                    reset_in_s=(
                         0.0
                         if stats.remaining >= check.item.amount
                         else round(max(0.0, stats.reset_time - time.time()), 3)
                     ),
-                }
+                )
             )
         return out

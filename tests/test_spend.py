@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from applyflow.spend import scope_state
+from applyflow.spend import ScopeState, scope_state
 
 
 @pytest.mark.parametrize(
@@ -23,4 +23,12 @@ from applyflow.spend import scope_state
 def test_scope_state_thresholds(
     spent: float, reserved: float, cap: float | None, state: str
 ) -> None:
-    assert scope_state(spent, reserved, cap, warn_at=0.8) == state
+    assert scope_state(spent, reserved, cap, warn_at=0.8) is ScopeState(state)
+
+
+def test_the_worst_state_is_the_most_severe() -> None:
+    S = ScopeState
+    assert S.worst([S.OK, S.EXCEEDED, S.UNLIMITED, S.WARNING]) is S.EXCEEDED
+    assert S.worst([S.UNLIMITED, S.OK]) is S.OK
+    assert S.worst([S.WARNING, S.CRITICAL]) is S.CRITICAL
+    assert S.worst([]) is S.UNLIMITED

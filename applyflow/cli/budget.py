@@ -10,16 +10,16 @@ from rich.table import Table
 from applyflow.cli._app import app, console, handle_errors, print_json, settings, store_session
 from applyflow.errors import money_cap
 from applyflow.models import utcnow
-from applyflow.spend import budget_summary
+from applyflow.spend import ScopeState, budget_summary
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 _STATE_STYLE = {
-    "ok": "green",
-    "warning": "yellow",
-    "critical": "bold yellow",
-    "exceeded": "bold red",
-    "unlimited": "dim",
+    ScopeState.OK: "green",
+    ScopeState.WARNING: "yellow",
+    ScopeState.CRITICAL: "bold yellow",
+    ScopeState.EXCEEDED: "bold red",
+    ScopeState.UNLIMITED: "dim",
 }
 
 
@@ -61,7 +61,7 @@ def budget(
         table.add_column(column, justify="left" if column == "scope" else "right")
     table.add_column("state")
     for s in scopes:
-        style = _STATE_STYLE.get(s.state, "")
+        style = _STATE_STYLE[s.state]
         table.add_row(
             s.key,
             _cap(s.cap),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -20,9 +20,12 @@ from applyflow.cli._app import (
 )
 from applyflow.errors import ApplyflowError
 from applyflow.models import Job, Status, parse_status, utcnow
-from applyflow.settings import Settings, env_name
+from applyflow.settings import env_name
 from applyflow.stats import funnel
 from applyflow.store import open_store
+
+if TYPE_CHECKING:
+    from guards.health import ProviderHealth
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
@@ -171,18 +174,6 @@ def _prefect_reachable() -> tuple[bool, str]:
         return False, f"{url} unreachable: {type(exc).__name__}"
 
 
-def _provider_health(cfg: Settings, store) -> list[dict]:
-    # Imported when used: only `health` needs the guards (limits, pybreaker, genai-prices).
-    from applyflow.modelspec import parse_model
-    from guards.health import provider_health
-
-    providers = sorted(
-        {parse_model(m).provider for m in [cfg.model, *cfg.layer_models.values()]}
-        | ({parse_model(cfg.fallback_model).provider} if cfg.fallback_model else set())
-    )
-    return provider_health(cfg, store, providers)
-
-
 @app.command()
 def health(as_json: JsonFlag = False) -> None:
     """Check the store, the Prefect API and each provider's guards."""
@@ -191,12 +182,17 @@ def health(as_json: JsonFlag = False) -> None:
     ok = True
     started = time.perf_counter()
     store = None
+    providers: list[ProviderHealth] = []
     try:
         # Opened here rather than with store_session: the report, not an exit, says it is down.
         store = open_store(cfg)
         report["store"].update(ok=True, latency_ms=round(store.ping(), 3))
         try:
-            report["providers"] = _provider_health(cfg, store)
+            # Imported when used: only `health` needs the guards (limits, pybreaker, prices).
+            from guards.health import provider_health
+
+            providers = provider_health(cfg, store)
+            report["providers"] = [p.model_dump(mode="json") for p in providers]
         except Exception as exc:  # e.g. the shared rate-limit storage is unreachable
             ok = False
             report["providers_error"] = f"{type(exc).__name__}: {exc}"
@@ -224,15 +220,13 @@ def health(as_json: JsonFlag = False) -> None:
         )
         if "providers_error" in report:
             console.print(f"guards   [red]unavailable[/]  {report['providers_error']}")
-        for prov in report.get("providers", []):
+        for prov in providers:
             windows = (
-                ", ".join(f"{w['limit']} {w['remaining']} left" for w in prov["rate"])
-                or "no rate limit"
+                ", ".join(f"{w.limit} {w.remaining} left" for w in prov.rate) or "no rate limit"
             )
-            budget = prov["budget"]
             console.print(
-                f"provider {prov['provider']}: breaker {prov['breaker']['state']}; {windows}; "
-                f"budget {budget['state']} ({budget['scope']})",
+                f"provider {prov.provider}: breaker {prov.breaker.state}; {windows}; "
+                f"budget {prov.budget.state} ({prov.budget.scope})",
                 highlight=False,
             )
     if not ok:

@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from applyflow.settings import Settings
+from applyflow.spend import ScopeState
 from dashboard import data, ui
 
 
@@ -28,7 +29,7 @@ def _scopes(settings: Settings, src: data.Source) -> None:
     st.subheader("Budget scopes")
     budget = data.load_budget(src, settings)
     st.table(ui.tinted(scopes_table(budget).set_index("scope"), ["state"]))
-    worst = budget[budget["state"].isin(["critical", "exceeded"])]
+    worst = budget[budget["state"].isin([ScopeState.CRITICAL, ScopeState.EXCEEDED])]
     for row in worst.itertuples():
         st.warning(f"Scope `{row.key}` is {row.state} ({row.percent:.1f}% of its cap).")
     st.caption(

@@ -275,16 +275,16 @@ def test_health_page_shows_each_providers_guards(
     at = open_app("health")
     shown = _frame(at, "provider", "rate_windows").set_index("provider")
     expected = {
-        r["provider"]: r for r in provider_health(load_settings(), store, ["anthropic", "openai"])
+        r.provider: r for r in provider_health(load_settings(), store, ["anthropic", "openai"])
     }
     assert sorted(shown.index) == ["anthropic", "openai"]
     openai = shown.loc["openai"]
-    assert openai["breaker"] == expected["openai"]["breaker"]["state"] == "open"  # the seed
+    assert openai["breaker"] == expected["openai"].breaker.state == "open"  # the seed
     assert openai["failures"] == 5
-    (window,) = expected["openai"]["rate"]
-    assert openai["rate_windows"] == f"{window['limit']}: {window['remaining']} left"
+    (window,) = expected["openai"].rate
+    assert openai["rate_windows"] == f"{window.limit}: {window.remaining} left"
     assert shown.loc["anthropic", "breaker"] == "closed"
     assert shown.loc["anthropic", "rate_windows"] == "; ".join(
-        f"{w['limit']}: {w['remaining']} left" for w in expected["anthropic"]["rate"]
+        f"{w.limit}: {w.remaining} left" for w in expected["anthropic"].rate
     )
-    assert shown.loc["openai", "budget"].startswith(expected["openai"]["budget"]["state"])
+    assert shown.loc["openai", "budget"].startswith(expected["openai"].budget.state)

@@ -93,15 +93,15 @@ def test_provider_health_reports_breaker_rate_and_budget(tmp_path: Path) -> None
             guard.call([HumanMessage("x")], model="fakeai:small", max_tokens=10, ctx=CallContext())
         with pytest.raises(CircuitOpen):
             guard.call([HumanMessage("x")], model="fakeai:small", max_tokens=10, ctx=CallContext())
-        report = {p["provider"]: p for p in provider_health(settings, store, ["fakeai", "offline"])}
+        report = {p.provider: p for p in provider_health(settings, store, ["fakeai", "offline"])}
     finally:
         store.close()
     fakeai = report["fakeai"]
-    assert fakeai["breaker"]["state"] == "open" and 0 < fakeai["breaker"]["retry_in_s"] <= 30
+    assert fakeai.breaker.state == "open" and 0 < fakeai.breaker.retry_in_s <= 30
     # Both calls were admitted by the rate guard; the second failed fast at the breaker first.
-    assert fakeai["rate"] == [
+    assert [w.model_dump() for w in fakeai.rate] == [
         {"kind": "requests", "limit": "10 requests/minute", "remaining": 9,
          "reset_in_s": pytest.approx(60, abs=5)}
     ]  # fmt: skip
-    assert fakeai["budget"]["state"] == "ok"
-    assert report["offline"]["breaker"]["state"] == "closed" and report["offline"]["rate"] == []
+    assert fakeai.budget.state == "ok"
+    assert report["offline"].breaker.state == "closed" and report["offline"].rate == []

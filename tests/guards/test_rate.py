@@ -54,7 +54,7 @@ def test_full_window_blocks_the_next_call(make_settings) -> None:
     assert err.value.limit == "3 requests/minute"
     assert 0 < err.value.retry_after_s <= 60
     assert "p1 rate limit 3 requests/minute reached; retry in" in str(err.value)
-    assert guard.windows("p1")[0]["remaining"] == 0
+    assert guard.windows("p1")[0].remaining == 0
 
 
 def test_daily_cap_raises_at_once_and_alerts(make_settings) -> None:
@@ -110,10 +110,10 @@ def test_weighted_token_hits_are_counted(make_settings) -> None:
     with pytest.raises(RateLimited, match="1000 tokens/minute"):
         guard.acquire("p5", tokens=600)
     guard.acquire("p5", tokens=300)
-    tokens = next(w for w in guard.windows("p5") if w["kind"] == "tokens")
-    assert tokens["remaining"] == 100
-    requests = next(w for w in guard.windows("p5") if w["kind"] == "requests")
-    assert requests["remaining"] == 998  # the refused call took no request slot
+    tokens = next(w for w in guard.windows("p5") if w.kind == "tokens")
+    assert tokens.remaining == 100
+    requests = next(w for w in guard.windows("p5") if w.kind == "requests")
+    assert requests.remaining == 998  # the refused call took no request slot
 
 
 def test_a_lost_race_never_takes_a_limit_twice(make_settings, monkeypatch) -> None:
@@ -134,8 +134,8 @@ def test_a_lost_race_never_takes_a_limit_twice(make_settings, monkeypatch) -> No
     monkeypatch.setattr(guard._sliding, "hit", hit_losing_once)
     guard.acquire("p6", tokens=10)
     assert lost == [True]
-    requests = next(w for w in guard.windows("p6") if w["kind"] == "requests")
-    assert requests["remaining"] == 999  # one call, one request slot, despite the retry
+    requests = next(w for w in guard.windows("p6") if w.kind == "requests")
+    assert requests.remaining == 999  # one call, one request slot, despite the retry
 
 
 def test_one_call_larger_than_the_window_is_refused_clearly(make_settings) -> None:
