@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from applyflow.errors import BudgetExceeded
-from applyflow.store._sqlite_db import from_nanos, to_nanos
+from applyflow.money import from_nanos, to_nanos
 from applyflow.store.sqlite import SQLiteStore
 from bench.report import median, quick_mode, report
 

@@ -64,7 +64,7 @@ def _open_storage(url: str) -> Storage:
         if storage is None:
             options: dict[str, Any] = {}
             if url.startswith("mongodb"):
-                from applyflow.store._mongo_codec import database_name
+                from applyflow.store.mongo import database_name
 
                 # Same database as the store, own collections; fail fast if the server is down.
                 options = {

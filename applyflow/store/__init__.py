@@ -2,6 +2,9 @@
 
 open_store("sqlite:///.applyflow/applyflow.db")   -> SQLiteStore
 open_store("mongodb://localhost:27017/applyflow") -> MongoStore
+
+``Store`` is ``StoreBase`` (url, close, ping) plus one capability interface per concern:
+``JobStore``, ``RunStore``, ``LedgerStore``, ``AlertStore`` and ``StatsStore``.
 """
 
 from __future__ import annotations
@@ -9,12 +12,27 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from applyflow.errors import StoreError
-from applyflow.store.base import Store
+from applyflow.store.alerts import AlertStore
+from applyflow.store.base import Store, StoreBase
+from applyflow.store.jobs import JobStore
+from applyflow.store.ledger import LedgerStore
+from applyflow.store.runs import RunStore
+from applyflow.store.stats import StatsStore
 
 if TYPE_CHECKING:
     from applyflow.settings import Settings
 
-__all__ = ["Store", "open_store", "SCHEMES"]
+__all__ = [
+    "SCHEMES",
+    "AlertStore",
+    "JobStore",
+    "LedgerStore",
+    "RunStore",
+    "StatsStore",
+    "Store",
+    "StoreBase",
+    "open_store",
+]
 
 
 def _sqlite(url: str) -> Store:

@@ -13,8 +13,7 @@ import pytest
 
 from applyflow.errors import StoreError
 from applyflow.store import open_store
-from applyflow.store._sqlite_db import SCHEMA_VERSION
-from applyflow.store.sqlite import SQLiteStore
+from applyflow.store.sqlite import SCHEMA_VERSION, SQLiteStore
 from tests.store.factories import NOW, add_job, make_usage
 
 

@@ -19,36 +19,45 @@ from zoneinfo import ZoneInfo
 
 from bson.int64 import Int64
 from pymongo import ReturnDocument
-from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
 
-from applyflow.errors import BudgetExceeded, ScopeOverrun, StoreError
+from applyflow import periods
+from applyflow.errors import BudgetExceeded, ScopeOverrun
 from applyflow.models import ScopeCounters, SpendBucket, SpendGroup, UsageRecord, as_utc
-from applyflow.periods import day_starts, hour_starts
-from applyflow.store._mongo_codec import (
-    USAGE_SUMS,
-    bucket_facets,
-    bucket_rows,
-    nanos,
-    next_local_midnight,
-    spend_group,
-    usd,
+from applyflow.money import from_nanos
+from applyflow.store.ledger import (
+    LedgerStore,
+    SpendField,
+    check_amount,
+    check_spend_field,
+    reservation_in_use,
 )
-from applyflow.store.base import SpendField
+from applyflow.store.mongo._client import MongoBase
+from applyflow.store.mongo._codec import bucket_facets, bucket_rows, nanos
 
-SPEND_FIELDS = ("provider", "model", "layer", "job_id", "run_id")
-# Closed reservations are kept a week (a late settle stays idempotent), then the server's TTL
-# monitor drops them. `closed_at` is wall-clock time because TTL runs on the server's clock.
-CLOSED_RESERVATION_TTL_S = 7 * 24 * 3600
 _LATE = ("expired", "released")
+# `$group` accumulators for usage sums (cost in nano-dollars).
+_USAGE_SUMS = {
+    "calls": {"$sum": 1},
+    "input_tokens": {"$sum": "$input_tokens"},
+    "output_tokens": {"$sum": "$output_tokens"},
+    "cost": {"$sum": "$cost_nanos"},
+}
 
 
-class MongoSpend:
-    """Usage and budget operations of ``MongoStore`` (mixed into it)."""
+def _spend_group(key: str | None, doc: dict[str, Any] | None) -> SpendGroup:
+    doc = doc or {}
+    return SpendGroup(
+        key=key,
+        calls=doc.get("calls", 0),
+        input_tokens=doc.get("input_tokens", 0),
+        output_tokens=doc.get("output_tokens", 0),
+        cost_usd=from_nanos(doc.get("cost", 0)),
+    )
 
-    _usage: Collection
-    _budget: Collection
-    _reservations: Collection
+
+class MongoLedger(MongoBase, LedgerStore):
+    """``LedgerStore`` on MongoDB."""
 
     # --- usage ledger ----------------------------------------------------------------------
     def record_usage(self, record: UsageRecord) -> bool:
@@ -82,47 +91,41 @@ class MongoSpend:
             at["$lt"] = until
         if at:
             match["at"] = at
-        pipeline = [{"$match": match}, {"$group": {"_id": None, **USAGE_SUMS}}]
+        pipeline = [{"$match": match}, {"$group": {"_id": None, **_USAGE_SUMS}}]
         rows = list(self._usage.aggregate(pipeline))
-        return spend_group(None, rows[0] if rows else None)
+        return _spend_group(None, rows[0] if rows else None)
 
     def spend_by(
         self, field: SpendField, *, since: datetime | None = None, limit: int | None = None
     ) -> list[SpendGroup]:
         """Sums grouped by ``field`` (a fixed whitelist), most expensive first."""
-        if field not in SPEND_FIELDS:
-            raise ValueError(f"cannot group spend by {field!r}; use one of {list(SPEND_FIELDS)}")
+        check_spend_field(field)
         pipeline: list[dict[str, Any]] = []
         if since is not None:
             pipeline.append({"$match": {"at": {"$gte": since}}})
         pipeline += [
-            {"$group": {"_id": f"${field}", **USAGE_SUMS}},
+            {"$group": {"_id": f"${field}", **_USAGE_SUMS}},
             {"$sort": {"cost": -1, "_id": 1}},
         ]
         if limit is not None:
             pipeline.append({"$limit": int(limit)})
-        return [spend_group(row["_id"], row) for row in self._usage.aggregate(pipeline)]
+        return [_spend_group(row["_id"], row) for row in self._usage.aggregate(pipeline)]
 
     def spend_series(
         self, bucket: Literal["hour", "day"], since: datetime, until: datetime, tz: ZoneInfo
     ) -> list[SpendBucket]:
         """Bounds from ``applyflow.periods``; the database sums each whole bucket (``$facet``)."""
-        if bucket == "hour":
-            starts = hour_starts(since, until)
-            end = starts[-1] + timedelta(hours=1) if starts else since
-        elif bucket == "day":
-            starts = day_starts(since, until, tz)
-            end = next_local_midnight(starts[-1], tz) if starts else since
-        else:
-            raise ValueError(f"spend bucket must be 'hour' or 'day', not {bucket!r}")
-        if not starts:
+        edges = periods.spend_bucket_edges(bucket, since, until, tz)
+        if not edges:
             return []
         output = {"calls": {"$sum": 1}, "cost": {"$sum": "$cost_nanos"}}
-        pipeline = bucket_facets("at", [*starts, end], output)
-        rows = bucket_rows(list(self._usage.aggregate(pipeline)), len(starts))
+        pipeline = bucket_facets("at", edges, output)
+        rows = bucket_rows(list(self._usage.aggregate(pipeline)), len(edges) - 1)
         return [
-            SpendBucket(start=start, cost_usd=usd(row.get("cost", 0)), calls=row.get("calls", 0))
-            for start, row in zip(starts, rows, strict=True)
+            SpendBucket(
+                start=start, cost_usd=from_nanos(row.get("cost", 0)), calls=row.get("calls", 0)
+            )
+            for start, row in zip(edges[:-1], rows, strict=True)
         ]
 
     # --- budget ----------------------------------------------------------------------------
@@ -137,8 +140,7 @@ class MongoSpend:
         enforce: bool = True,
     ) -> None:
         """Raise each scope counter with a conditional update; undo them all on a refusal."""
-        if amount < 0:
-            raise ValueError(f"reservation {reservation_id!r}: amount must be >= 0, got {amount}")
+        check_amount(reservation_id, "amount", amount)
         reservation_id = str(reservation_id)  # ids are values, never query documents
         caps = {str(scope): cap for scope, cap in caps.items()}
         self.expire_reservations(now)
@@ -157,8 +159,8 @@ class MongoSpend:
                     ScopeOverrun(
                         scope=scope,
                         cap=float(cap or 0.0),
-                        spent=usd(counter.get("spent", 0)),
-                        reserved=usd(counter.get("reserved", 0)),
+                        spent=from_nanos(counter.get("spent", 0)),
+                        reserved=from_nanos(counter.get("reserved", 0)),
                         needed=amount,
                     )
                 )
@@ -176,7 +178,7 @@ class MongoSpend:
             {"_id": reservation_id, "state": {"$in": list(_LATE)}}, doc
         )
         if reused.matched_count == 0:
-            raise StoreError(f"reservation id {reservation_id!r} is already in use")
+            raise reservation_in_use(reservation_id)
 
     def settle(
         self,
@@ -187,8 +189,7 @@ class MongoSpend:
         usage: UsageRecord | None = None,
     ) -> None:
         """Move the reservation to spent once; a late settle (after expiry) still adds spend."""
-        if actual < 0:
-            raise ValueError(f"reservation {reservation_id!r}: actual must be >= 0, got {actual}")
+        check_amount(reservation_id, "actual", actual)
         reservation_id, scopes, spent = str(reservation_id), [str(s) for s in scopes], nanos(actual)
         if self._close(reservation_id, "settled", scopes, spent) is None:
             self._settle_late(reservation_id, scopes, spent)
@@ -273,7 +274,9 @@ class MongoSpend:
         )
         reserved = {row["_id"]: row["amount"] for row in rows}
         return {
-            s: ScopeCounters(scope=s, spent=usd(spent.get(s, 0)), reserved=usd(reserved.get(s, 0)))
+            s: ScopeCounters(
+                scope=s, spent=from_nanos(spent.get(s, 0)), reserved=from_nanos(reserved.get(s, 0))
+            )
             for s in keys
         }
 

@@ -1,61 +1,36 @@
-"""``SQLiteStore``: the embedded default store (stdlib sqlite3, WAL, ``BEGIN IMMEDIATE``).
-
-Every thread gets its own connection; atomic operations run in ``BEGIN IMMEDIATE``
-transactions, which take SQLite's write lock up front, so they are atomic across threads
-and processes. Datetimes are stored as integer microseconds (UTC) and money as integer
-nano-dollars (see ``_sqlite_db``). Jobs, runs, progress and application stats live here;
-usage, budget, alerts and breakers in ``_sqlite_ledger``.
-"""
+"""Jobs in the SQLite store: upserts by fingerprint, claims under ``BEGIN IMMEDIATE``, layer
+outputs (table ``job_outputs``) and validated status changes."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
-import time
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from applyflow import periods
 from applyflow.errors import JobNotFound
 from applyflow.models import (
-    ApplicationStats,
     Job,
     JobPosting,
     LayerOutput,
-    ProgressRecord,
-    Run,
     Status,
     UpsertReport,
-    WeekCount,
     applied_at_after,
     check_transition,
 )
-from applyflow.store._sqlite_db import from_nanos, from_us, opt_us, seconds_us, to_nanos, to_us
-from applyflow.store._sqlite_ledger import BUCKETS_CTE, LedgerMixin, next_local_midnight
-from applyflow.store.base import Store, UpsertOutcome
-
-__all__ = ["SQLiteStore"]
+from applyflow.money import from_nanos, to_nanos
+from applyflow.store.jobs import JobStore, UpsertOutcome, tally
+from applyflow.store.sqlite._db import Database, from_us, opt_us, seconds_us, to_us
 
 _POSTING_COLUMNS = (
     "source", "external_id", "url", "title", "company", "location", "description", "posted_at",
 )  # fmt: skip
 
 
-class SQLiteStore(LedgerMixin, Store):
-    """The store in one SQLite file, safe for many threads and processes.
+class SQLiteJobs(Database, JobStore):
+    """``JobStore`` on SQLite."""
 
-    ``SQLiteStore("sqlite:///.applyflow/applyflow.db")``; the folder is created on open.
-    """
-
-    def ping(self) -> float:
-        """Round-trip to the database file in milliseconds."""
-        start = time.perf_counter()
-        self._all("SELECT count(*) FROM sqlite_master")
-        return (time.perf_counter() - start) * 1000
-
-    # --- jobs ------------------------------------------------------------------------------
     def _upsert(
         self, conn: sqlite3.Connection, posting: JobPosting, now: datetime
     ) -> UpsertOutcome:
@@ -86,9 +61,7 @@ class SQLiteStore(LedgerMixin, Store):
         report = UpsertReport()
         with self._tx() as conn:
             for posting in postings:
-                outcome = self._upsert(conn, posting, now)
-                setattr(report, outcome, getattr(report, outcome) + 1)
-                report.ids.append(posting.id)
+                tally(report, posting.id, self._upsert(conn, posting, now))
         return report
 
     def _jobs(self, conn: sqlite3.Connection, rows: list[sqlite3.Row]) -> list[Job]:
@@ -251,80 +224,6 @@ class SQLiteStore(LedgerMixin, Store):
             )
             rows = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchall()
             return self._jobs(conn, rows)[0]
-
-    def status_counts(self) -> dict[str, int]:
-        counts = {s.value: 0 for s in Status}
-        for row in self._all("SELECT status, count(*) FROM jobs GROUP BY status"):
-            counts[row[0]] = row[1]
-        return counts
-
-    # --- runs and progress -----------------------------------------------------------------
-    def save_run(self, run: Run) -> None:
-        self._write(
-            "INSERT INTO runs (id, started_at, data) VALUES (?, ?, ?) ON CONFLICT (id)"
-            " DO UPDATE SET started_at = excluded.started_at, data = excluded.data",
-            (run.id, to_us(run.started_at), run.model_dump_json()),
-        )
-
-    def get_run(self, run_id: str) -> Run | None:
-        rows = self._all("SELECT data FROM runs WHERE id = ?", (run_id,))
-        return Run.model_validate_json(rows[0][0]) if rows else None
-
-    def list_runs(self, limit: int = 20) -> list[Run]:
-        rows = self._all("SELECT data FROM runs ORDER BY started_at DESC, id LIMIT ?", (limit,))
-        return [Run.model_validate_json(row[0]) for row in rows]
-
-    def record_progress(self, record: ProgressRecord) -> None:
-        self._write(
-            "INSERT OR REPLACE INTO progress (run_id, job_id, layer, status, started_at,"
-            " ended_at, duration_s, cost, error, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                record.run_id, record.job_id, record.layer, record.status.value,
-                opt_us(record.started_at), opt_us(record.ended_at), record.duration_s,
-                to_nanos(record.cost_usd), record.error, to_us(record.updated_at),
-            ),
-        )  # fmt: skip
-
-    def list_progress(self, run_id: str) -> list[ProgressRecord]:
-        rows = self._all(
-            "SELECT * FROM progress WHERE run_id = ? ORDER BY job_id, started_at, layer", (run_id,)
-        )
-        return [
-            ProgressRecord(
-                run_id=r["run_id"], job_id=r["job_id"], layer=r["layer"], status=r["status"],
-                started_at=from_us(r["started_at"]), ended_at=from_us(r["ended_at"]),
-                duration_s=r["duration_s"], cost_usd=from_nanos(r["cost"]), error=r["error"],
-                updated_at=from_us(r["updated_at"]),
-            )
-            for r in rows
-        ]  # fmt: skip
-
-    # --- application stats -----------------------------------------------------------------
-    def application_stats(self, now: datetime, tz: ZoneInfo) -> ApplicationStats:
-        # Each count is a range scan of the applied_at index.
-        bounds = (
-            periods.local_midnight(now, tz),
-            now - timedelta(days=7),
-            now - timedelta(days=30),
-        )
-        counts = ", ".join(["(SELECT count(*) FROM jobs WHERE applied_at BETWEEN ? AND ?)"] * 3)
-        row = self._all(
-            f"SELECT {counts}, (SELECT count(*) FROM jobs WHERE applied_at IS NOT NULL)",
-            [us for bound in bounds for us in (to_us(bound), to_us(now))],
-        )[0]
-        return ApplicationStats(today=row[0], week=row[1], month=row[2], total=row[3])
-
-    def weekly_applications(self, now: datetime, tz: ZoneInfo, weeks: int = 12) -> list[WeekCount]:
-        starts = periods.week_starts(now, tz, weeks)
-        bounds = [[to_us(s), to_us(next_local_midnight(s, tz, 7))] for s in starts]
-        rows = self._all(
-            # One index range count per week, not a join + GROUP BY (docs/benchmarks.md).
-            f"{BUCKETS_CTE} SELECT b.lo,"
-            " (SELECT count(*) FROM jobs WHERE applied_at >= b.lo AND applied_at < b.hi)"
-            " FROM b ORDER BY b.lo",
-            (json.dumps(bounds),),
-        )
-        return [WeekCount(week_start=from_us(r[0]), count=r[1]) for r in rows]
 
 
 def _job(row: sqlite3.Row, outputs: dict[str, LayerOutput]) -> Job:

@@ -1,50 +1,43 @@
-"""The money side of ``SQLiteStore``: usage ledger, spend sums, budget, alerts, breakers."""
+"""The SQLite store's ledger: usage rows, spend sums and series, budget reservations.
+
+Budget: ``budget`` holds each scope's spent nano-dollars; ``reservations`` one row per
+(reservation, scope) with its lease; ``settlements`` the settled reservation ids, so a repeated
+settle never spends twice. ``reserve`` and ``settle`` each run in one ``BEGIN IMMEDIATE``
+transaction (settle writes the usage row in it too), which makes them atomic across processes.
+"""
 
 from __future__ import annotations
 
 import json
 import sqlite3
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Literal
 from zoneinfo import ZoneInfo
 
 from applyflow import periods
-from applyflow.errors import BudgetExceeded, ScopeOverrun, StoreError
-from applyflow.models import (
-    Alert,
-    BreakerState,
-    ScopeCounters,
-    SpendBucket,
-    SpendGroup,
-    UsageRecord,
+from applyflow.errors import BudgetExceeded, ScopeOverrun
+from applyflow.models import ScopeCounters, SpendBucket, SpendGroup, UsageRecord
+from applyflow.money import from_nanos, to_nanos
+from applyflow.store.ledger import (
+    LedgerStore,
+    SpendField,
+    check_amount,
+    check_spend_field,
+    reservation_in_use,
 )
-from applyflow.store._sqlite_db import (
+from applyflow.store.sqlite._db import (
+    BUCKETS_CTE,
+    FOREVER_AGO,
     Database,
-    from_nanos,
     from_us,
     opt_us,
     seconds_us,
-    to_nanos,
     to_us,
 )
-from applyflow.store.base import SpendField
 
-_SPEND_COLUMNS = ("provider", "model", "layer", "job_id", "run_id")
 _SUMS = "count(*), coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0)"
 _COST = "coalesce(sum(cost), 0)"
-# Bucket bounds arrive as one JSON parameter: any number of buckets, one query over an index.
-BUCKETS_CTE = (
-    "WITH b(lo, hi) AS (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') "
-    "FROM json_each(?))"
-)
-_FOREVER_AGO = -(2**62)
-
-
-def next_local_midnight(start: datetime, tz: ZoneInfo, days: int) -> datetime:
-    """Local midnight ``days`` calendar days after ``start``'s local day (DST-aware), as UTC."""
-    day = start.astimezone(tz).date() + timedelta(days=days)
-    return periods.local_midnight(datetime(day.year, day.month, day.day, 12, tzinfo=tz), tz)
 
 
 def _group(row: sqlite3.Row) -> SpendGroup:
@@ -81,8 +74,8 @@ def _scope_rows(
     return {row[0]: (row[1], row[2]) for row in rows}
 
 
-class LedgerMixin(Database):
-    """Usage, spend, budget reservations, alerts and breaker states."""
+class SQLiteLedger(Database, LedgerStore):
+    """``LedgerStore`` on SQLite."""
 
     # --- usage ledger ----------------------------------------------------------------------
     def record_usage(self, record: UsageRecord) -> bool:
@@ -113,12 +106,11 @@ class LedgerMixin(Database):
     def spend_by(
         self, field: SpendField, *, since: datetime | None = None, limit: int | None = None
     ) -> list[SpendGroup]:
-        if field not in _SPEND_COLUMNS:
-            raise ValueError(f"cannot group spend by {field!r}; use one of {list(_SPEND_COLUMNS)}")
+        check_spend_field(field)
         rows = self._all(
             f"SELECT {field}, {_SUMS}, {_COST} FROM usage WHERE at >= ? GROUP BY {field}"
             f" ORDER BY {_COST} DESC, {field} LIMIT ?",
-            (opt_us(since) if since else _FOREVER_AGO, -1 if limit is None else limit),
+            (opt_us(since) if since else FOREVER_AGO, -1 if limit is None else limit),
         )
         return [_group(row) for row in rows]
 
@@ -126,14 +118,7 @@ class LedgerMixin(Database):
         self, bucket: Literal["hour", "day"], since: datetime, until: datetime, tz: ZoneInfo
     ) -> list[SpendBucket]:
         """Each bucket sums its whole span (a day bucket is the full local day)."""
-        if bucket == "hour":
-            starts = periods.hour_starts(since, until)
-            bounds = [(s, s + timedelta(hours=1)) for s in starts]
-        elif bucket == "day":
-            starts = periods.day_starts(since, until, tz)
-            bounds = [(s, next_local_midnight(s, tz, 1)) for s in starts]
-        else:
-            raise ValueError(f"spend bucket must be 'hour' or 'day', not {bucket!r}")
+        edges = [to_us(edge) for edge in periods.spend_bucket_edges(bucket, since, until, tz)]
         rows = self._all(
             # One index range scan per bucket (usage_at_cost covers it); a join + GROUP BY
             # over a million rows was 25x slower (docs/benchmarks.md).
@@ -141,7 +126,7 @@ class LedgerMixin(Database):
             " (SELECT count(*) FROM usage WHERE at >= b.lo AND at < b.hi),"
             " (SELECT coalesce(sum(cost), 0) FROM usage WHERE at >= b.lo AND at < b.hi)"
             " FROM b ORDER BY b.lo",
-            (json.dumps([[to_us(lo), to_us(hi)] for lo, hi in bounds]),),
+            (json.dumps(list(zip(edges, edges[1:], strict=False))),),
         )
         return [
             SpendBucket(start=from_us(r[0]), calls=r[1], cost_usd=from_nanos(r[2])) for r in rows
@@ -158,8 +143,7 @@ class LedgerMixin(Database):
         *,
         enforce: bool = True,
     ) -> None:
-        if amount < 0:
-            raise ValueError(f"reservation {reservation_id!r}: amount must be >= 0, got {amount}")
+        check_amount(reservation_id, "amount", amount)
         need, now_us = to_nanos(amount), to_us(now)
         with self._tx() as conn:
             conn.execute("DELETE FROM reservations WHERE lease_until < ?", (now_us,))
@@ -169,7 +153,7 @@ class LedgerMixin(Database):
                 (reservation_id, reservation_id),
             ).fetchone()
             if taken:
-                raise StoreError(f"reservation id {reservation_id!r} is already in use")
+                raise reservation_in_use(reservation_id)
             if enforce:
                 states = _scope_rows(conn, list(caps), now_us)
                 for scope, cap in caps.items():
@@ -195,8 +179,7 @@ class LedgerMixin(Database):
         now: datetime,
         usage: UsageRecord | None = None,
     ) -> None:
-        if actual < 0:
-            raise ValueError(f"reservation {reservation_id!r}: actual must be >= 0, got {actual}")
+        check_amount(reservation_id, "actual", actual)
         with self._tx() as conn:
             first = conn.execute(
                 "INSERT INTO settlements (reservation_id, at) VALUES (?, ?)"
@@ -242,45 +225,3 @@ class LedgerMixin(Database):
     def open_reservations(self, now: datetime) -> int:
         sql = "SELECT count(DISTINCT id) FROM reservations WHERE lease_until >= ?"
         return self._all(sql, (to_us(now),))[0][0]
-
-    # --- alerts and breakers ---------------------------------------------------------------
-    def record_alert(self, alert: Alert, dedup_s: float) -> bool:
-        at = to_us(alert.at)
-        with self._tx() as conn:
-            recent = conn.execute(
-                "SELECT 1 FROM alerts WHERE key = ? AND at > ? LIMIT 1",
-                (alert.key, at - seconds_us(dedup_s)),
-            ).fetchone()
-            if recent:
-                return False
-            conn.execute(
-                "INSERT INTO alerts (key, kind, level, message, at) VALUES (?, ?, ?, ?, ?)",
-                (alert.key, alert.kind, alert.level, alert.message, at),
-            )
-            return True
-
-    def list_alerts(self, limit: int = 50, since: datetime | None = None) -> list[Alert]:
-        rows = self._all(
-            "SELECT * FROM alerts WHERE at >= ? ORDER BY at DESC, id DESC LIMIT ?",
-            (opt_us(since) if since else _FOREVER_AGO, limit),
-        )
-        return [
-            Alert(key=r["key"], kind=r["kind"], level=r["level"], message=r["message"],
-                  at=from_us(r["at"]))
-            for r in rows
-        ]  # fmt: skip
-
-    def save_breaker_state(self, state: BreakerState) -> None:
-        self._write(
-            "INSERT OR REPLACE INTO breakers (provider, state, fail_count, opened_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?)",
-            (state.provider, state.state, state.fail_count, opt_us(state.opened_at),
-             to_us(state.updated_at)),
-        )  # fmt: skip
-
-    def breaker_states(self) -> list[BreakerState]:
-        return [
-            BreakerState(provider=r["provider"], state=r["state"], fail_count=r["fail_count"],
-                         opened_at=from_us(r["opened_at"]), updated_at=from_us(r["updated_at"]))
-            for r in self._all("SELECT * FROM breakers ORDER BY provider")
-        ]  # fmt: skip

@@ -1,0 +1,241 @@
+"""Jobs in the MongoDB store: one document per job (``_id`` = fingerprint).
+
+Claims and status changes are single-document conditional writes: ``find_one_and_update`` /
+``update_one`` filtered on the state they read, so two workers never both win. Layer outputs
+are stored as JSON text, so keys a model writes never become field names.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from applyflow.errors import JobNotFound, StoreError
+from applyflow.models import (
+    Job,
+    JobPosting,
+    LayerOutput,
+    Status,
+    applied_at_after,
+    as_utc,
+    check_transition,
+)
+from applyflow.money import from_nanos
+from applyflow.store.jobs import JobStore, UpsertOutcome
+from applyflow.store.mongo._client import MongoBase
+from applyflow.store.mongo._codec import literal, nanos, safe_key, utc
+
+_POSTING_FIELDS = ("source", "external_id", "url", "title", "company", "location", "description")
+_SET_STATUS_ATTEMPTS = 50
+
+
+def output_doc(output: LayerOutput) -> dict[str, Any]:
+    """A layer output as stored: the model-written dict as JSON text, so its keys never
+    become field names (they may hold `$` or `.`)."""
+    return {
+        "output_json": json.dumps(output.model_dump(mode="json")["output"]),
+        "input_hash": output.input_hash,
+        "model": output.model,
+        "cost_usd": output.cost_usd,
+        "at": as_utc(output.at),
+    }
+
+
+def job_from_doc(doc: dict[str, Any]) -> Job:
+    outputs = {
+        layer: LayerOutput(
+            output=json.loads(stored["output_json"]),
+            input_hash=stored["input_hash"],
+            model=stored["model"],
+            cost_usd=stored.get("cost_usd", 0.0),
+            at=as_utc(stored["at"]),
+        )
+        for layer, stored in (doc.get("outputs") or {}).items()
+    }
+    fields = {k: v for k, v in doc.items() if k not in ("_id", "outputs", "cost_nanos")}
+    for key in ("posted_at", "ingested_at", "updated_at", "applied_at", "lease_until"):
+        fields[key] = utc(fields.get(key))
+    fields["cost_usd"] = from_nanos(doc.get("cost_nanos", 0))
+    return Job(id=doc["_id"], outputs=outputs, **fields)
+
+
+class MongoJobs(MongoBase, JobStore):
+    """``JobStore`` on MongoDB."""
+
+    def upsert_job(self, posting: JobPosting, now: datetime) -> UpsertOutcome:
+        """Insert by fingerprint; update posting fields only when the content hash changed."""
+        fields: dict[str, Any] = {name: getattr(posting, name) for name in _POSTING_FIELDS}
+        fields["posted_at"] = utc(posting.posted_at)
+        fields["content_hash"] = posting.content_hash()
+        pipeline_state = {
+            "status": Status.NEW.value,
+            "applied_at": None,
+            "outputs": {},
+            "fit": None,
+            "cost_nanos": 0,
+            "error": None,
+            "claimed_by": None,
+            "lease_until": None,
+            "run_id": None,
+        }
+        doc = {"_id": posting.id, **fields, "ingested_at": now, "updated_at": now}
+        try:
+            self._jobs.insert_one({**doc, **pipeline_state})
+            return "inserted"
+        except DuplicateKeyError:
+            pass
+        result = self._jobs.update_one(
+            {"_id": posting.id, "content_hash": {"$ne": fields["content_hash"]}},
+            {"$set": {**fields, "updated_at": now}},
+        )
+        return "updated" if result.modified_count else "unchanged"
+
+    def get_job(self, job_id: str) -> Job:
+        doc = self._jobs.find_one({"_id": str(job_id)})
+        if doc is None:
+            raise JobNotFound(job_id)
+        return job_from_doc(doc)
+
+    def list_jobs(
+        self,
+        *,
+        status: Status | Sequence[Status] | None = None,
+        company: str | None = None,
+        min_fit: int | None = None,
+        text: str | None = None,
+        limit: int = 500,
+    ) -> list[Job]:
+        """Newest-updated first; ``company`` and ``text`` are matched as literal text."""
+        query: dict[str, Any] = {}
+        if status is not None:
+            wanted = [status] if isinstance(status, str) else list(status)
+            query["status"] = {"$in": [Status(s).value for s in wanted]}
+        if company:
+            query["company"] = literal(company)
+        if min_fit is not None:
+            query["fit"] = {"$gte": int(min_fit)}
+        if text:
+            query["$or"] = [{field: literal(text)} for field in ("title", "company", "description")]
+        cursor = self._jobs.find(query).sort([("updated_at", DESCENDING), ("_id", ASCENDING)])
+        return [job_from_doc(doc) for doc in cursor.limit(int(limit))]
+
+    def claim_jobs(
+        self,
+        n: int,
+        worker: str,
+        lease_s: float,
+        now: datetime,
+        *,
+        run_id: str | None = None,
+        job_ids: Sequence[str] | None = None,
+        statuses: Sequence[Status] = (Status.NEW,),
+    ) -> list[Job]:
+        """One atomic ``find_one_and_update`` per job: its filter re-checks status and lease."""
+        query: dict[str, Any] = {
+            "$or": [
+                {"status": {"$in": [Status(s).value for s in statuses]}},
+                {"status": Status.PROCESSING.value, "lease_until": {"$lt": now}},
+            ]
+        }
+        if job_ids is not None:
+            query["_id"] = {"$in": [str(j) for j in job_ids]}
+        claim: dict[str, Any] = {
+            "status": Status.PROCESSING.value,
+            "claimed_by": str(worker),
+            "lease_until": now + timedelta(seconds=lease_s),
+            "updated_at": now,
+        }
+        if run_id is not None:
+            claim["run_id"] = str(run_id)
+        claimed: list[Job] = []
+        while len(claimed) < n:
+            doc = self._jobs.find_one_and_update(
+                query,
+                {"$set": claim},
+                sort=[("ingested_at", ASCENDING), ("_id", ASCENDING)],
+                return_document=ReturnDocument.AFTER,
+            )
+            if doc is None:
+                break
+            claimed.append(job_from_doc(doc))
+        return claimed
+
+    def renew_lease(self, job_id: str, worker: str, lease_s: float, now: datetime) -> bool:
+        job_id, worker = str(job_id), str(worker)  # ids are values, never query documents
+        result = self._jobs.update_one(
+            {"_id": job_id, "status": Status.PROCESSING.value, "claimed_by": worker},
+            {"$set": {"lease_until": now + timedelta(seconds=lease_s)}},
+        )
+        return result.matched_count == 1
+
+    def release_job(
+        self,
+        job_id: str,
+        worker: str,
+        status: Status,
+        now: datetime,
+        *,
+        error: str | None = None,
+    ) -> bool:
+        """End the claim only while ``worker`` still holds the job (a user's change wins)."""
+        job_id, worker = str(job_id), str(worker)
+        check_transition(job_id, Status.PROCESSING, status)
+        ended = {
+            "status": Status(status).value,
+            "error": error,
+            "claimed_by": None,
+            "lease_until": None,
+            "updated_at": now,
+        }
+        result = self._jobs.update_one(
+            {"_id": job_id, "status": Status.PROCESSING.value, "claimed_by": worker},
+            {"$set": ended},
+        )
+        return result.matched_count == 1
+
+    def save_layer_output(
+        self, job_id: str, layer: str, output: LayerOutput, *, fit: int | None = None
+    ) -> None:
+        """Field-level ``$set`` of ``outputs.<layer>`` (and ``fit``); ``$inc`` of the cost."""
+        job_id = str(job_id)
+        fields: dict[str, Any] = {f"outputs.{safe_key('layer', layer)}": output_doc(output)}
+        if fit is not None:
+            fields["fit"] = int(fit)
+        result = self._jobs.update_one(
+            {"_id": job_id}, {"$set": fields, "$inc": {"cost_nanos": nanos(output.cost_usd)}}
+        )
+        if result.matched_count == 0:
+            raise JobNotFound(job_id)
+
+    def set_status(
+        self, job_id: str, status: Status, now: datetime, *, error: str | None = None
+    ) -> Job:
+        """Compare-and-set on the (status, applied_at) read; retried if it changed meanwhile."""
+        job_id, target = str(job_id), Status(status)
+        for _ in range(_SET_STATUS_ATTEMPTS):
+            doc = self._jobs.find_one({"_id": job_id}, {"status": 1, "applied_at": 1})
+            if doc is None:
+                raise JobNotFound(job_id)
+            current = Status(doc["status"])
+            check_transition(job_id, current, target)
+            applied_at = applied_at_after(current, target, utc(doc.get("applied_at")), now)
+            fields: dict[str, Any] = {
+                "status": target.value,
+                "applied_at": applied_at,
+                "updated_at": now,
+                "error": error,
+            }
+            if target != Status.PROCESSING:  # leaving processing ends the claim
+                fields.update(claimed_by=None, lease_until=None)
+            result = self._jobs.update_one(
+                {"_id": job_id, "status": current.value, "applied_at": doc.get("applied_at")},
+                {"$set": fields},
+            )
+            if result.matched_count == 1:
+                return self.get_job(job_id)
+        raise StoreError(f"job {job_id}: its status kept changing underneath; try again")

@@ -1,0 +1,73 @@
+"""Runs and progress in the MongoDB store. Free-form run ``params``/``summary`` are stored as
+JSON text; progress is one document per (run, job, layer), upserted on a unique index."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING
+from pymongo.errors import DuplicateKeyError
+
+from applyflow.models import ProgressRecord, Run, as_utc
+from applyflow.store.mongo._client import MongoBase
+from applyflow.store.mongo._codec import utc
+from applyflow.store.runs import RunStore
+
+
+class MongoRuns(MongoBase, RunStore):
+    """``RunStore`` on MongoDB."""
+
+    def save_run(self, run: Run) -> None:
+        """Free-form ``params``/``summary`` are stored as JSON text, never as field names."""
+        doc = run.model_dump(exclude={"id", "params", "summary"})
+        doc["status"] = run.status.value
+        plain = run.model_dump(mode="json", include={"params", "summary"})
+        doc["params_json"] = json.dumps(plain["params"])
+        doc["summary_json"] = json.dumps(plain["summary"])
+        self._runs.replace_one({"_id": run.id}, doc, upsert=True)
+
+    def get_run(self, run_id: str) -> Run | None:
+        doc = self._runs.find_one({"_id": str(run_id)})
+        return self._run(doc) if doc else None
+
+    def list_runs(self, limit: int = 20) -> list[Run]:
+        cursor = self._runs.find().sort([("started_at", DESCENDING), ("_id", ASCENDING)])
+        return [self._run(doc) for doc in cursor.limit(int(limit))]
+
+    @staticmethod
+    def _run(doc: dict[str, Any]) -> Run:
+        return Run(
+            id=doc["_id"],
+            flow_run_id=doc.get("flow_run_id"),
+            started_at=as_utc(doc["started_at"]),
+            ended_at=utc(doc.get("ended_at")),
+            status=doc["status"],
+            model=doc.get("model", "offline"),
+            params=json.loads(doc["params_json"]),
+            summary=json.loads(doc["summary_json"]),
+        )
+
+    def record_progress(self, record: ProgressRecord) -> None:
+        """Upsert the (run, job, layer) row."""
+        key = {"run_id": record.run_id, "job_id": record.job_id, "layer": record.layer}
+        doc = record.model_dump()
+        doc["status"] = record.status.value
+        for attempt in range(2):
+            try:
+                self._progress.update_one(key, {"$set": doc}, upsert=True)
+                return
+            except DuplicateKeyError:  # two first upserts of one key raced; now it exists
+                if attempt:
+                    raise
+
+    def list_progress(self, run_id: str) -> list[ProgressRecord]:
+        cursor = self._progress.find({"run_id": str(run_id)}, {"_id": 0}).sort(
+            [("job_id", ASCENDING), ("started_at", ASCENDING), ("layer", ASCENDING)]
+        )
+        out = []
+        for doc in cursor:
+            for key in ("started_at", "ended_at", "updated_at"):
+                doc[key] = utc(doc.get(key))
+            out.append(ProgressRecord(**doc))
+        return out

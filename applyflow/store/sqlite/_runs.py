@@ -1,0 +1,53 @@
+"""Runs and progress in the SQLite store: a run is its JSON in ``runs``; progress one row per
+(run, job, layer)."""
+
+from __future__ import annotations
+
+from applyflow.models import ProgressRecord, Run
+from applyflow.money import from_nanos, to_nanos
+from applyflow.store.runs import RunStore
+from applyflow.store.sqlite._db import Database, from_us, opt_us, to_us
+
+
+class SQLiteRuns(Database, RunStore):
+    """``RunStore`` on SQLite."""
+
+    def save_run(self, run: Run) -> None:
+        self._write(
+            "INSERT INTO runs (id, started_at, data) VALUES (?, ?, ?) ON CONFLICT (id)"
+            " DO UPDATE SET started_at = excluded.started_at, data = excluded.data",
+            (run.id, to_us(run.started_at), run.model_dump_json()),
+        )
+
+    def get_run(self, run_id: str) -> Run | None:
+        rows = self._all("SELECT data FROM runs WHERE id = ?", (run_id,))
+        return Run.model_validate_json(rows[0][0]) if rows else None
+
+    def list_runs(self, limit: int = 20) -> list[Run]:
+        rows = self._all("SELECT data FROM runs ORDER BY started_at DESC, id LIMIT ?", (limit,))
+        return [Run.model_validate_json(row[0]) for row in rows]
+
+    def record_progress(self, record: ProgressRecord) -> None:
+        self._write(
+            "INSERT OR REPLACE INTO progress (run_id, job_id, layer, status, started_at,"
+            " ended_at, duration_s, cost, error, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                record.run_id, record.job_id, record.layer, record.status.value,
+                opt_us(record.started_at), opt_us(record.ended_at), record.duration_s,
+                to_nanos(record.cost_usd), record.error, to_us(record.updated_at),
+            ),
+        )  # fmt: skip
+
+    def list_progress(self, run_id: str) -> list[ProgressRecord]:
+        rows = self._all(
+            "SELECT * FROM progress WHERE run_id = ? ORDER BY job_id, started_at, layer", (run_id,)
+        )
+        return [
+            ProgressRecord(
+                run_id=r["run_id"], job_id=r["job_id"], layer=r["layer"], status=r["status"],
+                started_at=from_us(r["started_at"]), ended_at=from_us(r["ended_at"]),
+                duration_s=r["duration_s"], cost_usd=from_nanos(r["cost"]), error=r["error"],
+                updated_at=from_us(r["updated_at"]),
+            )
+            for r in rows
+        ]  # fmt: skip
