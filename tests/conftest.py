@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 _PREFECT_HOME = tempfile.mkdtemp(prefix="applyflow-prefect-")
@@ -51,23 +52,27 @@ def make_store(kind: str, tmp_path: Path) -> Store:
     return MongoStore(url, drop_on_close=True)
 
 
-@pytest.fixture(params=STORE_KINDS)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    """Every store implementation, fresh and empty (the contract suite runs on each)."""
-    s = make_store(request.param, tmp_path)
+@contextmanager
+def opened_store(kind: str, tmp_path: Path) -> Iterator[Store]:
+    """``make_store`` closed again when the block ends."""
+    s = make_store(kind, tmp_path)
     try:
         yield s
     finally:
         s.close()
+
+
+@pytest.fixture(params=STORE_KINDS)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """Every store implementation, fresh and empty (the contract suite runs on each)."""
+    with opened_store(request.param, tmp_path) as s:
+        yield s
 
 
 @pytest.fixture
 def sqlite_store(tmp_path: Path) -> Iterator[Store]:
-    s = make_store("sqlite", tmp_path)
-    try:
+    with opened_store("sqlite", tmp_path) as s:
         yield s
-    finally:
-        s.close()
 
 
 @pytest.fixture(scope="session")

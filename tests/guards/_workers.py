@@ -1,4 +1,5 @@
-"""Process entry points for the cross-process tests (spawned, so they must be importable)."""
+"""Process entry points for the cross-process guard tests (spawned, so they must be importable);
+``tests.multiproc`` starts them."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ from typing import Any
 
 from applyflow.errors import BudgetExceeded, RateLimited
 from applyflow.settings import Settings, load_settings
+from tests.multiproc import WAIT_S
 
 RATE_PROVIDER = "xproc"
 SPEND_MODEL = "fakeai:unit"
+SPEND_CAP_USD = 1.0
 
 
 def rate_worker(rate_url: str, attempts: int, barrier: Any, results: Any) -> None:
@@ -21,7 +24,7 @@ def rate_worker(rate_url: str, attempts: int, barrier: Any, results: Any) -> Non
         rate_storage_url=rate_url, rate_limits={RATE_PROVIDER: "30/minute"}, rate_max_wait_s=0
     )
     guard = RateGuard(settings)
-    barrier.wait()
+    barrier.wait(WAIT_S)
     admitted = []
     for _ in range(attempts):
         try:
@@ -36,26 +39,36 @@ def spend_settings(store_url: str) -> Settings:
     """$1.00 total cap; each call reserves $0.05 (50 output tokens) and costs $0.03."""
     return load_settings(
         store_url=store_url,
-        budget_total_usd=1.0,
+        budget_total_usd=SPEND_CAP_USD,
         prices={SPEND_MODEL: {"input": 0, "output": 1000}},
         rate_storage_url="memory://",
     )
 
 
 def spend_worker(store_url: str, barrier: Any, results: Any) -> None:
-    """Call until the budget refuses; report how many calls went through."""
+    """Call through ``ModelGuard`` until the budget refuses. Reports the calls made and the most
+    money the store held on the total scope (spent + reserved, nano-dollars) seen mid-call."""
     from langchain_core.messages import HumanMessage
 
+    from applyflow.models import utcnow
+    from applyflow.money import to_nanos
     from applyflow.store.sqlite import SQLiteStore
     from guards.call import CallContext, ModelGuard
     from tests.guards._fakes import FakeChat
 
     store = SQLiteStore(store_url)
-    fake = FakeChat(input_tokens=4, output_tokens=30)
+    peak = 0
+
+    def sample_held() -> None:  # runs between this call's reservation and its settlement
+        nonlocal peak
+        total = store.scope_states(["total"], utcnow())["total"]
+        peak = max(peak, to_nanos(total.spent) + to_nanos(total.reserved))
+
+    fake = FakeChat(input_tokens=4, output_tokens=30, during=sample_held)
     guard = ModelGuard(
         spend_settings(store_url), store, model_factory=lambda m, t: fake, prefect_slots=False
     )
-    barrier.wait()
+    barrier.wait(WAIT_S)
     calls = 0
     try:
         while True:
@@ -67,11 +80,12 @@ def spend_worker(store_url: str, barrier: Any, results: Any) -> None:
         pass
     finally:
         store.close()
-    results.put(calls)
+    results.put({"calls": calls, "peak_nanos": peak})
 
 
 def crashed_holder(store_url: str) -> None:
-    """Reserve spend and die without settling or releasing, like a killed worker."""
+    """Reserve $0.90 of the $1.00 cap and die without settling or releasing, like a killed
+    worker (``os._exit``: no cleanup runs); exit code 17."""
     from applyflow.store.sqlite import SQLiteStore
     from guards.alerts import alert
     from guards.budget import BudgetGuard
@@ -79,5 +93,5 @@ def crashed_holder(store_url: str) -> None:
     settings = spend_settings(store_url)
     store = SQLiteStore(store_url)
     budget = BudgetGuard(settings, store, lambda *a, **k: alert(settings, store, *a, **k))
-    budget.reserve(SPEND_MODEL, 0, 900)  # $0.90 of the $1.00 cap
+    budget.reserve(SPEND_MODEL, 0, 900)
     os._exit(17)

@@ -2,42 +2,26 @@
 
 from __future__ import annotations
 
-import multiprocessing
-from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from applyflow.errors import BudgetExceeded
 from applyflow.models import utcnow
+from applyflow.money import to_nanos
 from applyflow.store.sqlite import SQLiteStore
 from guards.budget import BudgetGuard
+from tests import multiproc
 from tests.guards import _workers
+from tests.guards._workers import SPEND_CAP_USD, SPEND_MODEL
 
 WORKERS = 8
-SPAWN = multiprocessing.get_context("spawn")
-
-
-def _run(target: Callable[..., None], *args: Any) -> list:
-    """Start WORKERS processes of ``target`` behind one barrier; collect one result from each."""
-    barrier, results = SPAWN.Barrier(WORKERS), SPAWN.Queue()
-    procs = [SPAWN.Process(target=target, args=(*args, barrier, results)) for _ in range(WORKERS)]
-    for p in procs:
-        p.start()
-    try:
-        out = [results.get(timeout=120) for _ in procs]
-    finally:
-        for p in procs:
-            p.join(timeout=30)
-    assert [p.exitcode for p in procs] == [0] * WORKERS
-    return out
 
 
 def test_eight_processes_never_exceed_30_per_minute(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'ratelimits.db'}"
-    results = _run(_workers.rate_worker, url, 10)
+    results = multiproc.run_together(_workers.rate_worker, [(url, 10)] * WORKERS)
     stamps = sorted(t for _, admitted in results for t in admitted)
     assert len({pid for pid, _ in results}) == WORKERS
     assert len(stamps) >= 30  # the full allowance is used, not throttled below it
@@ -46,30 +30,32 @@ def test_eight_processes_never_exceed_30_per_minute(tmp_path: Path) -> None:
         assert in_window <= 30, f"{in_window} admissions in the minute from {start}"
 
 
-def test_eight_processes_spend_within_one_dollar(tmp_path: Path) -> None:
+def test_eight_processes_never_spend_or_hold_over_the_cap(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'applyflow.db'}"
     SQLiteStore(url).close()  # create the schema once, before the race
-    calls = _run(_workers.spend_worker, url)
+    outcomes = multiproc.run_together(_workers.spend_worker, [(url,)] * WORKERS)
     store = SQLiteStore(url)
     try:
         now = utcnow()
-        spent = store.scope_states(["total"], now)["total"].spent
+        total = store.scope_states(["total"], now)["total"]
         usage = store.usage_total()
-        assert spent <= 1.0
-        assert spent > 1.0 - WORKERS * 0.05  # each refusal saw at most 7 other reservations
-        assert usage.calls == sum(calls) and usage.cost_usd == pytest.approx(spent)
+        assert total.spent <= SPEND_CAP_USD
+        # Reservations included, the store never held more than the cap at any call (and the
+        # samples were taken: each saw at least its own call's $0.05).
+        peak = max(o["peak_nanos"] for o in outcomes)
+        assert to_nanos(0.05) <= peak <= to_nanos(SPEND_CAP_USD)
+        assert total.spent > SPEND_CAP_USD - WORKERS * 0.05  # a refusal saw <= 7 other holds
+        assert usage.calls == sum(o["calls"] for o in outcomes)
+        assert usage.cost_usd == pytest.approx(total.spent)
         assert usage.cost_usd == pytest.approx(0.03 * usage.calls)
-        assert store.open_reservations(now) == 0
+        assert total.reserved == 0 and store.open_reservations(now) == 0
     finally:
         store.close()
 
 
-def test_crashed_holders_reservation_expires(tmp_path: Path) -> None:
+def test_a_crashed_holders_reservation_expires_after_its_lease(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'applyflow.db'}"
-    proc = SPAWN.Process(target=_workers.crashed_holder, args=(url,))
-    proc.start()
-    proc.join(timeout=60)
-    assert proc.exitcode == 17
+    assert multiproc.run_alone(_workers.crashed_holder, url) == 17
     settings = _workers.spend_settings(url)
     store = SQLiteStore(url)
     try:
@@ -77,9 +63,11 @@ def test_crashed_holders_reservation_expires(tmp_path: Path) -> None:
         assert store.open_reservations(now) == 1
         budget = BudgetGuard(settings, store, lambda *a, **k: True)
         with pytest.raises(BudgetExceeded, match=r"\$0\.9000 reserved"):
-            budget.reserve(_workers.SPEND_MODEL, 0, 200, now=now)
+            budget.reserve(SPEND_MODEL, 0, 200, now=now)
         after_lease = now + timedelta(seconds=settings.budget_lease_s + 1)
-        budget.reserve(_workers.SPEND_MODEL, 0, 200, now=after_lease)  # the lease ran out
-        assert store.open_reservations(after_lease) == 1  # only the new one
+        budget.reserve(SPEND_MODEL, 0, 200, now=after_lease)  # the lease ran out
+        state = store.scope_states(["total"], after_lease)["total"]
+        assert (state.spent, state.reserved) == pytest.approx((0, 0.2))  # only the new $0.20
+        assert store.open_reservations(after_lease) == 1
     finally:
         store.close()

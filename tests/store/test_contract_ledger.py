@@ -1,4 +1,4 @@
-"""The store contract, part 2: usage ledger, spend sums and series, budget, alerts, breakers."""
+"""The store contract, ``LedgerStore``: usage ledger, spend sums and series, budget reservations."""
 
 from __future__ import annotations
 
@@ -7,10 +7,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from applyflow.errors import BudgetExceeded
-from applyflow.models import Alert, BreakerState
+from applyflow.errors import BudgetExceeded, StoreError
 from applyflow.store import Store
-from tests.store.factories import NOW, make_usage
+from tests.factories import NOW, make_usage
 
 UTC_ZONE = ZoneInfo("UTC")
 LA = ZoneInfo("America/Los_Angeles")
@@ -60,6 +59,10 @@ class TestUsage:
         store.record_usage(make_usage(provider="new", at=NOW))
         assert [g.key for g in store.spend_by("provider", since=NOW - timedelta(days=1))] == ["new"]
 
+    def test_unknown_grouping_is_refused(self, store: Store) -> None:
+        with pytest.raises(ValueError, match="cannot group spend by 'cost'; use one of"):
+            store.spend_by("cost")  # type: ignore[arg-type]
+
 
 class TestSpendSeries:
     def test_hour_buckets_are_contiguous_with_zeros(self, store: Store) -> None:
@@ -89,6 +92,13 @@ class TestSpendSeries:
         assert [b.start for b in series] == [mar7, mar8, mar9]
         assert [b.calls for b in series] == [1, 1, 1]
         assert [b.cost_usd for b in series] == pytest.approx([0.1, 0.2, 0.4])
+
+    def test_unknown_bucket_is_refused_and_a_backward_span_is_empty(self, store: Store) -> None:
+        with pytest.raises(ValueError, match="spend bucket must be 'hour' or 'day', not 'week'"):
+            store.spend_series("week", NOW, LATER, UTC_ZONE)  # type: ignore[arg-type]
+        earlier = NOW - timedelta(days=2)
+        assert store.spend_series("day", NOW, earlier, UTC_ZONE) == []
+        assert store.spend_series("hour", NOW, earlier, UTC_ZONE) == []
 
 
 class TestBudget:
@@ -179,38 +189,20 @@ class TestBudget:
         with pytest.raises(ValueError, match="amount"):
             store.reserve("r1", {"total": 1.0}, -0.5, NOW, 60)
 
+    def test_negative_actual_is_refused_and_the_reservation_kept(self, store: Store) -> None:
+        store.reserve("r1", {"total": 1.0}, 0.5, NOW, 60)
+        with pytest.raises(ValueError, match="'r1': actual must be >= 0, got -0.1"):
+            store.settle("r1", ["total"], -0.1, NOW)
+        state = store.scope_states(["total"], NOW)["total"]
+        assert (state.spent, state.reserved) == pytest.approx((0, 0.5))
 
-class TestAlerts:
-    def _alert(self, key: str, at: datetime) -> Alert:
-        return Alert(key=key, kind="budget", message=f"{key} at 80%", at=at)
-
-    def test_same_key_is_stored_once_per_window(self, store: Store) -> None:
-        assert store.record_alert(self._alert("day:d", NOW), dedup_s=3600) is True
-        assert store.record_alert(self._alert("day:d", NOW + timedelta(minutes=59)), 3600) is False
-        assert store.record_alert(self._alert("month:m", NOW), 3600) is True
-        assert store.record_alert(self._alert("day:d", NOW + timedelta(minutes=61)), 3600) is True
-        assert [a.key for a in store.list_alerts()] == ["day:d", "month:m", "day:d"]
-
-    def test_list_is_newest_first_with_since_and_limit(self, store: Store) -> None:
-        for minute in (0, 10, 20):
-            store.record_alert(self._alert(f"k{minute}", NOW + timedelta(minutes=minute)), 60)
-        assert [a.key for a in store.list_alerts(limit=2)] == ["k20", "k10"]
-        assert [a.key for a in store.list_alerts(since=NOW + timedelta(minutes=5))] == [
-            "k20",
-            "k10",
-        ]
-        (newest, *_) = store.list_alerts()
-        assert newest == self._alert("k20", NOW + timedelta(minutes=20))
-
-
-class TestBreakers:
-    def test_one_state_per_provider_replaced_on_save(self, store: Store) -> None:
-        store.save_breaker_state(BreakerState(provider="openai", state="closed", updated_at=NOW))
-        opened = BreakerState(
-            provider="openai", state="open", fail_count=5, opened_at=LATER, updated_at=LATER
-        )
-        store.save_breaker_state(opened)
-        store.save_breaker_state(BreakerState(provider="ollama", state="closed", updated_at=NOW))
-        states = {b.provider: b for b in store.breaker_states()}
-        assert states["openai"] == opened
-        assert set(states) == {"openai", "ollama"}
+    def test_an_id_held_or_settled_is_in_use(self, store: Store) -> None:
+        store.reserve("r1", {"total": None}, 0.1, NOW, 60)
+        with pytest.raises(StoreError, match="reservation id 'r1' is already in use"):
+            store.reserve("r1", {"total": None}, 0.1, NOW, 60)
+        assert store.scope_states(["total"], NOW)["total"].reserved == pytest.approx(0.1)
+        store.settle("r1", ["total"], 0.1, NOW)
+        with pytest.raises(StoreError, match="already in use"):
+            store.reserve("r1", {"total": None}, 0.1, NOW, 60)
+        state = store.scope_states(["total"], NOW)["total"]
+        assert (state.spent, state.reserved) == pytest.approx((0.1, 0))

@@ -1,4 +1,5 @@
-"""The store contract, part 3: application stats and the weekly series, at exact boundaries.
+"""The store contract, ``StatsStore``: status counts, application stats and the weekly series
+at exact boundaries.
 
 "now" is fixed (Wednesday 2026-03-18 16:30 UTC). Local midnight that day is 00:00 UTC in UTC,
 07:00 UTC in Los Angeles (PDT) and 15:00 UTC in Tokyo (where it is already Thursday).
@@ -13,11 +14,20 @@ import pytest
 
 from applyflow.models import Status
 from applyflow.store import Store
-from tests.store.factories import NOW, add_job, applied_job
+from tests.factories import NOW, add_job, add_jobs, applied_job
 
 
 def _utc(month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
     return datetime(2026, month, day, hour, minute, second, tzinfo=UTC)
+
+
+class TestStatusCounts:
+    def test_status_counts_include_zeros(self, store: Store) -> None:
+        a, b, _ = add_jobs(store, 3)
+        store.set_status(a, Status.APPLIED, NOW)
+        store.set_status(b, Status.DISCARDED, NOW)
+        counts = store.status_counts()
+        assert counts == {s.value: 0 for s in Status} | {"new": 1, "applied": 1, "discarded": 1}
 
 
 # Applied at -> (today in UTC, today in Los Angeles, today in Tokyo, last 7 days, last 30 days).

@@ -21,9 +21,10 @@ import mongomock
 import pytest
 
 from applyflow.errors import BudgetExceeded, JobNotFound, StoreError
-from applyflow.models import Alert, JobPosting, LayerOutput, Status, UsageRecord
+from applyflow.models import Alert, LayerOutput, Status, UsageRecord
 from applyflow.store.mongo import MongoStore
-from tests.conftest import MONGO_URI, make_store
+from tests.conftest import MONGO_URI, opened_store
+from tests.factories import make_posting
 
 pytestmark = pytest.mark.mongo
 
@@ -34,17 +35,8 @@ THREADS = 8
 
 @pytest.fixture(params=KINDS)
 def mongo_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MongoStore]:
-    store = make_store(request.param, tmp_path)
-    try:
+    with opened_store(request.param, tmp_path) as store:
         yield store
-    finally:
-        store.close()
-
-
-def _posting(n: int, **fields: str) -> JobPosting:
-    base = {"source": "test", "external_id": str(n), "title": "Engineer", "company": "Acme"}
-    base["description"] = "Build things."
-    return JobPosting(**{**base, **fields})
 
 
 def _run_threads(target: Any) -> None:
@@ -93,7 +85,7 @@ OPERATOR_LIKE = {
 
 
 def test_operator_like_posting_fields_are_stored_as_values(mongo_store: MongoStore) -> None:
-    posting = _posting(1, **OPERATOR_LIKE)
+    posting = make_posting(**OPERATOR_LIKE)
     assert mongo_store.upsert_job(posting, NOW) == "inserted"
     raw = mongo_store._db.jobs.find_one({"_id": posting.id})
     assert {k: raw[k] for k in OPERATOR_LIKE} == OPERATOR_LIKE
@@ -102,8 +94,8 @@ def test_operator_like_posting_fields_are_stored_as_values(mongo_store: MongoSto
 
 
 def test_search_text_is_literal_not_a_regex_or_operator(mongo_store: MongoStore) -> None:
-    odd = _posting(1, **OPERATOR_LIKE)
-    plain = _posting(2, company="aXb", title="Engineer", description="nothing special")
+    odd = make_posting(**OPERATOR_LIKE)
+    plain = make_posting(company="aXb", title="Engineer", description="nothing special")
     for posting in (odd, plain):
         mongo_store.upsert_job(posting, NOW)
 
@@ -122,7 +114,7 @@ def test_search_text_is_literal_not_a_regex_or_operator(mongo_store: MongoStore)
 def test_layer_output_keys_round_trip_and_layer_names_are_checked(
     mongo_store: MongoStore,
 ) -> None:
-    posting = _posting(1)
+    posting = make_posting()
     mongo_store.upsert_job(posting, NOW)
     payload = {"$gt": 1, "a.b": {"$where": "x"}, "plain": [1, "two"]}
     output = LayerOutput(output=payload, input_hash="h", model="offline", cost_usd=0.1, at=NOW)
@@ -135,7 +127,7 @@ def test_layer_output_keys_round_trip_and_layer_names_are_checked(
 
 
 def test_ids_given_as_query_documents_match_nothing(mongo_store: MongoStore) -> None:
-    mongo_store.upsert_job(_posting(1), NOW)
+    mongo_store.upsert_job(make_posting(), NOW)
     sneaky: Any = {"$ne": ""}
     with pytest.raises(JobNotFound):
         mongo_store.get_job(sneaky)
@@ -229,7 +221,7 @@ def test_reservation_is_held_through_the_last_instant_of_its_lease(
 
 # --- threads ---------------------------------------------------------------------------------
 def test_threads_claiming_100_jobs_each_get_distinct_jobs(mongo_store: MongoStore) -> None:
-    mongo_store.upsert_jobs((_posting(n) for n in range(100)), NOW)
+    mongo_store.upsert_jobs((make_posting() for _ in range(100)), NOW)
     claims: Counter[str] = Counter()
     lock = threading.Lock()
 

@@ -14,7 +14,7 @@ import pytest
 from applyflow.errors import StoreError
 from applyflow.store import open_store
 from applyflow.store.sqlite import SCHEMA_VERSION, SQLiteStore
-from tests.store.factories import NOW, add_job, make_usage
+from tests.factories import NOW, add_job, make_usage
 
 
 def test_open_store_picks_sqlite_and_creates_the_folder(tmp_path: Path) -> None:
