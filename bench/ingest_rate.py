@@ -48,7 +48,7 @@ def time_flow(source: Path, folder: Path) -> dict[str, Any]:
 
 def time_parts(source: Path, folder: Path) -> dict[str, Any]:
     """Seconds to read and normalise the file, and to upsert it into a fresh store twice."""
-    from tasks.sources import read_source
+    from tasks.ingest import read_source
 
     settings = bench_settings(folder)
     start = time.perf_counter()
@@ -108,10 +108,10 @@ def main() -> dict[str, Any]:
         rows,
         params={"postings": n, "rounds": rounds, "store": "sqlite", "html_share": 0.3},
         summary={
-            "first_inserted": last["first"]["inserted"],
-            "again_unchanged": last["again"]["unchanged"],
-            "again_inserted": last["again"]["inserted"],
-            "rejected": last["first"]["rejected"],
+            "first_inserted": last["first"].inserted,
+            "again_unchanged": last["again"].unchanged,
+            "again_inserted": last["again"].inserted,
+            "rejected": last["first"].rejected,
             "reingest_speedup": round(first_s / again_s, 2),
         },
     )

@@ -30,7 +30,7 @@ PROFILE = Path(__file__).resolve().parent.parent / "samples" / "profile.md"
 
 def prepare(folder: Path, jobs: int, seed: int = 3) -> Settings:
     """Process settings pointed at a fresh store under ``folder`` holding ``jobs`` new jobs."""
-    from tasks.sources import read_source
+    from tasks.ingest import read_source
 
     os.environ["APPLYFLOW_STORE_URL"] = f"sqlite:///{folder / 'applyflow.db'}"
     os.environ["APPLYFLOW_OUTPUT_DIR"] = str(folder / "output")
@@ -55,13 +55,14 @@ def run_flow(jobs: int) -> dict[str, Any]:
     start = time.perf_counter()
     summary = process_jobs(limit=jobs)
     seconds = time.perf_counter() - start
-    return {"seconds": seconds, "ready": summary["counts"]["ready"], "calls": summary["calls"]}
+    return {"seconds": seconds, "ready": summary.counts["ready"], "calls": summary.calls}
 
 
 def run_loop(settings: Settings, jobs: int) -> dict[str, Any]:
     """Seconds for a plain loop: claim, every layer function through the same guard, release."""
-    from flows.pipeline import LAYER_TASKS, build_guard
-    from tasks.layers import RunContext, register_run, unregister_run
+    from flows.jobs import LAYER_TASKS
+    from flows.pipeline import build_guard
+    from tasks.run import RunContext, register_run, unregister_run
 
     store = open_store(settings)
     run_id = uuid.uuid4().hex[:12]

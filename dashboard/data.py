@@ -18,25 +18,17 @@ from applyflow.settings import Settings
 from applyflow.spend import budget_summary
 from applyflow.stats import FUNNEL_SIDE, funnel
 from dashboard.prefect_api import flow_run_url, prefect_status, prefect_urls
-from dashboard.source import (
-    NOW_ENV,
-    Source,
-    clear_caches,
-    context,
-    now,
-    store,
-    use_store_factory,
-)
+from dashboard.source import NOW_ENV, RUNTIME_KEY, Source, clear_caches, context, now, store
 
 if TYPE_CHECKING:
     from guards.health import ProviderHealth
 
 __all__ = [
     "NOW_ENV",
+    "RUNTIME_KEY",
     "Source",
     "context",
     "now",
-    "use_store_factory",
     "store",
     "clear_caches",
     "load_applications",

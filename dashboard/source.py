@@ -1,6 +1,8 @@
 """Where the dashboard reads from: validated settings, the store (shared per URL), and "now".
 
 "Now" is the live clock, or ``APPLYFLOW_DASHBOARD_NOW`` (an ISO timestamp) so tests can pin it.
+A test (or an app embedding these pages) passes its own ``Runtime`` in session state under
+``RUNTIME_KEY``; its store factory then opens the stores.
 """
 
 from __future__ import annotations
@@ -8,7 +10,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any, NamedTuple, cast
@@ -17,23 +18,23 @@ from zoneinfo import ZoneInfo
 import streamlit as st
 
 from applyflow.models import as_utc, utcnow
+from applyflow.runtime import PRODUCTION, Runtime
 from applyflow.settings import Settings, load_settings
 from applyflow.store import Store, open_store
 
 __all__ = [
     "NOW_ENV",
+    "RUNTIME_KEY",
     "Source",
-    "StoreFactory",
     "clear_caches",
     "context",
     "now",
+    "runtime",
     "store",
-    "use_store_factory",
 ]
 
 NOW_ENV = "APPLYFLOW_DASHBOARD_NOW"
-StoreFactory = Callable[[str], Store]
-_factory: StoreFactory = open_store
+RUNTIME_KEY = "applyflow_runtime"
 
 
 class Source(NamedTuple):
@@ -74,12 +75,10 @@ def now(src: Source) -> datetime:
     return datetime.fromisoformat(src.at) if src.at else utcnow()
 
 
-def use_store_factory(factory: StoreFactory | None) -> None:
-    """Open stores with ``factory`` (tests share one mongomock client); None restores the URL."""
-    global _factory
-    _factory = factory or open_store
-    store.clear()
-    clear_caches()
+def runtime() -> Runtime:
+    """This session's ``Runtime``: the one passed in session state, else production's."""
+    passed = st.session_state.get(RUNTIME_KEY)
+    return passed if isinstance(passed, Runtime) else PRODUCTION
 
 
 class _StoreThreads:
@@ -115,9 +114,15 @@ def _close(store: Store) -> None:
 
 
 @st.cache_resource(show_spinner=False, on_release=_close)
+def _shared_store(url: str) -> Store:
+    return cast(Store, _StoreThreads(open_store(url)))
+
+
 def store(url: str) -> Store:
-    """One store per URL for the whole server, called from a fixed pool of threads."""
-    return cast(Store, _StoreThreads(_factory(url)))
+    """The store at ``url``: one per URL for the whole server, called from a fixed pool of
+    threads; or, when the session's runtime brings a store factory, whatever it gives."""
+    factory = runtime().store_factory
+    return _shared_store(url) if factory is open_store else factory(url)
 
 
 def clear_caches() -> None:

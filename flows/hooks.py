@@ -8,8 +8,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from applyflow.runtime import current_runtime
 from applyflow.settings import Settings, get_settings
-from applyflow.store import Store, open_store
+from applyflow.store import Store
 from guards.alerts import alert
 
 __all__ = ["FLOW_FAILED", "alert_flow_failed", "on_flow_failure"]
@@ -31,7 +32,7 @@ def on_flow_failure(flow: Any, flow_run: Any, state: Any) -> None:
     """Prefect ``on_failure`` hook: alert with the flow's name and flow run id."""
     try:
         settings = get_settings()
-        store = open_store(settings)
+        store = current_runtime().store_factory(settings.store_url)
     except Exception:  # no settings or no store: nowhere to keep the alert
         log.exception("could not open the store to record that flow %s failed", flow.name)
         return

@@ -11,12 +11,13 @@ from datetime import datetime
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
-from applyflow.models import Alert, Run, RunStatus, utcnow
+from applyflow.models import Alert, Run, RunStatus
 from applyflow.periods import local_midnight
+from applyflow.runtime import current_runtime
 from applyflow.settings import Settings, get_settings
 from applyflow.spend import budget_summary
 from applyflow.stats import funnel
-from applyflow.store import Store, open_store
+from applyflow.store import Store
 from flows.hooks import on_flow_failure
 from guards.alerts import post_webhook
 
@@ -137,9 +138,9 @@ def build_report(settings: Settings, store: Store, now: datetime) -> str:
 def daily_report() -> str:
     """Write today's report as a Markdown artifact and send it to the alert webhook."""
     logger = get_run_logger()
-    settings = get_settings()
-    now = utcnow()
-    store = open_store(settings)
+    settings, runtime = get_settings(), current_runtime()
+    now = runtime.clock()
+    store = runtime.store_factory(settings.store_url)
     try:
         text = build_report(settings, store, now)
     finally:

@@ -7,8 +7,10 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from applyflow.models import Job
-from tasks.layers import Layer, LayerResult, RunContext, get_run, posting_data, run_layer
-from tasks.progress import layer_task
+from tasks.layers import Layer, layer_task, posting_data, run_layer
+from tasks.progress import LayerResult
+from tasks.retries import LAYER_RETRIES
+from tasks.run import RunContext, get_run
 
 __all__ = ["EXTRACT", "ExtractOutput", "extract"]
 
@@ -57,7 +59,7 @@ Structure the job posting in the input. Use only what the posting says.
 )
 
 
-@layer_task("extract")
+@layer_task("extract", retry=LAYER_RETRIES)
 def extract(run_id: str, job_id: str) -> LayerResult:
     """Extract structured fields from the job's posting."""
     return run_layer(EXTRACT, get_run(run_id), job_id)

@@ -8,8 +8,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validat
 
 from applyflow.models import Job
 from applyflow.textrules import parse_profile
-from tasks.layers import Layer, LayerResult, RunContext, get_run, posting_data, run_layer, upstream
-from tasks.progress import layer_task
+from tasks.layers import Layer, layer_task, posting_data, run_layer, upstream
+from tasks.progress import LayerResult
+from tasks.retries import LAYER_RETRIES
+from tasks.run import RunContext, get_run
 
 __all__ = ["GENERATE", "GenerateOutput", "generate"]
 
@@ -64,7 +66,7 @@ Write a CV and a cover letter in Markdown for this candidate and this job.
 )
 
 
-@layer_task("generate")
+@layer_task("generate", retry=LAYER_RETRIES)
 def generate(run_id: str, job_id: str) -> LayerResult:
     """Write the tailored CV and cover letter."""
     return run_layer(GENERATE, get_run(run_id), job_id)

@@ -1,4 +1,5 @@
-"""What every model layer shares: schema, prompt, input hash, guarded call, one repair retry.
+"""What every model layer shares: schema, prompt, input hash, guarded call, one repair retry,
+and ``layer_task``, the one way a layer becomes a Prefect task.
 
 A layer's output is saved on the job with the hash of everything the model saw (posting,
 upstream outputs, profile), the model and the prompt version. When that hash is unchanged the
@@ -9,35 +10,26 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+from prefect import Task, task
+from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, ValidationError
 
 from applyflow.errors import LayerError
 from applyflow.models import Job, LayerOutput, utcnow
 from applyflow.modelspec import parse_model
-from applyflow.settings import Settings
-from applyflow.store import Store
+from tasks.progress import HOOKS, LayerResult
+from tasks.retries import RetryPolicy
+from tasks.run import RunContext
 
 if TYPE_CHECKING:
-    from guards.call import CallResult, ModelGuard
+    from guards.call import CallResult
 
-__all__ = [
-    "Layer",
-    "LayerResult",
-    "RunContext",
-    "get_run",
-    "input_hash",
-    "posting_data",
-    "register_run",
-    "run_layer",
-    "unregister_run",
-    "upstream",
-]
+__all__ = ["Layer", "input_hash", "layer_task", "posting_data", "run_layer", "upstream"]
 
 _REPLY_RULES = (
     "Reply with ONE JSON object and nothing else (no prose, no code fences) that matches this "
@@ -92,83 +84,6 @@ class Layer:
             # Models often fence JSON even when told not to.
             body = body.strip("`").removeprefix("json").strip()
         return self.schema.model_validate_json(body, context=context)
-
-
-@dataclass
-class LayerResult:
-    """What a layer task returns (the progress hooks read it)."""
-
-    layer: str
-    cached: bool
-    cost_usd: float = 0.0
-    forecast_usd: float | None = None
-    calls: int = 0
-    fit: int | None = None
-
-
-@dataclass
-class RunContext:
-    """Everything the tasks of one pipeline run share, looked up by run id."""
-
-    run_id: str
-    settings: Settings
-    store: Store
-    guard: ModelGuard
-    profile: str
-    model: str | None = None
-    force: bool = False
-    price_as: str | None = None
-    stop_reason: str | None = None
-    forecast_usd: float = 0.0
-    on_layer_finished: Callable[[], None] | None = None
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def model_for(self, layer: str) -> str:
-        return self.model or self.settings.model_for(layer)
-
-    @property
-    def stopped(self) -> bool:
-        return self._stop.is_set()
-
-    def stop(self, reason: str) -> None:
-        """End the run early (a wider-scope budget or rate limit); first reason wins."""
-        with self._lock:
-            if not self._stop.is_set():
-                self.stop_reason = reason
-                self._stop.set()
-
-    def add_forecast(self, amount: float | None) -> None:
-        if amount:
-            with self._lock:
-                self.forecast_usd += amount
-
-    def layer_finished(self) -> None:
-        if self.on_layer_finished is not None:
-            self.on_layer_finished()
-
-
-_RUNS: dict[str, RunContext] = {}
-_RUNS_LOCK = threading.Lock()
-
-
-def register_run(ctx: RunContext) -> None:
-    with _RUNS_LOCK:
-        _RUNS[ctx.run_id] = ctx
-
-
-def unregister_run(run_id: str) -> None:
-    with _RUNS_LOCK:
-        _RUNS.pop(run_id, None)
-
-
-def get_run(run_id: str) -> RunContext:
-    """The live run's context; a task from a finished or foreign run gets a clear error."""
-    with _RUNS_LOCK:
-        ctx = _RUNS.get(run_id)
-    if ctx is None:
-        raise LookupError(f"run {run_id} is not active in this process")
-    return ctx
 
 
 def posting_data(job: Job) -> dict[str, Any]:
@@ -267,3 +182,22 @@ def upstream(job: Job, layer: str, needed_by: str) -> dict[str, Any]:
     if stored is None:
         raise LayerError(needed_by, f"job {job.id} has no {layer} output yet; {layer} runs first")
     return stored.output
+
+
+def layer_task(
+    name: str, *, retry: RetryPolicy
+) -> Callable[[Callable[..., LayerResult]], Task[..., LayerResult]]:
+    """Declare a layer as a Prefect task: ``retry`` policy, progress hooks, never cached."""
+
+    def decorate(fn: Callable[..., LayerResult]) -> Task[..., LayerResult]:
+        return task(
+            fn,
+            name=name,
+            task_run_name=f"{name}-{{job_id}}",
+            **retry.task_options(),
+            **HOOKS,
+            cache_policy=NO_CACHE,
+            persist_result=False,
+        )
+
+    return decorate

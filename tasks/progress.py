@@ -1,67 +1,40 @@
-"""Task state hooks that write live progress, and the one way layer tasks are declared.
+"""Task state hooks that write live progress: one (run, job, layer) row per layer task.
 
-``on_running`` / ``on_completion`` / ``on_failure`` write the (run, job, layer) progress row
-while the run goes, so ``applyflow status`` and the dashboard see a layer running as it runs.
+``on_running`` / ``on_completion`` / ``on_failure`` write the row while the run goes, so
+``applyflow status`` and the dashboard see a layer running as it runs.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from prefect import Task, task
-from prefect.cache_policies import NO_CACHE
+from prefect import Task
 from prefect.client.schemas.objects import TaskRun
 from prefect.context import TaskRunContext
 from prefect.states import State
 
-from applyflow.errors import ApplyflowError, BudgetExceeded, GuardError, LayerError, StoreError
 from applyflow.models import ProgressRecord, ProgressStatus, utcnow
-from tasks.layers import LayerResult, get_run
+from tasks.retries import failure_of
+from tasks.run import deferral_reason, get_run
 
-__all__ = [
-    "LAYER_RETRIES",
-    "deferral_reason",
-    "is_retryable",
-    "layer_task",
-    "mark",
-]
+__all__ = ["HOOKS", "LayerResult", "mark"]
 
 log = logging.getLogger(__name__)
 
-LAYER_RETRIES = 2
-LAYER_RETRY_DELAYS_S = [2.0, 8.0]
 
+@dataclass
+class LayerResult:
+    """What a layer task returns (the progress hooks read it)."""
 
-def deferral_reason(exc: BaseException) -> str | None:
-    """Why a guard refusal defers the whole run (wider than one job), else None."""
-    if isinstance(exc, BudgetExceeded):
-        return None if exc.scope.startswith("job") else str(exc)
-    if isinstance(exc, GuardError):
-        return str(exc)
-    return None
-
-
-def is_retryable(exc: BaseException) -> bool:
-    """Provider and store hiccups are retried; refusals and bad model output are not."""
-    if isinstance(exc, (GuardError, LayerError)):
-        return False
-    return not isinstance(exc, ApplyflowError) or isinstance(exc, StoreError)
-
-
-def _exception(state: State) -> BaseException | None:
-    try:
-        value = state.result(raise_on_failure=False)
-    except Exception as exc:  # a result that cannot be read is itself the failure
-        return exc
-    return value if isinstance(value, BaseException) else None
-
-
-def _retry_condition(task_: Task, task_run: TaskRun, state: State) -> bool:
-    exc = _exception(state)
-    return exc is None or is_retryable(exc)
+    layer: str
+    cached: bool
+    cost_usd: float = 0.0
+    forecast_usd: float | None = None
+    calls: int = 0
+    fit: int | None = None
 
 
 def _ids() -> tuple[str, str] | None:
@@ -137,30 +110,16 @@ def _on_failure(task_: Task, task_run: TaskRun, state: State) -> None:
     ids = _ids()
     if not ids:
         return
-    exc = _exception(state)
+    exc = failure_of(state)
     error = str(exc) if exc is not None else (state.message or "failed")
     # A run-wide deferral is not this layer's fault: it will run in a later run.
     status = ProgressStatus.SKIPPED if exc and deferral_reason(exc) else ProgressStatus.FAILED
     mark(*ids, task_.name, status, started_at=_started(task_run), error=error[:1000])
 
 
-def layer_task(name: str) -> Callable[[Callable[..., LayerResult]], Task[..., LayerResult]]:
-    """Declare a layer as a Prefect task: retries with backoff, no retry on refusals, hooks."""
-
-    def decorate(fn: Callable[..., Any]) -> Task[..., LayerResult]:
-        return task(
-            fn,
-            name=name,
-            task_run_name=f"{name}-{{job_id}}",
-            retries=LAYER_RETRIES,
-            retry_delay_seconds=LAYER_RETRY_DELAYS_S,
-            retry_jitter_factor=0.5,
-            retry_condition_fn=_retry_condition,
-            on_running=[_on_running],
-            on_completion=[_on_completion],
-            on_failure=[_on_failure],
-            cache_policy=NO_CACHE,
-            persist_result=False,
-        )
-
-    return decorate
+# The state hooks of every layer task, as ``prefect.task`` keyword arguments.
+HOOKS: dict[str, Any] = {
+    "on_running": [_on_running],
+    "on_completion": [_on_completion],
+    "on_failure": [_on_failure],
+}

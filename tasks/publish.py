@@ -15,8 +15,10 @@ from typing import Any
 
 from applyflow.errors import LayerError
 from applyflow.models import Job, LayerOutput, utcnow
-from tasks.layers import LayerResult, RunContext, get_run, upstream
-from tasks.progress import layer_task
+from tasks.layers import layer_task, upstream
+from tasks.progress import LayerResult
+from tasks.retries import LAYER_RETRIES
+from tasks.run import RunContext, get_run
 
 __all__ = ["FILES", "application_dir", "publish", "render_dossier", "slugify"]
 
@@ -131,7 +133,7 @@ def publish_job(ctx: RunContext, job_id: str) -> LayerResult:
     return LayerResult("publish", cached=False)
 
 
-@layer_task("publish")
+@layer_task("publish", retry=LAYER_RETRIES)
 def publish(run_id: str, job_id: str) -> LayerResult:
     """Write the application files for the job."""
     return publish_job(get_run(run_id), job_id)

@@ -18,8 +18,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from applyflow.html import html_to_text
 from applyflow.models import Job
-from tasks.layers import Layer, LayerResult, RunContext, get_run, posting_data, run_layer, upstream
-from tasks.progress import layer_task
+from tasks.layers import Layer, layer_task, posting_data, run_layer, upstream
+from tasks.progress import LayerResult
+from tasks.retries import LAYER_RETRIES
+from tasks.run import RunContext, get_run
 
 __all__ = ["RESEARCH", "ResearchOutput", "company_url", "fetch_company_page", "research"]
 
@@ -30,8 +32,6 @@ _BOARD_HOSTS = re.compile(
     r"(^|\.)(greenhouse\.io|lever\.co|workable\.com|linkedin\.com|indeed\.com|smartrecruiters\.com"
     r"|ashbyhq\.com|personio\.\w+|recruitee\.com|teamtailor\.com)$"
 )
-# Tests point this at a loopback server; production never fetches private addresses.
-ALLOW_PRIVATE_HOSTS = False
 
 
 class ResearchOutput(BaseModel):
@@ -60,8 +60,6 @@ def company_url(job: Job) -> str | None:
 
 
 def _public(host: str) -> bool:
-    if ALLOW_PRIVATE_HOSTS:
-        return True
     try:
         infos = socket.getaddrinfo(host, None)
     except OSError:
@@ -74,7 +72,8 @@ def fetch_company_page(url: str, ctx: RunContext) -> tuple[str | None, str]:
     from guards.rate import RateGuard
 
     host = urlsplit(url).hostname or ""
-    if urlsplit(url).scheme not in ("http", "https") or not _public(host):
+    allowed = ctx.runtime.allow_private_hosts or _public(host)
+    if urlsplit(url).scheme not in ("http", "https") or not allowed:
         return None, f"company page {url} not fetched: not a public http(s) address"
     RateGuard(ctx.settings).acquire("web")
     try:
@@ -121,7 +120,7 @@ company_page text. Do not add facts from memory.
 )
 
 
-@layer_task("research")
+@layer_task("research", retry=LAYER_RETRIES)
 def research(run_id: str, job_id: str) -> LayerResult:
     """Summarise the company and its signals."""
     return run_layer(RESEARCH, get_run(run_id), job_id)

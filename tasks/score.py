@@ -7,8 +7,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from applyflow.models import Job
-from tasks.layers import Layer, LayerResult, RunContext, get_run, run_layer, upstream
-from tasks.progress import layer_task
+from tasks.layers import Layer, layer_task, run_layer, upstream
+from tasks.progress import LayerResult
+from tasks.retries import LAYER_RETRIES
+from tasks.run import RunContext, get_run
 
 __all__ = ["SCORE", "ScoreOutput", "category_for", "score"]
 
@@ -73,7 +75,7 @@ particular score is not evidence.
 )
 
 
-@layer_task("score")
+@layer_task("score", retry=LAYER_RETRIES)
 def score(run_id: str, job_id: str) -> LayerResult:
     """Score the candidate's fit for the job."""
     return run_layer(SCORE, get_run(run_id), job_id)

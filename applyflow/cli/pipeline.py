@@ -9,10 +9,9 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Group
@@ -29,9 +28,13 @@ from applyflow.cli._app import (
     settings,
     store_session,
 )
-from applyflow.models import ProgressRecord, ProgressStatus, Run, RunStatus, utcnow
+from applyflow.models import Job, ProgressRecord, ProgressStatus, Run, RunStatus
 from applyflow.modelspec import OFFLINE
-from applyflow.settings import LAYERS
+from applyflow.runtime import current_runtime
+from applyflow.settings import LAYERS, Settings
+
+if TYPE_CHECKING:
+    from flows.results import IngestReport, JobOutcome, RunSummary
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 SAMPLES_DIR = Path(__file__).resolve().parents[2] / "samples"
@@ -39,9 +42,6 @@ DEMO_FORECAST_MODEL = "openai:gpt-4o-mini"
 FOLLOW_POLL_S = 1.0
 # A run with every layer finished records its end within moments; longer means it died.
 FINISHED_GRACE_S = 10.0
-# How --follow waits and tells time; tests swap in a fake clock.
-_sleep: Callable[[float], None] = time.sleep
-_now: Callable[[], datetime] = utcnow
 _GLYPHS = {
     ProgressStatus.PENDING: "[dim]·[/]",
     ProgressStatus.RUNNING: "[yellow]▶[/]",
@@ -90,17 +90,17 @@ def _let_prefect_record(flow_run_ids: list[str], timeout_s: float = 15.0) -> Non
             time.sleep(0.5)
 
 
-def _print_ingest(report: dict[str, Any]) -> None:
+def _print_ingest(report: IngestReport) -> None:
     console.print(
-        f"inserted [bold]{report['inserted']}[/]  updated [bold]{report['updated']}[/]  "
-        f"unchanged [bold]{report['unchanged']}[/]  rejected [bold]{report['rejected']}[/]"
+        f"inserted [bold]{report.inserted}[/]  updated [bold]{report.updated}[/]  "
+        f"unchanged [bold]{report.unchanged}[/]  rejected [bold]{report.rejected}[/]"
     )
-    if report["rejections"]:
+    if report.rejections:
         table = Table(title="rejected records")
         for col in ("source", "where", "reason"):
             table.add_column(col, overflow="fold")
-        for item in report["rejections"]:
-            table.add_row(item["source"], item["where"] or "", item["reason"])
+        for item in report.rejections:
+            table.add_row(item.source, item.where or "", item.reason)
         console.print(table)
 
 
@@ -122,52 +122,43 @@ def ingest(
     settings()
     ingest_flow, _ = _flows()
     report = ingest_flow(sources=sources or None, base_url=base_url)
-    _let_prefect_record([report["flow_run_id"]])
+    _let_prefect_record([report.flow_run_id])
     if as_json:
-        print_json(report)
+        print_json(report.model_dump(mode="json"))
     else:
         _print_ingest(report)
-    if any(entry["error"] for entry in report["sources"]):
+    if any(entry.error for entry in report.sources):
         raise typer.Exit(1)
 
 
-def _jobs_table(jobs: list[dict[str, Any]], title: str) -> Table:
+def _jobs_table(jobs: list[JobOutcome], title: str) -> Table:
     table = Table(title=title)
     for col in ("job", "title", "company", "fit", "status", "cost", "error"):
         table.add_column(col, no_wrap=col in ("job", "fit", "status"), overflow="fold")
     for job in jobs:
-        fit = "" if job["fit"] is None else str(job["fit"])
-        cost = f"${job['cost_usd']:.4f}"
-        row = (
-            job["id"],
-            job["title"],
-            job["company"],
-            fit,
-            job["status"],
-            cost,
-            job["error"] or "",
-        )
-        table.add_row(*row)
+        fit = "" if job.fit is None else str(job.fit)
+        cost = f"${job.cost_usd:.4f}"
+        table.add_row(job.id, job.title, job.company, fit, job.status, cost, job.error or "")
     return table
 
 
-def _print_summary(summary: dict[str, Any]) -> None:
-    if summary["jobs"]:
-        console.print(_jobs_table(summary["jobs"], f"run {summary['run_id']}"))
+def _print_summary(summary: RunSummary) -> None:
+    if summary.jobs:
+        console.print(_jobs_table(summary.jobs, f"run {summary.run_id}"))
     else:
         console.print("No queued jobs to process. Ingest some with `applyflow ingest SOURCE`.")
-    counts = ", ".join(f"{n} {s}" for s, n in summary["counts"].items() if n)
+    counts = ", ".join(f"{n} {s}" for s, n in summary.counts.items() if n)
     console.print(
-        f"run {summary['run_id']} {summary['status']}: {counts or 'nothing to do'}; "
-        f"{summary['calls']} model call(s), {summary['input_tokens']}+{summary['output_tokens']} "
-        f"tokens, spend ${summary['spend_usd']:.4f}"
+        f"run {summary.run_id} {summary.status}: {counts or 'nothing to do'}; "
+        f"{summary.calls} model call(s), {summary.input_tokens}+{summary.output_tokens} "
+        f"tokens, spend ${summary.spend_usd:.4f}"
     )
-    if summary["price_as"] and summary["forecast_usd"] is not None:
+    if summary.price_as and summary.forecast_usd is not None:
         console.print(
-            f"forecast on {summary['price_as']}: ${summary['forecast_usd']:.4f} for these calls"
+            f"forecast on {summary.price_as}: ${summary.forecast_usd:.4f} for these calls"
         )
-    if summary["stop_reason"]:
-        console.print(f"[yellow]stopped early:[/] {summary['stop_reason']}")
+    if summary.stop_reason:
+        console.print(f"[yellow]stopped early:[/] {summary.stop_reason}")
 
 
 @app.command()
@@ -202,9 +193,9 @@ def run(
         dry_run=dry_run,
         price_as=price_as,
     )
-    _let_prefect_record([summary["flow_run_id"]])
+    _let_prefect_record([summary.flow_run_id])
     if as_json:
-        print_json(summary)
+        print_json(summary.model_dump(mode="json"))
     else:
         _print_summary(summary)
 
@@ -294,9 +285,10 @@ def _follow(
 
     A run whose process died stays "running" forever; the store's own timestamps tell.
     """
+    runtime = current_runtime()
     with Live(_progress_view(run_, rows, names), console=console, auto_refresh=False) as live:
         while run_.status == RunStatus.RUNNING:
-            quiet_s = (_now() - _last_change(run_, rows)).total_seconds()
+            quiet_s = (runtime.clock() - _last_change(run_, rows)).total_seconds()
             if rows and all(r.status in _FINISHED for r in rows) and quiet_s > FINISHED_GRACE_S:
                 return (
                     f"every layer of run {run_.id} has finished but the run is still marked "
@@ -307,10 +299,57 @@ def _follow(
                     f"run {run_.id} has not changed for over {stale_s:g}s "
                     "(APPLYFLOW_CLAIM_LEASE_S); its process probably died"
                 )
-            _sleep(FOLLOW_POLL_S)  # polling the store is how --follow sees other processes
+            runtime.sleep(FOLLOW_POLL_S)  # polling the store is how --follow sees other processes
             run_, rows, names = _load(run_.id)
             live.update(_progress_view(run_, rows, names), refresh=True)
     return None
+
+
+def _demo_jobs(jobs: list[Job]) -> None:
+    table = Table(title="sample jobs, best fit first")
+    table.add_column("fit", justify="right", min_width=3)
+    table.add_column("title", no_wrap=True, overflow="ellipsis", max_width=30)
+    table.add_column("company", no_wrap=True, overflow="ellipsis", max_width=18)
+    table.add_column("status", min_width=6)
+    table.add_column("files", justify="right", min_width=5)
+    for job in sorted(jobs, key=lambda j: -(j.fit if j.fit is not None else -1)):
+        published = job.outputs.get("publish")
+        files = len(published.output.get("files", [])) if published else 0
+        fit = str(job.fit) if job.fit is not None else "-"
+        table.add_row(fit, job.title, job.company, job.status.value, str(files))
+    console.print(table)
+
+
+def _demo_forecast(cfg: Settings, summary: RunSummary, ids: list[str], price_as: str) -> None:
+    """This run's spend, and what its calls would cost on ``price_as``."""
+    with store_session(cfg) as store:
+        spend = store.usage_total()
+        used = [store.usage_total(job_id=job_id) for job_id in ids]
+    console.print(
+        f"this run: {summary.calls} offline call(s), "
+        f"{summary.input_tokens}+{summary.output_tokens} tokens, "
+        f"spend ${summary.spend_usd:.4f}; all runs so far: ${spend.cost_usd:.4f}"
+    )
+    if summary.calls:
+        forecast, basis = summary.forecast_usd, "these calls"
+    else:
+        # Everything was cached: price the offline calls already recorded for these jobs.
+        from guards.pricing import cost_usd
+
+        tokens_in, tokens_out = (
+            sum(u.input_tokens for u in used),
+            sum(u.output_tokens for u in used),
+        )
+        forecast = cost_usd(cfg, price_as, tokens_in, tokens_out)
+        basis = f"the {sum(u.calls for u in used)} recorded calls of these jobs (all cached now)"
+    console.print(
+        f"{basis} on [bold]{price_as}[/] would cost about [bold]${forecast:.4f}[/] "
+        "(offline token counts are approximate)"
+    )
+    console.print(
+        f"files: cv.md, cover_letter.md and dossier.md per job under "
+        f"[bold]{cfg.output_dir}/<company>/<title>-<id>/[/]"
+    )
 
 
 @app.command()
@@ -328,52 +367,13 @@ def demo(
     report = ingest_flow(sources=[str(SAMPLES_DIR)])
     _print_ingest(report)
     console.rule("2. run the pipeline with the offline model")
-    ids = report["job_ids"]
+    ids = report.job_ids
     summary = process_jobs(limit=max(1, len(ids)), job_ids=ids, dry_run=True, price_as=price_as)
-    _let_prefect_record([report["flow_run_id"], summary["flow_run_id"]])
+    _let_prefect_record([report.flow_run_id, summary.flow_run_id])
     with store_session(cfg) as store:
-        jobs = [store.get_job(job_id) for job_id in ids]
-        spend = store.usage_total()
-        ledger = {job.id: store.usage_total(job_id=job.id) for job in jobs}
-    table = Table(title="sample jobs, best fit first")
-    table.add_column("fit", justify="right", min_width=3)
-    table.add_column("title", no_wrap=True, overflow="ellipsis", max_width=30)
-    table.add_column("company", no_wrap=True, overflow="ellipsis", max_width=18)
-    table.add_column("status", min_width=6)
-    table.add_column("files", justify="right", min_width=5)
-    for job in sorted(jobs, key=lambda j: -(j.fit if j.fit is not None else -1)):
-        published = job.outputs.get("publish")
-        files = len(published.output.get("files", [])) if published else 0
-        fit = str(job.fit) if job.fit is not None else "-"
-        table.add_row(fit, job.title, job.company, job.status.value, str(files))
-    console.print(table)
+        _demo_jobs([store.get_job(job_id) for job_id in ids])
     console.rule("3. spend and forecast")
-    console.print(
-        f"this run: {summary['calls']} offline call(s), "
-        f"{summary['input_tokens']}+{summary['output_tokens']} tokens, "
-        f"spend ${summary['spend_usd']:.4f}; all runs so far: ${spend.cost_usd:.4f}"
-    )
-    if summary["calls"]:
-        forecast, basis = summary["forecast_usd"], "these calls"
-    else:
-        # Everything was cached: price the offline calls already recorded for these jobs.
-        from guards.pricing import cost_usd
-
-        used = [ledger[job.id] for job in jobs]
-        tokens_in, tokens_out = (
-            sum(u.input_tokens for u in used),
-            sum(u.output_tokens for u in used),
-        )
-        forecast = cost_usd(cfg, price_as, tokens_in, tokens_out)
-        basis = f"the {sum(u.calls for u in used)} recorded calls of these jobs (all cached now)"
-    console.print(
-        f"{basis} on [bold]{price_as}[/] would cost about [bold]${forecast:.4f}[/] "
-        "(offline token counts are approximate)"
-    )
-    console.print(
-        f"files: cv.md, cover_letter.md and dossier.md per job under "
-        f"[bold]{cfg.output_dir}/<company>/<title>-<id>/[/]"
-    )
+    _demo_forecast(cfg, summary, ids, price_as)
     console.rule("4. look around")
     console.print("dashboard:  make dashboard   (then open http://127.0.0.1:8501)")
     console.print("Prefect UI: make server      (then open http://127.0.0.1:4200; set")

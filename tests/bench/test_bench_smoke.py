@@ -136,7 +136,7 @@ def test_ingest_flow_then_reingest_adds_nothing(
 
     source = write_jsonl(tmp_path / "postings.jsonl", posting_records(20))
     flow = time_flow(source, tmp_path / "flow")
-    assert flow["first"]["inserted"] == 20 and flow["first"]["rejected"] == 0
-    assert flow["again"]["unchanged"] == 20 and flow["again"]["inserted"] == 0
+    assert flow["first"].inserted == 20 and flow["first"].rejected == 0
+    assert flow["again"].unchanged == 20 and flow["again"].inserted == 0
     parts = time_parts(source, tmp_path / "parts")
     assert parts["postings"] == parts["inserted"] == parts["unchanged_again"] == 20

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
+import streamlit as st
 from streamlit import config as st_config
 from streamlit.testing.v1 import AppTest
 
+from applyflow.runtime import Runtime
 from applyflow.store import Store
 from dashboard import data
 from tests.conftest import make_store
@@ -24,8 +27,27 @@ NOW = datetime(2026, 3, 4, 15, 0, tzinfo=UTC)  # a Wednesday afternoon
 MONGOMOCK_URL = "mongodb://mongomock.test/applyflow_test"
 
 
+@dataclass
+class AppEnv:
+    """What the app under test is given: the runtime its session runs with."""
+
+    runtime: Runtime = field(default_factory=Runtime)
+
+    def app(self) -> AppTest:
+        """The dashboard as an AppTest whose session carries ``runtime`` (not yet run)."""
+        at = AppTest.from_file(str(APP), default_timeout=30)
+        at.session_state[data.RUNTIME_KEY] = self.runtime
+        return at
+
+
+def _forget_caches() -> None:
+    """No data set or store from another test: loaders and shared stores start empty."""
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
 @pytest.fixture
-def app_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+def app_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[AppEnv]:
     """Loopback bind, pinned clock, no Prefect, fresh caches; all restored afterwards."""
     monkeypatch.chdir(tmp_path)  # no developer .env is read
     monkeypatch.setenv(data.NOW_ENV, NOW.isoformat())
@@ -34,17 +56,17 @@ def app_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
         monkeypatch.delenv(name, raising=False)
     address = st_config.get_option("server.address")
     st_config.set_option("server.address", "127.0.0.1")
-    data.use_store_factory(None)
+    _forget_caches()
     try:
-        yield
+        yield AppEnv()
     finally:
-        data.use_store_factory(None)
+        _forget_caches()
         st_config.set_option("server.address", address)
 
 
 @pytest.fixture(params=["sqlite", "mongomock"])
 def seeded(
-    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, app_env: None
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, app_env: AppEnv
 ) -> Iterator[tuple[Store, Seeded]]:
     """A seeded store the app reads: SQLite by its URL, mongomock through the same client."""
     store = make_store(request.param, tmp_path)
@@ -55,20 +77,19 @@ def seeded(
         monkeypatch.setenv("APPLYFLOW_STORE_URL", MONGOMOCK_URL)
         # mongomock is in-process only: the guards' rate windows cannot live in it.
         monkeypatch.setenv("APPLYFLOW_RATE_STORAGE_URL", "memory://")
-        data.use_store_factory(lambda url: store)
+        app_env.runtime = Runtime(store_factory=lambda url: store)
     try:
         yield store, ids
     finally:
-        data.use_store_factory(None)
         store.close()
 
 
 @pytest.fixture
-def open_app() -> Callable[..., AppTest]:
+def open_app(app_env: AppEnv) -> Callable[..., AppTest]:
     """Run the dashboard (optionally on one page) and return the AppTest."""
 
     def _open(page: str | None = None) -> AppTest:
-        at = AppTest.from_file(str(APP), default_timeout=30).run()
+        at = app_env.app().run()
         if page:
             at.switch_page(f"views/{page}.py").run()
         assert not at.exception, [e.message for e in at.exception]

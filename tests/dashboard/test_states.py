@@ -9,9 +9,10 @@ import pytest
 from streamlit import config as st_config
 from streamlit.testing.v1 import AppTest
 
+from applyflow.runtime import Runtime
 from dashboard import data
 from tests.conftest import make_store
-from tests.dashboard.conftest import MONGOMOCK_URL
+from tests.dashboard.conftest import MONGOMOCK_URL, AppEnv
 
 Opener = Callable[..., AppTest]
 PAGES = ["overview", "runs", "spend", "jobs", "health"]
@@ -19,7 +20,7 @@ PAGES = ["overview", "runs", "spend", "jobs", "health"]
 
 @pytest.fixture(params=["sqlite", "mongomock"])
 def empty_store(
-    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, app_env: None
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, app_env: AppEnv
 ) -> None:
     store = make_store(request.param, tmp_path)
     if request.param == "sqlite":
@@ -29,7 +30,7 @@ def empty_store(
     monkeypatch.setenv("APPLYFLOW_STORE_URL", MONGOMOCK_URL)
     # mongomock is in-process only: the guards' rate windows cannot live in it.
     monkeypatch.setenv("APPLYFLOW_RATE_STORAGE_URL", "memory://")
-    data.use_store_factory(lambda url: store)
+    app_env.runtime = Runtime(store_factory=lambda url: store)
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -105,21 +106,21 @@ def public_bind(app_env: None) -> None:
 
 
 def test_public_bind_without_password_refuses(
-    public_bind: None, empty_store: None, monkeypatch: pytest.MonkeyPatch
+    public_bind: None, empty_store: None, app_env: AppEnv, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("APPLYFLOW_DASHBOARD_PASSWORD", raising=False)
-    at = AppTest.from_file(str(data_app()), default_timeout=30).run()
+    at = app_env.app().run()
     assert not at.exception
     assert "APPLYFLOW_DASHBOARD_PASSWORD" in at.error[0].value
     assert not at.metric and not at.text_input
 
 
 def test_public_bind_asks_for_the_password(
-    public_bind: None, empty_store: None, monkeypatch: pytest.MonkeyPatch
+    public_bind: None, empty_store: None, app_env: AppEnv, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     secret = "correct horse battery"
     monkeypatch.setenv("APPLYFLOW_DASHBOARD_PASSWORD", secret)
-    at = AppTest.from_file(str(data_app()), default_timeout=30).run()
+    at = app_env.app().run()
     assert not at.metric, "nothing is shown before the password"
     at.text_input(key="_applyflow_password").input("wrong")
     at.button[0].click().run()

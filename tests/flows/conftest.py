@@ -16,6 +16,7 @@ from langchain_core.outputs import ChatResult
 
 from applyflow.models import JobPosting, utcnow
 from applyflow.offline import LAYER_KEY, OfflineChatModel, layer_input
+from applyflow.runtime import Runtime, use_runtime
 from applyflow.settings import get_settings
 from applyflow.store import Store
 from applyflow.store.sqlite import SQLiteStore
@@ -82,8 +83,6 @@ def pipeline_env(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_harness: None
 ) -> Iterator[Env]:
     """Settings pointing at a temp SQLite store and output folder; the scripted model."""
-    import flows.pipeline as pipeline
-
     db = tmp_path / "applyflow.db"
 
     def set_env(**values: Any) -> None:
@@ -101,12 +100,11 @@ def pipeline_env(
     SCRIPT.calls.clear()
     SCRIPT.gates.clear()
     SCRIPT.garbage.clear()
-    monkeypatch.setattr(
-        pipeline, "model_factory", lambda spec, max_tokens: ScriptedModel(max_tokens=max_tokens)
-    )
+    scripted = Runtime(model_factory=lambda spec, max_tokens: ScriptedModel(max_tokens=max_tokens))
     store = SQLiteStore(f"sqlite:///{db}")
     try:
-        yield Env(store, tmp_path, set_env)
+        with use_runtime(scripted):
+            yield Env(store, tmp_path, set_env)
     finally:
         store.close()
         get_settings.cache_clear()

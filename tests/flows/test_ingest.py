@@ -89,17 +89,17 @@ def test_boards_and_files_land_bad_records_are_reported_and_reingest_adds_nothin
     rows.write_text("title,company,description\nAnalyst,Acme,Crunch numbers\n,Acme,No title here\n")
     sources = ["greenhouse:acme", "lever:acme", str(rows), "greenhouse:nobody"]
     report = ingest(sources=sources, base_url=boards)
-    assert (report["inserted"], report["updated"], report["unchanged"]) == (3, 0, 0)
-    assert {(r["source"], r["where"]) for r in report["rejections"]} == {
+    assert (report.inserted, report.updated, report.unchanged) == (3, 0, 0)
+    assert {(r.source, r.where) for r in report.rejections} == {
         ("greenhouse:acme", "jobs[1]"),
         ("lever:acme", "postings[1]"),
         ("file:mixed.csv", "row 3"),
         ("greenhouse:nobody", None),
     }
-    reasons = {r["source"]: r["reason"] for r in report["rejections"]}
+    reasons = {r.source: r.reason for r in report.rejections}
     assert reasons["greenhouse:acme"] == "missing title"
     assert "404" in reasons["greenhouse:nobody"]
-    assert report["rejected"] == 4
+    assert report.rejected == 4
 
     jobs = {j.title: j for j in pipeline_env.store.list_jobs()}
     platform = jobs["Platform Engineer"]
@@ -113,7 +113,7 @@ def test_boards_and_files_land_bad_records_are_reported_and_reingest_adds_nothin
     assert all(j.status == Status.NEW for j in jobs.values())
 
     again = ingest(sources=sources, base_url=boards)
-    assert (again["inserted"], again["updated"], again["unchanged"]) == (0, 0, 3)
+    assert (again.inserted, again.updated, again.unchanged) == (0, 0, 3)
     assert len(pipeline_env.store.list_jobs()) == 3
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import threading
 import time
 from collections import Counter
@@ -38,7 +39,8 @@ def _in_thread(**params: Any) -> tuple[threading.Thread, dict[str, Any]]:
         except BaseException as exc:  # surfaced by the test's assertion on `out`
             out["error"] = exc
 
-    thread = threading.Thread(target=target)
+    # The thread runs with this test's runtime (the scripted model), as the test itself does.
+    thread = threading.Thread(target=contextvars.copy_context().run, args=(target,))
     thread.start()
     return thread, out
 
@@ -78,18 +80,18 @@ def test_progress_is_visible_while_a_layer_runs_and_complete_after(pipeline_env:
         release.set()
         thread.join(DEADLINE_S)
     summary = out["summary"]
-    rows = pipeline_env.store.list_progress(summary["run_id"])
+    rows = pipeline_env.store.list_progress(summary.run_id)
     assert [r.status for r in rows] == [ProgressStatus.COMPLETED] * len(LAYERS)
     assert all(r.started_at and r.ended_at and r.duration_s is not None for r in rows)
-    assert _artifact(summary["flow_run_id"], PROGRESS_KEY) == 100.0
-    table = _artifact(summary["flow_run_id"], SUMMARY_KEY)
+    assert _artifact(summary.flow_run_id, PROGRESS_KEY) == 100.0
+    table = _artifact(summary.flow_run_id, SUMMARY_KEY)
     assert job_id in str(table) and "ready" in str(table)
     job = pipeline_env.store.get_job(job_id)
     assert job.status == Status.READY and job.fit is not None
-    files = [Path(f) for f in summary["jobs"][0]["files"]]
+    files = [Path(f) for f in summary.jobs[0].files]
     assert [f.name for f in files] == ["cv.md", "cover_letter.md", "dossier.md"]
     assert all(f.is_file() and (pipeline_env.tmp / "out").resolve() in f.parents for f in files)
-    stored_run = pipeline_env.store.get_run(summary["run_id"])
+    stored_run = pipeline_env.store.get_run(summary.run_id)
     assert stored_run.status == RunStatus.COMPLETED and stored_run.summary["counts"]["ready"] == 1
 
 
@@ -99,12 +101,12 @@ def test_failed_layer_resumes_on_rerun_and_done_layers_are_never_paid_again(pipe
     SCRIPT.garbage.add((bad_title, "score"))
 
     first = process_jobs(limit=10)
-    statuses = {j["id"]: j["status"] for j in first["jobs"]}
+    statuses = {j.id: j.status for j in first.jobs}
     assert statuses == {good: "ready", bad: "failed"}
     failed = pipeline_env.store.get_job(bad)
     assert failed.error.startswith("score layer failed") and "repair" in failed.error
     assert SCRIPT.calls[(bad_title, "score")] == 2  # the reply, then one repair retry
-    assert _layers(pipeline_env, first["run_id"], bad) == {
+    assert _layers(pipeline_env, first.run_id, bad) == {
         "extract": ProgressStatus.COMPLETED,
         "research": ProgressStatus.COMPLETED,
         "score": ProgressStatus.FAILED,
@@ -117,8 +119,8 @@ def test_failed_layer_resumes_on_rerun_and_done_layers_are_never_paid_again(pipe
     SCRIPT.calls.clear()
     usage_before = pipeline_env.store.usage_total().calls
     second = process_jobs(job_ids=[bad])
-    assert [j["status"] for j in second["jobs"]] == ["ready"]
-    assert _layers(pipeline_env, second["run_id"], bad) == {
+    assert [j.status for j in second.jobs] == ["ready"]
+    assert _layers(pipeline_env, second.run_id, bad) == {
         "extract": ProgressStatus.CACHED,
         "research": ProgressStatus.CACHED,
         "score": ProgressStatus.COMPLETED,
@@ -134,13 +136,13 @@ def test_failed_layer_resumes_on_rerun_and_done_layers_are_never_paid_again(pipe
     for job_id in (good, bad):
         pipeline_env.store.set_status(job_id, Status.NEW, utcnow())
     third = process_jobs(limit=10)
-    assert {j["status"] for j in third["jobs"]} == {"ready"}
+    assert {j.status for j in third.jobs} == {"ready"}
     assert sum(SCRIPT.calls.values()) == 0
     assert pipeline_env.store.usage_total() == usage_before
-    assert {r.status for r in pipeline_env.store.list_progress(third["run_id"])} == {
+    assert {r.status for r in pipeline_env.store.list_progress(third.run_id)} == {
         ProgressStatus.CACHED
     }
-    assert third["spend_usd"] == 0 and third["calls"] == 0
+    assert third.spend_usd == 0 and third.calls == 0
 
 
 def _wait_until(what: str, check: Callable[[], bool]) -> None:
@@ -170,7 +172,7 @@ def test_two_overlapping_runs_split_the_queue_and_never_process_a_job_twice(pipe
         for thread, _ in threads:
             thread.join(DEADLINE_S * 2)
     summaries = [out["summary"] for _, out in threads]
-    claimed = [{j["id"] for j in s["jobs"]} for s in summaries]
+    claimed = [{j.id for j in s.jobs} for s in summaries]
     assert [len(c) for c in claimed] == [3, 3] and not claimed[0] & claimed[1]
     assert claimed[0] | claimed[1] == set(ids)
     for job_id in ids:
@@ -198,10 +200,10 @@ def test_a_dead_workers_job_is_reclaimed_and_pays_only_for_the_missing_layers(pi
 
     summary = process_jobs(limit=5)  # only "new" is asked for: the expired lease qualifies too
 
-    assert [(j["id"], j["status"]) for j in summary["jobs"]] == [(job_id, "ready")]
+    assert [(j.id, j.status) for j in summary.jobs] == [(job_id, "ready")]
     assert SCRIPT.calls == Counter({(title, "score"): 1, (title, "generate"): 1})
     assert pipeline_env.store.usage_total(job_id=job_id).calls == paid + 2
-    assert _layers(pipeline_env, summary["run_id"], job_id) == {
+    assert _layers(pipeline_env, summary.run_id, job_id) == {
         "extract": ProgressStatus.CACHED,
         "research": ProgressStatus.CACHED,
         "score": ProgressStatus.COMPLETED,
@@ -228,10 +230,10 @@ def test_a_job_whose_driver_crashes_fails_and_all_its_layers_finish(
     monkeypatch.setattr(SQLiteStore, "renew_lease", renew)
     summary = process_jobs(limit=5)
 
-    assert {j["id"]: j["status"] for j in summary["jobs"]} == {crashing: "failed", fine: "ready"}
+    assert {j.id: j.status for j in summary.jobs} == {crashing: "failed", fine: "ready"}
     job = pipeline_env.store.get_job(crashing)
     assert job.status == Status.FAILED and job.error == "job failed: disk I/O error"
-    rows = [r for r in pipeline_env.store.list_progress(summary["run_id"]) if r.job_id == crashing]
+    rows = [r for r in pipeline_env.store.list_progress(summary.run_id) if r.job_id == crashing]
     assert {r.layer: r.status for r in rows} == {
         "extract": ProgressStatus.COMPLETED,
         "research": ProgressStatus.COMPLETED,
@@ -241,7 +243,7 @@ def test_a_job_whose_driver_crashes_fails_and_all_its_layers_finish(
     }
     assert all(r.ended_at for r in rows)
     assert {r.error for r in rows if r.status == ProgressStatus.FAILED} == {job.error}
-    assert _artifact(summary["flow_run_id"], PROGRESS_KEY) == 100.0
+    assert _artifact(summary.flow_run_id, PROGRESS_KEY) == 100.0
 
 
 def test_a_failed_run_raises_a_flow_failed_alert(
@@ -296,14 +298,14 @@ def test_per_job_cap_stops_only_the_job_that_needs_more(pipeline_env: Env):
     normal = pipeline_env.add_jobs(2)
     [huge] = pipeline_env.add_jobs(1, description="We need Python and SQL. " * 1400, skip=2)
     summary = process_jobs(limit=10)
-    statuses = {j["id"]: j["status"] for j in summary["jobs"]}
+    statuses = {j.id: j.status for j in summary.jobs}
     assert statuses == {normal[0]: "ready", normal[1]: "ready", huge: "over_budget"}
     job = pipeline_env.store.get_job(huge)
     assert job.status == Status.OVER_BUDGET
     assert job.error.startswith("extract layer failed: job budget exceeded")
     assert "$10.00 cap" in job.error
     assert pipeline_env.store.usage_total(job_id=huge).calls == 0  # refused before sending
-    assert summary["status"] == "completed" and summary["stop_reason"] is None
+    assert summary.status == "completed" and summary.stop_reason is None
     for job_id in normal:
         assert 0 < pipeline_env.store.usage_total(job_id=job_id).cost_usd <= 10
 
@@ -312,11 +314,11 @@ def test_daily_cap_stops_the_run_and_returns_unstarted_jobs_to_the_queue(pipelin
     pipeline_env.set(prices=PRICED, budget_daily_usd=12, job_concurrency=1)
     ids = pipeline_env.add_jobs(3)
     summary = process_jobs(limit=10)
-    assert summary["status"] == "stopped"
-    assert summary["stop_reason"].startswith("day budget exceeded")
+    assert summary.status == "stopped"
+    assert summary.stop_reason.startswith("day budget exceeded")
     by_status: dict[str, list[str]] = {}
-    for job in summary["jobs"]:
-        by_status.setdefault(job["status"], []).append(job["id"])
+    for job in summary.jobs:
+        by_status.setdefault(job.status, []).append(job.id)
     assert sorted(by_status) == ["new", "ready"] and len(by_status["ready"]) == 1
     assert sorted(by_status["ready"] + by_status["new"]) == sorted(ids)
     for job_id in by_status["new"]:
@@ -324,13 +326,11 @@ def test_daily_cap_stops_the_run_and_returns_unstarted_jobs_to_the_queue(pipelin
         assert job.status == Status.NEW and job.claimed_by is None
         assert job.error.startswith("deferred: day budget exceeded")
     # One job stopped at the call that did not fit; the other never started.
-    layers = {
-        job_id: _layers(pipeline_env, summary["run_id"], job_id) for job_id in by_status["new"]
-    }  # noqa: E501
+    layers = {job_id: _layers(pipeline_env, summary.run_id, job_id) for job_id in by_status["new"]}  # noqa: E501
     started = [j for j, rows in layers.items() if rows["extract"] == ProgressStatus.COMPLETED]
     unstarted = [j for j, rows in layers.items() if set(rows.values()) == {ProgressStatus.SKIPPED}]
     assert len(started) == len(unstarted) == 1
     assert layers[started[0]]["publish"] == ProgressStatus.SKIPPED
     assert pipeline_env.store.usage_total(job_id=unstarted[0]).calls == 0
     assert pipeline_env.store.usage_total().cost_usd <= 12
-    assert pipeline_env.store.get_run(summary["run_id"]).status == RunStatus.STOPPED
+    assert pipeline_env.store.get_run(summary.run_id).status == RunStatus.STOPPED

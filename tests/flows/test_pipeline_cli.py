@@ -11,8 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from applyflow.cli import app
-from applyflow.cli import pipeline as cli_pipeline
 from applyflow.models import ProgressRecord, ProgressStatus, Run, RunStatus
+from applyflow.runtime import Runtime, use_runtime
 from applyflow.settings import LAYERS
 from tests.flows.conftest import Env
 
@@ -94,9 +94,7 @@ class _Clock:
             self.on_sleep()
 
 
-def _follow(
-    env: Env, monkeypatch: pytest.MonkeyPatch, statuses: list[ProgressStatus], clock: _Clock
-) -> tuple[Run, str]:
+def _follow(env: Env, statuses: list[ProgressStatus], clock: _Clock) -> tuple[Run, str]:
     """A run left ``running`` with progress rows last written at NOW; follow it."""
     [job_id] = env.add_jobs(1)
     run = Run(id="run-left", started_at=NOW - timedelta(minutes=5))
@@ -106,45 +104,38 @@ def _follow(
             run_id=run.id, job_id=job_id, layer=layer, status=status, updated_at=NOW
         )
         env.store.record_progress(row)
-    monkeypatch.setattr(cli_pipeline, "_sleep", clock.sleep)
-    monkeypatch.setattr(cli_pipeline, "_now", lambda: clock.now)
-    result = CliRunner().invoke(app, ["status", run.id, "--follow"])
+    with use_runtime(Runtime(clock=lambda: clock.now, sleep=clock.sleep)):
+        result = CliRunner().invoke(app, ["status", run.id, "--follow"])
     assert result.exit_code == 0, result.output
     return run, result.output
 
 
-def test_follow_stops_when_every_layer_finished_but_the_run_never_ended(
-    pipeline_env: Env, monkeypatch: pytest.MonkeyPatch
-):
+def test_follow_stops_when_every_layer_finished_but_the_run_never_ended(pipeline_env: Env):
     clock = _Clock(step_s=4)
-    run, output = _follow(pipeline_env, monkeypatch, [ProgressStatus.COMPLETED] * 5, clock)
+    run, output = _follow(pipeline_env, [ProgressStatus.COMPLETED] * 5, clock)
     # A short grace for the run to record its end (10 s), then it is given up on.
     assert clock.sleeps == 3
     assert f"every layer of run {run.id} has finished but the run is still marked" in output
 
 
-def test_follow_stops_when_a_running_run_has_not_changed_for_a_lease(
-    pipeline_env: Env, monkeypatch: pytest.MonkeyPatch
-):
+def test_follow_stops_when_a_running_run_has_not_changed_for_a_lease(pipeline_env: Env):
     pipeline_env.set(claim_lease_s=30)
     statuses = [ProgressStatus.COMPLETED, ProgressStatus.RUNNING] + [ProgressStatus.PENDING] * 3
     clock = _Clock(step_s=10)
-    run, output = _follow(pipeline_env, monkeypatch, statuses, clock)
+    run, output = _follow(pipeline_env, statuses, clock)
     assert clock.sleeps == 4  # quiet for 0, 10, 20, 30 s: still followed; 40 s: stopped
     assert f"run {run.id} has not changed for over 30s" in output
     assert "APPLYFLOW_CLAIM_LEASE_S" in output
 
 
-def test_follow_keeps_following_a_live_run_until_it_ends(
-    pipeline_env: Env, monkeypatch: pytest.MonkeyPatch
-):
+def test_follow_keeps_following_a_live_run_until_it_ends(pipeline_env: Env):
     def end_run() -> None:
         if clock.sleeps == 2:
             [run] = pipeline_env.store.list_runs(1)
             pipeline_env.store.save_run(run.model_copy(update={"status": RunStatus.COMPLETED}))
 
     clock = _Clock(step_s=1, on_sleep=end_run)
-    run, output = _follow(pipeline_env, monkeypatch, [ProgressStatus.COMPLETED] * 5, clock)
+    run, output = _follow(pipeline_env, [ProgressStatus.COMPLETED] * 5, clock)
     assert clock.sleeps == 2
     assert "stopped following" not in output
     assert f"run {run.id} completed" in output

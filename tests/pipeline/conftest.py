@@ -8,8 +8,8 @@ import pytest
 
 from applyflow.models import Job, JobPosting, utcnow
 from applyflow.settings import load_settings
-from tasks.layers import RunContext
-from tasks.sources import read_file
+from tasks.ingest import read_file
+from tasks.run import RunContext
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "samples"

@@ -12,16 +12,17 @@ from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatResult
 
-import tasks.research as research_layer
 from applyflow.errors import LayerError
 from applyflow.models import utcnow
 from applyflow.offline import OfflineChatModel, layer_input
+from applyflow.runtime import Runtime
 from applyflow.settings import load_settings
 from applyflow.store import Store
 from guards.call import ModelGuard
 from tasks.extract import EXTRACT
-from tasks.layers import RunContext, run_layer
+from tasks.layers import run_layer
 from tasks.research import RESEARCH
+from tasks.run import RunContext
 from tasks.score import SCORE
 from tests.loopback import serve
 from tests.pipeline.conftest import PROFILE, sample_postings
@@ -126,9 +127,7 @@ def site() -> Iterator[str]:
         yield f"{base}/about"
 
 
-def test_research_fetches_the_company_page_only_when_allowed(
-    ctx: RunContext, site: str, monkeypatch: pytest.MonkeyPatch
-):
+def test_research_fetches_the_company_page_only_when_allowed(ctx: RunContext, site: str):
     job_id = _job_id(ctx)
     job = ctx.store.get_job(job_id)
     ctx.store.upsert_job(
@@ -146,7 +145,7 @@ def test_research_fetches_the_company_page_only_when_allowed(
     sources = ctx.store.get_job(job_id).outputs["research"].output["sources"]
     assert sources[1].endswith("not fetched: not a public http(s) address")
 
-    monkeypatch.setattr(research_layer, "ALLOW_PRIVATE_HOSTS", True)
+    ctx.runtime = Runtime(allow_private_hosts=True)  # the test's site is on loopback
     run_layer(RESEARCH, ctx, job_id)
     output = ctx.store.get_job(job_id).outputs["research"].output
     assert output["sources"] == ["posting", f"company page {site}"]

@@ -13,8 +13,9 @@ from applyflow.offline import OfflineChatModel
 from applyflow.settings import load_settings
 from tasks.extract import EXTRACT
 from tasks.generate import GENERATE
-from tasks.layers import Layer, RunContext
+from tasks.layers import Layer
 from tasks.research import RESEARCH
+from tasks.run import RunContext
 from tasks.score import SCORE
 from tests.pipeline.conftest import PROFILE, as_job, sample_postings
 

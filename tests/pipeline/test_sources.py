@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from applyflow.errors import InputError
-from tasks.postings import posting_from_record
-from tasks.sources import expand_sources, read_file
+from tasks.ingest import expand_sources, posting_from_record, read_file
 from tests.pipeline.conftest import SAMPLES, sample_postings
 
 GOOD = {"title": "Data Engineer", "company": "Acme", "description": "Build pipelines."}

@@ -92,8 +92,8 @@ def pipeline(
     prefect_harness: None,
 ) -> Iterator[Pipeline]:
     """Env settings for the fake provider; layer retries keep their count but not their wait."""
-    import flows.pipeline as flow_module
     import guards.concurrency
+    from flows.jobs import LAYER_TASKS
 
     def set_env(**values: Any) -> None:
         for name, value in values.items():
@@ -101,8 +101,7 @@ def pipeline(
         get_settings.cache_clear()
 
     set_env(**provider_settings(fake_openai, tmp_path))
-    monkeypatch.setattr(flow_module, "model_factory", None)  # the real langchain-openai client
-    for layer_task in flow_module.LAYER_TASKS.values():
+    for layer_task in LAYER_TASKS.values():
         # Retries keep their number and condition; only the 2 s / 8 s waits would slow tests.
         monkeypatch.setattr(layer_task, "retry_delay_seconds", [0.0, 0.0])
     # No llm-* Prefect slot: inside task runs each acquisition takes ~2 s on the test harness

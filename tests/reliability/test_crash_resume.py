@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-import flows.pipeline as flow_module
 from applyflow.models import ProgressStatus, Status, utcnow
+from applyflow.runtime import Runtime, use_runtime
 from flows.pipeline import process_jobs
 from tests.reliability.conftest import ROOT, Pipeline, provider_settings
 
@@ -47,9 +47,7 @@ def _wait_for(what: str, check, worker: subprocess.Popen, log: Path) -> None:
         time.sleep(0.1)
 
 
-def test_killed_worker_mid_layer_resumes_without_paying_twice(
-    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
-):
+def test_killed_worker_mid_layer_resumes_without_paying_twice(pipeline: Pipeline):
     [job_id] = pipeline.add_jobs(1)
     title = pipeline.title(job_id)
     # The worker's score call hangs at the provider until the worker is killed.
@@ -94,10 +92,10 @@ def test_killed_worker_mid_layer_resumes_without_paying_twice(
     assert paid_before.calls == 2  # extract and research were billed before the crash
 
     # The rerun sees the claim expired (a later "now") and finishes the job.
-    monkeypatch.setattr(flow_module, "utcnow", lambda: utcnow() + timedelta(seconds=60))
-    summary = process_jobs(limit=5)
-    assert [(j["id"], j["status"]) for j in summary["jobs"]] == [(job_id, "ready")]
-    progress = {r.layer: r.status for r in pipeline.store.list_progress(summary["run_id"])}
+    with use_runtime(Runtime(clock=lambda: utcnow() + timedelta(seconds=60))):
+        summary = process_jobs(limit=5)
+    assert [(j.id, j.status) for j in summary.jobs] == [(job_id, "ready")]
+    progress = {r.layer: r.status for r in pipeline.store.list_progress(summary.run_id)}
     assert progress["extract"] == progress["research"] == ProgressStatus.CACHED
 
     seen = Counter(r.layer for r in pipeline.fake.requests if r.title == title)

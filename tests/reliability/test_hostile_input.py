@@ -19,8 +19,8 @@ from applyflow.store import Store
 from applyflow.store.mongo import MongoStore
 from applyflow.store.sqlite import SQLiteStore
 from flows.pipeline import process_jobs
+from tasks.ingest import read_file
 from tasks.score import ScoreOutput
-from tasks.sources import read_file
 from tests.pipeline.conftest import PROFILE
 from tests.reliability.conftest import ROOT, Pipeline
 
@@ -170,7 +170,7 @@ def test_prompt_injection_changes_no_score(pipeline: Pipeline):
     batch = read_file(HOSTILE / "json_prompt_injection.json")
     plain, injected = pipeline.store.upsert_jobs(batch.postings, utcnow()).ids
     offline = process_jobs(limit=5, dry_run=True)
-    fits = {j["id"]: j["fit"] for j in offline["jobs"]}
+    fits = {j.id: j.fit for j in offline.jobs}
     assert fits[plain] == fits[injected] < 100
     scored = pipeline.store.get_job(injected).outputs["score"].output
     assert ScoreOutput.model_validate(scored, context={"profile": PROFILE})

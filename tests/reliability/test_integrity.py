@@ -148,13 +148,13 @@ def test_mark_while_a_layer_runs_keeps_the_mark_and_the_layer_output(pipeline: P
     finally:
         pipeline.fake.open_gate()
         worker.join(DEADLINE_S)
-    [outcome] = out["summary"]["jobs"]
-    assert (outcome["status"], outcome["error"]) == ("discarded", "claim lost")
+    [outcome] = out["summary"].jobs
+    assert (outcome.status, outcome.error) == ("discarded", "claim lost")
     job = pipeline.store.get_job(job_id)
     assert job.status == Status.DISCARDED and job.claimed_by is None
     assert sorted(job.outputs) == ["extract", "research", "score"]  # the running layer's work
     assert job.fit is not None
-    rows = pipeline.store.list_progress(out["summary"]["run_id"])
+    rows = pipeline.store.list_progress(out["summary"].run_id)
     progress = {r.layer: r.status for r in rows}
     assert progress["score"] == ProgressStatus.COMPLETED
     assert progress["generate"] == progress["publish"] == ProgressStatus.SKIPPED

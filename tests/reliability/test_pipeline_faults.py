@@ -38,14 +38,14 @@ def test_failed_layers_fail_their_jobs_others_complete_and_a_rerun_finishes(pipe
         fake.on(lambda r: r.title == titles[flaky] and r.layer == "research", fault, times=1)
 
     first = process_jobs(limit=10)
-    outcome = {j["id"]: j for j in first["jobs"]}
-    assert {job: outcome[job]["status"] for job in outcome} == {
+    outcome = {j.id: j for j in first.jobs}
+    assert {job: outcome[job].status for job in outcome} == {
         down: "failed",
         garbled: "failed",
         flaky: "ready",
         fine: "ready",
     }
-    assert first["status"] == "completed"
+    assert first.status == "completed"
 
     failed = pipeline.store.get_job(down)
     assert failed.status == Status.FAILED
@@ -56,9 +56,7 @@ def test_failed_layers_fail_their_jobs_others_complete_and_a_rerun_finishes(pipe
     assert garbled_job.status == Status.FAILED
     assert "did not match the ExtractOutput schema after one repair retry" in garbled_job.error
     assert _requests(pipeline, titles[garbled])["extract"] == 2  # the reply and one repair
-    progress = {
-        (r.job_id, r.layer): r.status for r in pipeline.store.list_progress(first["run_id"])
-    }
+    progress = {(r.job_id, r.layer): r.status for r in pipeline.store.list_progress(first.run_id)}
     assert progress[(down, "score")] == ProgressStatus.FAILED
     assert progress[(down, "generate")] == ProgressStatus.SKIPPED
     assert progress[(garbled, "extract")] == ProgressStatus.FAILED
@@ -68,7 +66,7 @@ def test_failed_layers_fail_their_jobs_others_complete_and_a_rerun_finishes(pipe
     fake.heal()
     before = Counter((r.title, r.layer) for r in fake.requests)
     second = process_jobs(job_ids=[down, garbled])
-    assert {j["id"]: j["status"] for j in second["jobs"]} == {down: "ready", garbled: "ready"}
+    assert {j.id: j.status for j in second.jobs} == {down: "ready", garbled: "ready"}
     after = Counter((r.title, r.layer) for r in fake.requests) - before
     assert after == Counter(
         {(titles[down], "score"): 1, (titles[down], "generate"): 1}
@@ -86,7 +84,7 @@ def test_a_timeout_fails_the_job_and_releases_its_reservation(pipeline: Pipeline
     pipeline.fake.on(lambda r: r.title == title and r.layer == "generate", "hang")
     summary = process_jobs(limit=10)
     pipeline.fake.release_hangs()
-    assert {j["id"]: j["status"] for j in summary["jobs"]} == {slow: "failed", fine: "ready"}
+    assert {j.id: j.status for j in summary.jobs} == {slow: "failed", fine: "ready"}
     error = pipeline.store.get_job(slow).error
     assert error == "generate layer failed: OpenAITimeoutError: Request timed out."
     assert _requests(pipeline, title)["generate"] == 3  # the task's two retries

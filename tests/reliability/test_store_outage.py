@@ -6,15 +6,15 @@ import json
 import threading
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from typer.testing import CliRunner
 
-import flows.pipeline as flow_module
 from applyflow.cli import app
 from applyflow.errors import StoreError
 from applyflow.models import Status, utcnow
+from applyflow.runtime import Runtime, use_runtime
 from applyflow.settings import get_settings
 from applyflow.store import Store, open_store
 from flows.pipeline import process_jobs
@@ -97,9 +97,7 @@ class FlakyStore:
         return getattr(self._inner, name)
 
 
-def test_store_errors_during_a_run_are_retried_then_fail_the_job_visibly(
-    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
-):
+def test_store_errors_during_a_run_are_retried_then_fail_the_job_visibly(pipeline: Pipeline):
     hiccup, broken, fine = pipeline.add_jobs(3)
     attempts: Counter = Counter()
 
@@ -111,14 +109,14 @@ def test_store_errors_during_a_run_are_retried_then_fail_the_job_visibly(
 
     flaky: list[FlakyStore] = []
 
-    def open_flaky(settings: Any) -> FlakyStore:
-        flaky.append(FlakyStore(open_store(settings), fail))
-        return flaky[-1]
+    def open_flaky(url: str) -> Store:
+        flaky.append(FlakyStore(open_store(url), fail))
+        return cast(Store, flaky[-1])
 
-    monkeypatch.setattr(flow_module, "open_store", open_flaky)
-    summary = process_jobs(limit=10)
+    with use_runtime(Runtime(store_factory=open_flaky)):
+        summary = process_jobs(limit=10)
 
-    assert {j["id"]: j["status"] for j in summary["jobs"]} == {
+    assert {j.id: j.status for j in summary.jobs} == {
         hiccup: "ready",
         broken: "failed",
         fine: "ready",

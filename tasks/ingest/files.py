@@ -1,8 +1,7 @@
-"""Ingest sources: JSON, JSONL and CSV files, Greenhouse job boards and Lever postings.
+"""File sources: JSON (a list, or ``{"jobs": [...]}``), JSONL and CSV.
 
-Each source gives a ``SourceBatch``: the postings it could normalise and a ``Rejection``
-(source, line/row/item, reason) for each record it could not. A source that cannot be read at
-all (missing file, binary data, HTTP error after retries) raises ``InputError``.
+A record that cannot be read becomes a ``Rejection`` with its line/row/item; a file that cannot
+be read at all (missing, too large, binary) raises ``InputError``.
 """
 
 from __future__ import annotations
@@ -14,14 +13,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from applyflow.errors import InputError
-from applyflow.settings import Settings
-from tasks.boards import read_greenhouse, read_lever
-from tasks.postings import TITLE_KEYS, SourceBatch, clean_text, collect
+from tasks.ingest.postings import TITLE_KEYS, SourceBatch, clean_text, collect
 
-__all__ = ["FILE_SUFFIXES", "MAX_FILE_BYTES", "expand_sources", "read_file", "read_source"]
+__all__ = ["FILE_SUFFIXES", "MAX_FILE_BYTES", "read_file"]
 
 MAX_FILE_BYTES = 64 * 1024 * 1024
 FILE_SUFFIXES = (".json", ".jsonl", ".csv")
@@ -141,35 +136,3 @@ def read_file(path: str | Path) -> SourceBatch:
         return collect(batch, reader(raw, label))
     except InputError as exc:
         raise InputError(str(path), exc.where, exc.reason) from None
-
-
-def read_source(
-    spec: str,
-    *,
-    settings: Settings,
-    base_url: str | None = None,
-    client: httpx.Client | None = None,
-) -> SourceBatch:
-    """Read one SOURCE: a file path, ``greenhouse:BOARD`` or ``lever:COMPANY``."""
-    kind, sep, name = spec.partition(":")
-    if sep and kind in ("greenhouse", "lever"):
-        if not name:
-            raise InputError(spec, None, f"expected {kind}:NAME")
-        reader = read_greenhouse if kind == "greenhouse" else read_lever
-        if client is not None:
-            return reader(name, settings=settings, base_url=base_url, client=client)
-        with httpx.Client(headers={"User-Agent": "applyflow"}, follow_redirects=True) as own:
-            return reader(name, settings=settings, base_url=base_url, client=own)
-    return read_file(spec)
-
-
-def expand_sources(sources: list[str]) -> list[str]:
-    """A folder stands for its .json, .jsonl and .csv files (sorted); other sources pass through."""
-    out: list[str] = []
-    for spec in sources:
-        path = Path(spec)
-        if ":" not in spec.split("/")[0] and path.is_dir():
-            out.extend(str(p) for p in sorted(path.iterdir()) if p.suffix.lower() in FILE_SUFFIXES)
-        else:
-            out.append(spec)
-    return out

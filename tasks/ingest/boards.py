@@ -15,7 +15,7 @@ import httpx
 from applyflow.errors import InputError
 from applyflow.html import html_to_text, looks_like_html
 from applyflow.settings import Settings
-from tasks.postings import SourceBatch, collect
+from tasks.ingest.postings import SourceBatch, collect
 
 __all__ = ["GREENHOUSE_URL", "LEVER_URL", "MAX_RESPONSE_BYTES", "read_greenhouse", "read_lever"]
 

@@ -1,0 +1,97 @@
+"""The live pipeline run as its tasks see it: a ``RunContext`` looked up by run id.
+
+Prefect task parameters stay plain (run id, job id); everything else a task needs (settings,
+store, guard, profile, runtime) is in the run's context, registered for as long as the run goes.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from applyflow.errors import BudgetExceeded, GuardError
+from applyflow.runtime import Runtime
+from applyflow.settings import Settings
+from applyflow.store import Store
+
+if TYPE_CHECKING:
+    from guards.call import ModelGuard
+
+__all__ = ["RunContext", "deferral_reason", "get_run", "register_run", "unregister_run"]
+
+
+@dataclass
+class RunContext:
+    """Everything the tasks of one pipeline run share, looked up by run id."""
+
+    run_id: str
+    settings: Settings
+    store: Store
+    guard: ModelGuard
+    profile: str
+    model: str | None = None
+    force: bool = False
+    price_as: str | None = None
+    runtime: Runtime = field(default_factory=Runtime)
+    stop_reason: str | None = None
+    forecast_usd: float = 0.0
+    on_layer_finished: Callable[[], None] | None = None
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def model_for(self, layer: str) -> str:
+        return self.model or self.settings.model_for(layer)
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    def stop(self, reason: str) -> None:
+        """End the run early (a wider-scope budget or rate limit); first reason wins."""
+        with self._lock:
+            if not self._stop.is_set():
+                self.stop_reason = reason
+                self._stop.set()
+
+    def add_forecast(self, amount: float | None) -> None:
+        if amount:
+            with self._lock:
+                self.forecast_usd += amount
+
+    def layer_finished(self) -> None:
+        if self.on_layer_finished is not None:
+            self.on_layer_finished()
+
+
+def deferral_reason(exc: BaseException) -> str | None:
+    """Why a guard refusal defers the whole run (wider than one job), else None."""
+    if isinstance(exc, BudgetExceeded):
+        return None if exc.scope.startswith("job") else str(exc)
+    if isinstance(exc, GuardError):
+        return str(exc)
+    return None
+
+
+_RUNS: dict[str, RunContext] = {}
+_RUNS_LOCK = threading.Lock()
+
+
+def register_run(ctx: RunContext) -> None:
+    with _RUNS_LOCK:
+        _RUNS[ctx.run_id] = ctx
+
+
+def unregister_run(run_id: str) -> None:
+    with _RUNS_LOCK:
+        _RUNS.pop(run_id, None)
+
+
+def get_run(run_id: str) -> RunContext:
+    """The live run's context; a task from a finished or foreign run gets a clear error."""
+    with _RUNS_LOCK:
+        ctx = _RUNS.get(run_id)
+    if ctx is None:
+        raise LookupError(f"run {run_id} is not active in this process")
+    return ctx
