@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from applyflow.money import format_usd
+
 
 class ApplyflowError(Exception):
     """Base of every error applyflow raises on purpose."""
@@ -75,17 +77,13 @@ class BudgetExceeded(GuardError):
     def __init__(self, overrun: ScopeOverrun) -> None:
         o = overrun
         super().__init__(
-            f"{scope_label(o.scope)} budget exceeded: ${o.spent:.4f} spent + ${o.reserved:.4f} "
-            f"reserved + ${o.needed:.4f} needed > {money_cap(o.cap)} cap"
+            f"{scope_label(o.scope)} budget exceeded: {format_usd(o.spent)} spent + "
+            f"{format_usd(o.reserved)} reserved + {format_usd(o.needed)} needed > "
+            f"{format_usd(o.cap, None)} cap"
         )
         self.overrun = overrun
         self.scope, self.cap, self.spent = o.scope, o.cap, o.spent
         self.reserved, self.needed = o.reserved, o.needed
-
-
-def money_cap(cap: float) -> str:
-    """``$5.00``, but ``$0.0010`` for caps that cents would hide."""
-    return f"${cap:,.2f}" if round(cap, 2) == cap else f"${cap:,.4f}"
 
 
 def scope_label(scope: str) -> str:

@@ -1,4 +1,4 @@
-"""Pieces every page shares: the store-failure message, empty states, money formatting."""
+"""Pieces every page shares: the store-failure message, empty states, colours by state."""
 
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ __all__ = [
     "guarded",
     "store_failed",
     "empty",
-    "usd",
+    "EMPTY",
+    "pick",
     "tinted",
     "literal",
     "heading",
@@ -58,6 +59,12 @@ def empty(message: str) -> None:
     st.info(message, icon=":material/inbox:")
 
 
+def pick(label: str, ids: list[str], labels: dict[str, str], wanted: str | None, key: str) -> str:
+    """A select box of ``ids`` shown by ``labels``, on ``wanted`` when it is one of them."""
+    index = ids.index(wanted) if wanted in ids else 0
+    return st.selectbox(label, ids, index=index, format_func=labels.get, key=key)
+
+
 def literal(text: str) -> str:
     """Untrusted text (a posting's title...) for Markdown: a code span, never a link or image."""
     return "`` " + text.replace("`", "'") + " ``"
@@ -68,8 +75,8 @@ def heading(text: str) -> None:
     st.html(f'<h3 class="applyflow-heading" style="margin:0">{html.escape(text)}</h3>')
 
 
-def usd(value: float | None, digits: int = 4) -> str:
-    return "—" if value is None else f"${value:,.{digits}f}"
+# Shown where there is no value (no cap, no average yet).
+EMPTY = "—"
 
 
 # Background per state word (budget states and layer statuses), readable in light and dark themes.

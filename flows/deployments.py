@@ -4,6 +4,7 @@
 checks that the two agree. ``applyflow serve`` builds them from here with ``flow.to_deployment``.
 ``deploy_settings`` is also the build step ``prefect deploy`` runs, so the YAML takes its time
 zone and default sources from applyflow's validated settings (``.env`` included), not raw env.
+``setup_prefect`` (``applyflow setup``) creates the guards' concurrency limits and the work pool.
 """
 
 from __future__ import annotations
@@ -24,8 +25,10 @@ __all__ = [
     "TAGS",
     "WORK_POOL",
     "DeploymentSpec",
+    "SetupStep",
     "build_deployments",
     "deploy_settings",
+    "setup_prefect",
     "spec",
 ]
 
@@ -147,3 +150,48 @@ def build_deployments(settings: Settings | None = None) -> list[RunnerDeployment
             )
         )
     return out
+
+
+@dataclass(frozen=True)
+class SetupStep:
+    """One Prefect object ``applyflow setup`` made sure of, and what it did."""
+
+    kind: str  # concurrency limit | work pool
+    name: str
+    size: int | None  # slots of a limit
+    action: str  # created | updated | unchanged
+
+
+def _ensure_work_pool(client: Any) -> str:
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.exceptions import ObjectNotFound
+    from prefect.workers.process import ProcessWorker
+
+    try:
+        client.read_work_pool(WORK_POOL)
+        return "unchanged"
+    except ObjectNotFound:
+        pass
+    client.create_work_pool(
+        WorkPoolCreate(
+            name=WORK_POOL,
+            type=ProcessWorker.type,
+            base_job_template=ProcessWorker.get_default_base_job_template(),
+        )
+    )
+    return "created"
+
+
+def setup_prefect(settings: Settings) -> list[SetupStep]:
+    """Create or update (idempotently) every ``llm-<provider>`` limit and the work pool."""
+    from prefect.client.orchestration import get_client
+
+    from guards.concurrency import upsert_limits
+
+    with get_client(sync_client=True) as client:
+        steps = [
+            SetupStep("concurrency limit", change.name, change.size, change.action)
+            for change in upsert_limits(settings, client)
+        ]
+        steps.append(SetupStep("work pool", WORK_POOL, None, _ensure_work_pool(client)))
+    return steps

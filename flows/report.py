@@ -12,6 +12,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
 from applyflow.models import Alert, Run, RunStatus
+from applyflow.money import format_usd
 from applyflow.periods import local_midnight
 from applyflow.runtime import current_runtime
 from applyflow.settings import Settings, get_settings
@@ -36,10 +37,6 @@ _RUN_WORDS = {
 }
 
 
-def _usd(value: float | None) -> str:
-    return "no cap" if value is None else f"${value:,.4f}"
-
-
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
@@ -60,7 +57,14 @@ def _runs_section(store: Store, settings: Settings, since: datetime) -> list[str
         spend = store.usage_total(run_id=run.id)
         started = run.started_at.astimezone(settings.tz)
         rows.append(
-            [run.id, f"{started:%H:%M}", word, run.model, str(spend.calls), _usd(spend.cost_usd)]
+            [
+                run.id,
+                f"{started:%H:%M}",
+                word,
+                run.model,
+                str(spend.calls),
+                format_usd(spend.cost_usd),
+            ]
         )
     summary = ", ".join(f"{n} {word}" for word, n in counts.items() if n)
     # Jobs stopped by their own cap; a failed or unfinished run has no counts yet.
@@ -78,20 +82,20 @@ def _spend_section(store: Store, settings: Settings, now: datetime, since: datet
     lines = [
         "## Spend",
         "",
-        f"Today: {_usd(today.cost_usd)} over {today.calls} call(s), "
+        f"Today: {format_usd(today.cost_usd)} over {today.calls} call(s), "
         f"{today.input_tokens:,} input and {today.output_tokens:,} output tokens.",
         "",
     ]
     rows = []
     for scope in budget_summary(settings, store, now):
         percent = "" if scope.percent is None else f"{scope.percent:.1f}%"
-        remaining = "" if scope.remaining is None else _usd(scope.remaining)
+        remaining = "" if scope.remaining is None else format_usd(scope.remaining)
         rows.append(
             [
                 scope.kind,
-                _usd(scope.cap),
-                _usd(scope.spent),
-                _usd(scope.reserved),
+                format_usd(scope.cap, none="no cap"),
+                format_usd(scope.spent),
+                format_usd(scope.reserved),
                 remaining,
                 percent,
                 scope.state,

@@ -15,6 +15,7 @@ from datetime import datetime
 
 from applyflow.errors import BudgetExceeded, scope_label
 from applyflow.models import UsageRecord, utcnow
+from applyflow.money import format_usd
 from applyflow.settings import Settings
 from applyflow.spend import WARNING_STATES, scope_caps, scope_state
 from applyflow.store import Store
@@ -39,10 +40,6 @@ class Reservation:
     amount: float
     input_tokens: int
     max_tokens: int
-
-
-def _money(value: float) -> str:
-    return f"${value:.4f}"
 
 
 class BudgetGuard:
@@ -101,8 +98,8 @@ class BudgetGuard:
                     "budget_exceeded",
                     f"budget_exceeded:{key}",
                     f"{scope_label(key)} budget over its cap and not enforced: "
-                    f"{_money(st.spent)} spent + {_money(st.reserved)} reserved "
-                    f"> ${cap:.2f} cap (APPLYFLOW_BUDGET_ENFORCE=false)",
+                    f"{format_usd(st.spent)} spent + {format_usd(st.reserved)} reserved "
+                    f"> {format_usd(cap, 2)} cap (APPLYFLOW_BUDGET_ENFORCE=false)",
                     "warning",
                 )
 
@@ -138,8 +135,8 @@ class BudgetGuard:
             self._alert(
                 "budget_warning",
                 f"budget_warning:{key}:cap={cap:g}",
-                f"{scope_label(key)} budget ({key}) at {share:.0f}% of its ${cap:.2f} cap: "
-                f"{_money(st.spent)} spent, {_money(st.reserved)} reserved",
+                f"{scope_label(key)} budget ({key}) at {share:.0f}% of its {format_usd(cap, 2)} "
+                f"cap: {format_usd(st.spent)} spent, {format_usd(st.reserved)} reserved",
                 "warning",
                 dedup_s=_ONCE_S,
             )

@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from typing import Any
+from typing import Any, NamedTuple
 
 from applyflow.modelspec import parse_model
 from applyflow.settings import Settings, env_name
@@ -19,19 +19,18 @@ from guards.pricing import models_in_use
 
 __all__ = [
     "DEFAULT_SLOTS",
-    "WORK_POOL",
+    "LimitChange",
     "configured_providers",
     "limit_name",
     "prefect_api_available",
     "provider_slot",
-    "setup_prefect",
     "slots_for",
+    "upsert_limits",
 ]
 
 logger = logging.getLogger("applyflow.guards")
 
 DEFAULT_SLOTS = 4
-WORK_POOL = "applyflow"
 _HEALTH_TTL_S = 30.0
 _LEASE_S = 300.0
 
@@ -163,42 +162,20 @@ def _upsert_limit(client: Any, name: str, size: int) -> str:
     return "updated"
 
 
-def _ensure_work_pool(client: Any) -> str:
-    from prefect.client.schemas.actions import WorkPoolCreate
-    from prefect.exceptions import ObjectNotFound
-    from prefect.workers.process import ProcessWorker
+class LimitChange(NamedTuple):
+    """What ``upsert_limits`` did to one limit: created, updated or unchanged."""
 
-    try:
-        client.read_work_pool(WORK_POOL)
-        return "unchanged"
-    except ObjectNotFound:
-        pass
-    client.create_work_pool(
-        WorkPoolCreate(
-            name=WORK_POOL,
-            type=ProcessWorker.type,
-            base_job_template=ProcessWorker.get_default_base_job_template(),
-        )
-    )
-    return "created"
+    name: str
+    size: int
+    action: str
 
 
-def setup_prefect(settings: Settings) -> list[dict[str, Any]]:
-    """Create or update (idempotently) every ``llm-<provider>`` limit and the work pool."""
-    from prefect.client.orchestration import get_client
-
-    done: list[dict[str, Any]] = []
-    with get_client(sync_client=True) as client:
-        for provider in configured_providers(settings):
-            name, size = limit_name(provider), slots_for(settings, provider)
-            done.append(
-                {"kind": "concurrency limit", "name": name, "size": size,
-                 "action": _upsert_limit(client, name, size)}
-            )  # fmt: skip
-        done.append(
-            {"kind": "work pool", "name": WORK_POOL, "size": None,
-             "action": _ensure_work_pool(client)}
-        )  # fmt: skip
+def upsert_limits(settings: Settings, client: Any) -> list[LimitChange]:
+    """Create or update (idempotently) every ``llm-<provider>`` limit through a Prefect client."""
+    done = []
+    for provider in configured_providers(settings):
+        name, size = limit_name(provider), slots_for(settings, provider)
+        done.append(LimitChange(name, size, _upsert_limit(client, name, size)))
     with _lock:
-        _warned.clear()
+        _warned.clear()  # a limit that was missing may exist now: warn again if not
     return done

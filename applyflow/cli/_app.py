@@ -1,21 +1,21 @@
-"""The Typer app and what every command shares: settings, store, output, errors."""
+"""The Typer app and what every command shares: output (tables, ``--json``) and errors.
+
+Settings and the store a command uses come from ``_session``.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from functools import wraps
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 
-from applyflow.errors import ApplyflowError, SettingsError
-from applyflow.settings import Settings, get_settings, mask_url
-from applyflow.store import Store, open_store
+from applyflow.errors import ApplyflowError
 
 # Prefect's temporary local API migrates its database on first start, which can take longer than
 # Prefect's 20 s default on a small or busy machine.
@@ -38,6 +38,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
 def _version(value: bool) -> None:
@@ -64,30 +66,6 @@ def fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:
     """Print ``message`` on stderr and return an Exit to raise."""
     err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
-
-
-def settings() -> Settings:
-    """Validated settings; invalid ones exit 2 with one message naming every bad variable."""
-    try:
-        return get_settings()
-    except SettingsError as exc:
-        raise fail(str(exc), EXIT_USAGE) from None
-
-
-@contextmanager
-def store_session(cfg: Settings | None = None) -> Iterator[Store]:
-    """The configured store; unreachable -> a clear error naming the (masked) URL."""
-    cfg = cfg or settings()
-    try:
-        store = open_store(cfg)
-    except ApplyflowError as exc:
-        url, message = mask_url(cfg.store_url), str(exc)
-        # The stores' own errors usually name the URL already; say it once.
-        raise fail(message if url in message else f"cannot open store {url}: {message}") from None
-    try:
-        yield store
-    finally:
-        store.close()
 
 
 DEBUG_ENV = "APPLYFLOW_DEBUG"

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from applyflow.cli._app import app, console, handle_errors, print_json, settings, store_session
-from applyflow.errors import money_cap
+from applyflow.cli._app import JsonFlag, app, console, handle_errors, print_json
+from applyflow.cli._session import settings, store_session
 from applyflow.models import utcnow
+from applyflow.money import format_usd
 from applyflow.spend import ScopeState, budget_summary
-
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 _STATE_STYLE = {
     ScopeState.OK: "green",
@@ -21,16 +21,6 @@ _STATE_STYLE = {
     ScopeState.EXCEEDED: "bold red",
     ScopeState.UNLIMITED: "dim",
 }
-
-
-def _usd(value: float | None) -> str:
-    return "-" if value is None else f"${value:,.4f}"
-
-
-def _cap(cap: float | None) -> str:
-    if cap is None:
-        return "no cap"
-    return money_cap(cap)
 
 
 @app.command()
@@ -64,10 +54,10 @@ def budget(
         style = _STATE_STYLE[s.state]
         table.add_row(
             s.key,
-            _cap(s.cap),
-            _usd(s.spent),
-            _usd(s.reserved),
-            _usd(s.remaining),
+            format_usd(s.cap, None, none="no cap"),
+            format_usd(s.spent),
+            format_usd(s.reserved),
+            format_usd(s.remaining),
             "-" if s.percent is None else f"{s.percent:.1f}%",
             f"[{style}]{s.state}[/]",
         )
@@ -79,10 +69,10 @@ def budget(
         for g in groups:
             spend.add_row(
                 g.key or "-", str(g.calls), f"{g.input_tokens:,}", f"{g.output_tokens:,}",
-                _usd(g.cost_usd),
+                format_usd(g.cost_usd),
             )  # fmt: skip
         if not groups:
-            spend.add_row("no calls yet", "0", "0", "0", _usd(0.0))
+            spend.add_row("no calls yet", "0", "0", "0", format_usd(0.0))
         console.print(spend)
 
 
@@ -90,13 +80,13 @@ def budget(
 @handle_errors
 def setup(as_json: JsonFlag = False) -> None:
     """Create or update the Prefect concurrency limits llm-<provider> and the work pool."""
-    from guards.concurrency import setup_prefect
+    from flows.deployments import setup_prefect
 
     cfg = settings()
     done = setup_prefect(cfg)
     if as_json:
-        print_json(done)
+        print_json([asdict(step) for step in done])
         return
-    for item in done:
-        size = "" if item["size"] is None else f" ({item['size']} slots)"
-        console.print(f"{item['kind']} {item['name']}{size}: {item['action']}")
+    for step in done:
+        size = "" if step.size is None else f" ({step.size} slots)"
+        console.print(f"{step.kind} {step.name}{size}: {step.action}")

@@ -9,15 +9,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from applyflow.cli._app import (
-    app,
-    console,
-    fail,
-    handle_errors,
-    print_json,
-    settings,
-    store_session,
-)
+from applyflow.cli._app import JsonFlag, app, console, fail, handle_errors, print_json
+from applyflow.cli._session import settings, store_session
 from applyflow.errors import ApplyflowError
 from applyflow.models import Job, Status, parse_status, utcnow
 from applyflow.settings import env_name
@@ -26,8 +19,6 @@ from applyflow.store import open_store
 
 if TYPE_CHECKING:
     from guards.health import ProviderHealth
-
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
 @app.command()

@@ -7,7 +7,8 @@ import os
 import httpx
 import typer
 
-from applyflow.cli._app import app, err_console, fail, handle_errors, settings
+from applyflow.cli._app import app, err_console, fail, handle_errors
+from applyflow.cli._session import settings
 
 
 def _api_url() -> str | None:

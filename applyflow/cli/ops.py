@@ -9,7 +9,8 @@ from typing import Annotated
 
 import typer
 
-from applyflow.cli._app import EXIT_USAGE, app, console, fail, settings
+from applyflow.cli._app import EXIT_USAGE, app, console, fail
+from applyflow.cli._session import settings
 from applyflow.settings import is_loopback
 
 DASHBOARD_APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"

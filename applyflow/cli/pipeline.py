@@ -1,4 +1,4 @@
-"""Pipeline commands: ingest, run, status, demo.
+"""Pipeline commands: ingest, run, status (demo is in ``demo.py``).
 
 The CLI is the composition root (see pyproject's import contracts): it may start the flows.
 They are imported inside each command, so `--help` never loads Prefect.
@@ -10,7 +10,6 @@ import os
 import time
 import uuid
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -19,26 +18,16 @@ from rich.live import Live
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 
-from applyflow.cli._app import (
-    app,
-    console,
-    fail,
-    handle_errors,
-    print_json,
-    settings,
-    store_session,
-)
-from applyflow.models import Job, ProgressRecord, ProgressStatus, Run, RunStatus
+from applyflow.cli._app import JsonFlag, app, console, fail, handle_errors, print_json
+from applyflow.cli._session import settings, store_session
+from applyflow.models import ProgressRecord, ProgressStatus, Run, RunStatus
 from applyflow.modelspec import OFFLINE
 from applyflow.runtime import current_runtime
-from applyflow.settings import LAYERS, Settings
+from applyflow.settings import LAYERS
 
 if TYPE_CHECKING:
     from flows.results import IngestReport, JobOutcome, RunSummary
 
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
-SAMPLES_DIR = Path(__file__).resolve().parents[2] / "samples"
-DEMO_FORECAST_MODEL = "openai:gpt-4o-mini"
 FOLLOW_POLL_S = 1.0
 # A run with every layer finished records its end within moments; longer means it died.
 FINISHED_GRACE_S = 10.0
@@ -53,7 +42,7 @@ _GLYPHS = {
 _FINISHED = {s for s in ProgressStatus if s not in (ProgressStatus.PENDING, ProgressStatus.RUNNING)}
 
 
-def _flows() -> tuple[Any, Any]:
+def load_flows() -> tuple[Any, Any]:
     """The ingest and pipeline flows, imported with Prefect's chatter down to warnings."""
     # Set before Prefect first loads; PREFECT_LOGGING_LEVEL=INFO brings the run logs back.
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
@@ -63,7 +52,7 @@ def _flows() -> tuple[Any, Any]:
     return ingest_flow, process_jobs
 
 
-def _let_prefect_record(flow_run_ids: list[str], timeout_s: float = 15.0) -> None:
+def let_prefect_record(flow_run_ids: list[str], timeout_s: float = 15.0) -> None:
     """With Prefect's temporary local API, wait until it has recorded this command's task runs.
 
     That API stops when the command exits; stopping it mid-write loses task runs and prints
@@ -90,7 +79,7 @@ def _let_prefect_record(flow_run_ids: list[str], timeout_s: float = 15.0) -> Non
             time.sleep(0.5)
 
 
-def _print_ingest(report: IngestReport) -> None:
+def print_ingest(report: IngestReport) -> None:
     console.print(
         f"inserted [bold]{report.inserted}[/]  updated [bold]{report.updated}[/]  "
         f"unchanged [bold]{report.unchanged}[/]  rejected [bold]{report.rejected}[/]"
@@ -120,13 +109,13 @@ def ingest(
 ) -> None:
     """Ingest postings; print inserted/updated/unchanged/rejected and every rejection."""
     settings()
-    ingest_flow, _ = _flows()
+    ingest_flow, _ = load_flows()
     report = ingest_flow(sources=sources or None, base_url=base_url)
-    _let_prefect_record([report.flow_run_id])
+    let_prefect_record([report.flow_run_id])
     if as_json:
         print_json(report.model_dump(mode="json"))
     else:
-        _print_ingest(report)
+        print_ingest(report)
     if any(entry.error for entry in report.sources):
         raise typer.Exit(1)
 
@@ -180,7 +169,7 @@ def run(
 ) -> None:
     """Run queued jobs through the pipeline and print a summary."""
     cfg = settings()
-    _, process_jobs = _flows()
+    _, process_jobs = load_flows()
     from flows.pipeline import check_run_prices
 
     # The flow checks again; failing here gives one clear line before a flow run exists.
@@ -193,7 +182,7 @@ def run(
         dry_run=dry_run,
         price_as=price_as,
     )
-    _let_prefect_record([summary.flow_run_id])
+    let_prefect_record([summary.flow_run_id])
     if as_json:
         print_json(summary.model_dump(mode="json"))
     else:
@@ -303,79 +292,3 @@ def _follow(
             run_, rows, names = _load(run_.id)
             live.update(_progress_view(run_, rows, names), refresh=True)
     return None
-
-
-def _demo_jobs(jobs: list[Job]) -> None:
-    table = Table(title="sample jobs, best fit first")
-    table.add_column("fit", justify="right", min_width=3)
-    table.add_column("title", no_wrap=True, overflow="ellipsis", max_width=30)
-    table.add_column("company", no_wrap=True, overflow="ellipsis", max_width=18)
-    table.add_column("status", min_width=6)
-    table.add_column("files", justify="right", min_width=5)
-    for job in sorted(jobs, key=lambda j: -(j.fit if j.fit is not None else -1)):
-        published = job.outputs.get("publish")
-        files = len(published.output.get("files", [])) if published else 0
-        fit = str(job.fit) if job.fit is not None else "-"
-        table.add_row(fit, job.title, job.company, job.status.value, str(files))
-    console.print(table)
-
-
-def _demo_forecast(cfg: Settings, summary: RunSummary, ids: list[str], price_as: str) -> None:
-    """This run's spend, and what its calls would cost on ``price_as``."""
-    with store_session(cfg) as store:
-        spend = store.usage_total()
-        used = [store.usage_total(job_id=job_id) for job_id in ids]
-    console.print(
-        f"this run: {summary.calls} offline call(s), "
-        f"{summary.input_tokens}+{summary.output_tokens} tokens, "
-        f"spend ${summary.spend_usd:.4f}; all runs so far: ${spend.cost_usd:.4f}"
-    )
-    if summary.calls:
-        forecast, basis = summary.forecast_usd, "these calls"
-    else:
-        # Everything was cached: price the offline calls already recorded for these jobs.
-        from guards.pricing import cost_usd
-
-        tokens_in, tokens_out = (
-            sum(u.input_tokens for u in used),
-            sum(u.output_tokens for u in used),
-        )
-        forecast = cost_usd(cfg, price_as, tokens_in, tokens_out)
-        basis = f"the {sum(u.calls for u in used)} recorded calls of these jobs (all cached now)"
-    console.print(
-        f"{basis} on [bold]{price_as}[/] would cost about [bold]${forecast:.4f}[/] "
-        "(offline token counts are approximate)"
-    )
-    console.print(
-        f"files: cv.md, cover_letter.md and dossier.md per job under "
-        f"[bold]{cfg.output_dir}/<company>/<title>-<id>/[/]"
-    )
-
-
-@app.command()
-@handle_errors
-def demo(
-    price_as: Annotated[
-        str, typer.Option("--price-as", help="Real model to forecast the cost on.")
-    ] = DEMO_FORECAST_MODEL,
-) -> None:
-    """Ingest samples/, process them with the offline model, show results and a cost forecast."""
-    cfg = settings()
-    ingest_flow, process_jobs = _flows()
-
-    console.rule("1. ingest samples/")
-    report = ingest_flow(sources=[str(SAMPLES_DIR)])
-    _print_ingest(report)
-    console.rule("2. run the pipeline with the offline model")
-    ids = report.job_ids
-    summary = process_jobs(limit=max(1, len(ids)), job_ids=ids, dry_run=True, price_as=price_as)
-    _let_prefect_record([report.flow_run_id, summary.flow_run_id])
-    with store_session(cfg) as store:
-        _demo_jobs([store.get_job(job_id) for job_id in ids])
-    console.rule("3. spend and forecast")
-    _demo_forecast(cfg, summary, ids, price_as)
-    console.rule("4. look around")
-    console.print("dashboard:  make dashboard   (then open http://127.0.0.1:8501)")
-    console.print("Prefect UI: make server      (then open http://127.0.0.1:4200; set")
-    console.print("            PREFECT_API_URL=http://127.0.0.1:4200/api before `applyflow run`)")
-    console.print("progress:   applyflow status --follow")

@@ -9,6 +9,7 @@ import streamlit as st
 
 from applyflow.errors import InvalidTransition
 from applyflow.models import USER_STATUSES, Job, Status
+from applyflow.money import format_usd
 from applyflow.settings import Settings
 from dashboard import data, ui
 
@@ -112,16 +113,21 @@ def _document(text: Any, missing: str, skills: Any = None) -> None:
         st.code(str(text), language="markdown")
 
 
+def _fields(output: dict[str, Any] | None, missing: str) -> None:
+    """A layer's output as a field/value table, or ``missing`` when it has not run."""
+    if output:
+        st.table(_fields_table(output).set_index("field"))
+    else:
+        ui.empty(missing)
+
+
 def _outputs(job: Job) -> None:
     extract, research = _output(job, "extract"), _output(job, "research")
     score, generate = _output(job, "score"), _output(job, "generate")
     publish = _output(job, "publish")
     tabs = st.tabs(["Extracted", "Fit", "CV", "Cover letter", "Research", "Posting"])
     with tabs[0]:
-        if extract:
-            st.table(_fields_table(extract).set_index("field"))
-        else:
-            ui.empty("Not extracted yet.")
+        _fields(extract, "Not extracted yet.")
     with tabs[1]:
         _fit_tab(job, score)
     skills = _pick(generate, "highlighted_skills")
@@ -130,10 +136,7 @@ def _outputs(job: Job) -> None:
     with tabs[3]:
         _document(_pick(generate, "cover_letter_markdown"), "No cover letter generated yet.")
     with tabs[4]:
-        if research:
-            st.table(_fields_table(research).set_index("field"))
-        else:
-            ui.empty("No company research yet.")
+        _fields(research, "No company research yet.")
     with tabs[5]:
         files = _pick(publish, "files")
         if files:
@@ -152,7 +155,7 @@ def _detail(src: data.Source, job_id: str) -> None:
         facts.append(ui.literal(job.location))
     if job.applied_at:
         facts.append(f"applied {job.applied_at:%Y-%m-%d %H:%M} UTC")
-    facts.append(f"cost {ui.usd(job.cost_usd)}")
+    facts.append(f"cost {format_usd(job.cost_usd)}")
     if job.url:
         facts.append(f"[posting]({job.url})")
     st.markdown(" · ".join(facts))
@@ -199,13 +202,7 @@ def _body(settings: Settings, src: data.Source) -> None:
         if linked is not None:
             ids.insert(0, wanted)
             labels[wanted] = f"{linked.title} @ {linked.company} ({linked.id})"
-    job_id = st.selectbox(
-        "Job",
-        ids,
-        index=ids.index(wanted) if wanted in ids else 0,
-        format_func=labels.get,
-        key="job_pick",
-    )
+    job_id = ui.pick("Job", ids, labels, wanted, key="job_pick")
     _detail(src, job_id)
 
 

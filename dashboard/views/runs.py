@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from applyflow.models import ProgressStatus, RunStatus
+from applyflow.money import format_usd
 from applyflow.settings import LAYERS, Settings
 from dashboard import data, ui
 
@@ -23,7 +24,7 @@ def _cell(row: pd.Series) -> str:
     parts = [row["status"]]
     if pd.notna(row["duration_s"]):
         parts.append(f"{row['duration_s']:.1f} s")
-    parts.append(ui.usd(row["cost_usd"]))
+    parts.append(format_usd(row["cost_usd"]))
     return " · ".join(parts)
 
 
@@ -73,7 +74,7 @@ def _detail(src: data.Source, run_id: str, polling: bool) -> None:
     cols = st.columns(4)
     cols[0].metric("Jobs", progress["job_id"].nunique())
     cols[1].metric("Failed layers", int((progress["status"] == "failed").sum()))
-    cols[2].metric("Cost", ui.usd(float(progress["cost_usd"].sum())))
+    cols[2].metric("Cost", format_usd(float(progress["cost_usd"].sum())))
     cols[3].metric("Layer time", f"{progress['duration_s'].fillna(0).sum():.1f} s")
     st.table(ui.tinted(grid(progress)))
     errors = progress[progress["error"].notna()]
@@ -107,13 +108,7 @@ def _body(settings: Settings, src: data.Source) -> None:
     ids = list(runs["run"])
     wanted = st.query_params.get("run")
     labels = {r.run: f"{r.run} · started {r.started:%Y-%m-%d %H:%M}" for r in runs.itertuples()}
-    run_id = st.selectbox(
-        "Run",
-        ids,
-        index=ids.index(wanted) if wanted in ids else 0,
-        format_func=labels.get,
-        key="run_pick",
-    )
+    run_id = ui.pick("Run", ids, labels, wanted, key="run_pick")
     running = runs.loc[runs["run"] == run_id, "status"].iloc[0] == RunStatus.RUNNING.value
     live = st.fragment(run_every=LIVE_REFRESH_S if running else None)(_detail_guarded)
     live(src, run_id, running)

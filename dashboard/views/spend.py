@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from applyflow.money import format_usd
 from applyflow.settings import Settings
 from applyflow.spend import ScopeState
 from dashboard import data, ui
@@ -15,11 +16,11 @@ def scopes_table(budget: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "scope": budget["key"],
-            "cap": [ui.usd(v, 2) if pd.notna(v) else "no cap" for v in budget["cap"]],
-            "spent": [ui.usd(v) for v in budget["spent"]],
-            "reserved": [ui.usd(v) for v in budget["reserved"]],
-            "remaining": [ui.usd(v) if pd.notna(v) else "—" for v in budget["remaining"]],
-            "used": [f"{v:.1f}%" if pd.notna(v) else "—" for v in budget["percent"]],
+            "cap": [format_usd(v, 2) if pd.notna(v) else "no cap" for v in budget["cap"]],
+            "spent": [format_usd(v) for v in budget["spent"]],
+            "reserved": [format_usd(v) for v in budget["reserved"]],
+            "remaining": [format_usd(v) if pd.notna(v) else ui.EMPTY for v in budget["remaining"]],
+            "used": [f"{v:.1f}%" if pd.notna(v) else ui.EMPTY for v in budget["percent"]],
             "state": budget["state"],
         }
     )
@@ -74,9 +75,11 @@ def _forecast(src: data.Source) -> None:
     cols = st.columns(3)
     cols[0].metric("New jobs in the queue", f["queue"])
     cols[1].metric(
-        "Average cost per job", ui.usd(f["average_usd"]), help=f"Over {f['jobs_costed']} job(s)"
+        "Average cost per job",
+        format_usd(f["average_usd"], none=ui.EMPTY),
+        help=f"Over {f['jobs_costed']} job(s)",
     )
-    cols[2].metric("Forecast for the queue", ui.usd(f["forecast_usd"]))
+    cols[2].metric("Forecast for the queue", format_usd(f["forecast_usd"], none=ui.EMPTY))
     if f["average_usd"] is None:
         st.caption("No processed job has recorded a cost yet, so there is no average to use.")
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -17,7 +19,7 @@ from applyflow.html import html_to_text, looks_like_html
 from applyflow.settings import Settings
 from tasks.ingest.postings import SourceBatch, collect
 
-__all__ = ["GREENHOUSE_URL", "LEVER_URL", "MAX_RESPONSE_BYTES", "read_greenhouse", "read_lever"]
+__all__ = ["BOARDS", "GREENHOUSE", "LEVER", "MAX_RESPONSE_BYTES", "Board", "read_board"]
 
 GREENHOUSE_URL = "https://boards-api.greenhouse.io"
 LEVER_URL = "https://api.lever.co"
@@ -126,30 +128,49 @@ def _lever_record(posting: Any, company: str) -> Any:
     }
 
 
-def read_greenhouse(
-    board: str, *, settings: Settings, base_url: str | None = None, client: httpx.Client
-) -> SourceBatch:
-    """Postings of a Greenhouse job board (``GET /v1/boards/{board}/jobs?content=true``)."""
-    source = f"greenhouse:{board}"
-    base = (base_url or GREENHOUSE_URL).rstrip("/")
-    url = f"{base}/v1/boards/{_slug(board, source, 'board')}/jobs?content=true"
-    data = _get_json(url, source=source, provider="greenhouse", settings=settings, client=client)
+def _greenhouse_records(data: Any, board: str, source: str) -> Iterator[tuple[str, Any]]:
     jobs = data.get("jobs") if isinstance(data, dict) else None
     if not isinstance(jobs, list):
         raise InputError(source, None, "response has no 'jobs' list")
-    records = ((f"jobs[{i}]", _greenhouse_record(job, board)) for i, job in enumerate(jobs))
-    return collect(SourceBatch(source), records)
+    return ((f"jobs[{i}]", _greenhouse_record(job, board)) for i, job in enumerate(jobs))
 
 
-def read_lever(
-    company: str, *, settings: Settings, base_url: str | None = None, client: httpx.Client
-) -> SourceBatch:
-    """Postings of a Lever company (``GET /v0/postings/{company}?mode=json``)."""
-    source = f"lever:{company}"
-    base = (base_url or LEVER_URL).rstrip("/")
-    url = f"{base}/v0/postings/{_slug(company, source, 'company')}?mode=json"
-    data = _get_json(url, source=source, provider="lever", settings=settings, client=client)
+def _lever_records(data: Any, company: str, source: str) -> Iterator[tuple[str, Any]]:
     if not isinstance(data, list):
         raise InputError(source, None, "response is not a list of postings")
-    records = ((f"postings[{i}]", _lever_record(item, company)) for i, item in enumerate(data))
-    return collect(SourceBatch(source), records)
+    return ((f"postings[{i}]", _lever_record(item, company)) for i, item in enumerate(data))
+
+
+@dataclass(frozen=True)
+class Board:
+    """A job board's public API: where its postings are and how its records read."""
+
+    kind: str  # the SOURCE scheme (``greenhouse:NAME``) and the rate guard's provider
+    what: str  # what NAME is: the board or the company
+    path: str  # GET path, ``{}`` standing for NAME
+    base_url: str
+    records: Callable[[Any, str, str], Iterator[tuple[str, Any]]]  # (JSON, NAME, source)
+
+
+GREENHOUSE = Board(
+    "greenhouse", "board", "/v1/boards/{}/jobs?content=true", GREENHOUSE_URL, _greenhouse_records
+)
+LEVER = Board("lever", "company", "/v0/postings/{}?mode=json", LEVER_URL, _lever_records)
+BOARDS = {board.kind: board for board in (GREENHOUSE, LEVER)}
+
+
+def read_board(
+    board: Board,
+    name: str,
+    *,
+    settings: Settings,
+    base_url: str | None = None,
+    client: httpx.Client,
+) -> SourceBatch:
+    """Postings of ``name`` on ``board`` (``base_url`` replaces the board's API address)."""
+    source = f"{board.kind}:{name}"
+    url = (base_url or board.base_url).rstrip("/") + board.path.format(
+        _slug(name, source, board.what)
+    )
+    data = _get_json(url, source=source, provider=board.kind, settings=settings, client=client)
+    return collect(SourceBatch(source), board.records(data, name, source))

@@ -16,14 +16,11 @@ from prefect.cache_policies import NO_CACHE
 
 from applyflow.errors import InputError
 from applyflow.settings import Settings, get_settings
-from tasks.ingest.boards import read_greenhouse, read_lever
+from tasks.ingest.boards import BOARDS, read_board
 from tasks.ingest.files import FILE_SUFFIXES, read_file
 from tasks.ingest.postings import SourceBatch
 
-__all__ = ["BOARDS", "expand_sources", "read_source", "read_source_task"]
-
-# Job boards by the scheme before ``:`` in a SOURCE; anything else is a file path.
-BOARDS = {"greenhouse": read_greenhouse, "lever": read_lever}
+__all__ = ["expand_sources", "read_source", "read_source_task"]
 
 
 def read_source(
@@ -35,15 +32,16 @@ def read_source(
 ) -> SourceBatch:
     """Read one SOURCE: a file path, ``greenhouse:BOARD`` or ``lever:COMPANY``."""
     kind, sep, name = spec.partition(":")
-    reader = BOARDS.get(kind) if sep else None
-    if reader is None:
+    # Job boards by the scheme before ``:``; anything else is a file path.
+    board = BOARDS.get(kind) if sep else None
+    if board is None:
         return read_file(spec)
     if not name:
         raise InputError(spec, None, f"expected {kind}:NAME")
     if client is not None:
-        return reader(name, settings=settings, base_url=base_url, client=client)
+        return read_board(board, name, settings=settings, base_url=base_url, client=client)
     with httpx.Client(headers={"User-Agent": "applyflow"}, follow_redirects=True) as own:
-        return reader(name, settings=settings, base_url=base_url, client=own)
+        return read_board(board, name, settings=settings, base_url=base_url, client=own)
 
 
 def expand_sources(sources: list[str]) -> list[str]:

@@ -15,7 +15,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from applyflow.models import JobPosting, ProgressRecord, ProgressStatus, Status,
 from applyflow.settings import LAYERS
 from applyflow.store.sqlite import SQLiteStore
 from tests.dashboard.seed import Seeded, seed
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -73,17 +73,21 @@ class Served:
 
 def _wait_healthy(proc: subprocess.Popen[bytes], base: str, log: Path) -> None:
     """Poll Streamlit's health route until it answers, the process dies, or the deadline."""
-    deadline = time.monotonic() + START_DEADLINE_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"dashboard exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+
+    def healthy() -> bool:
         try:
-            if httpx.get(f"{base}/_stcore/health", timeout=1).status_code == 200:
-                return
+            return httpx.get(f"{base}/_stcore/health", timeout=1).status_code == 200
         except httpx.HTTPError:
-            pass
-        time.sleep(0.2)  # polling interval while waiting for the server to come up
-    pytest.fail(f"dashboard not healthy after {START_DEADLINE_S}s:\n{log.read_text()[-3000:]}")
+            return False
+
+    wait_until(
+        healthy,
+        "the dashboard to answer its health route",
+        timeout=START_DEADLINE_S,
+        interval=0.2,
+        abort=lambda: None if proc.poll() is None else f"dashboard exited with {proc.returncode}",
+        detail=lambda: log.read_text()[-3000:],
+    )
 
 
 @contextmanager

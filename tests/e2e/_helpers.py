@@ -26,7 +26,8 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 from applyflow.models import JobPosting, ProgressRecord, Run, utcnow
 from applyflow.settings import LAYERS
 from applyflow.store import Store, open_store
-from tests.e2e.conftest import VENV_BIN, PrefectServer, wait_for
+from tests.e2e.conftest import VENV_BIN, PrefectServer
+from tests.waiting import wait_until
 
 TIMEZONE = "Europe/Berlin"
 # The offline model costs $0 unless priced: $1 per 1M tokens each way makes spend countable.
@@ -136,7 +137,9 @@ def wait_final(client: SyncPrefectClient, flow_run_id: UUID, logs: str = "") -> 
         return run if run.state_type and run.state_type.value in FINAL else None
 
     try:
-        return wait_for(final, RUN_TIMEOUT_S, f"flow run {flow_run_id} to finish", interval=0.5)
+        return wait_until(
+            final, f"flow run {flow_run_id} to finish", timeout=RUN_TIMEOUT_S, interval=0.5
+        )
     except AssertionError as exc:
         run = client.read_flow_run(flow_run_id)
         raise AssertionError(f"{exc}; last state {run.state_name}\n{logs}") from None

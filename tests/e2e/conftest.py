@@ -12,13 +12,14 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -30,18 +31,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def wait_for(check: Callable[[], object], timeout: float, what: str, interval: float = 0.25):
-    """Poll ``check`` until it returns something truthy; fail naming ``what`` at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
 
 
 @dataclass
@@ -165,7 +154,7 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prefect
             assert proc.alive(), f"prefect server exited:\n{proc.output()}"
             return _healthy(server.api_url)
 
-        wait_for(up, SERVER_START_S, f"prefect server on port {port}")
+        wait_until(up, f"prefect server on port {port}", timeout=SERVER_START_S, interval=0.25)
         yield server
     finally:
         # Workers and serve processes first, the server last.

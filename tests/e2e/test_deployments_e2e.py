@@ -25,7 +25,8 @@ from tests.e2e._helpers import (
     settled_layer_runs,
     wait_final,
 )
-from tests.e2e.conftest import PrefectServer, Proc, wait_for
+from tests.e2e.conftest import PrefectServer, Proc
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -68,7 +69,7 @@ def start_worker(ws: Workspace, name: str, *args: str, **env: str) -> Proc:
         assert proc.alive(), f"worker {name} exited:\n{proc.output()}"
         return f"Worker '{name}' started!" in proc.output(tail=100_000)
 
-    wait_for(started, 60, f"worker {name} to start")
+    wait_until(started, f"worker {name} to start", timeout=60, interval=0.25)
     return proc
 
 

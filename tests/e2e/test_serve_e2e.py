@@ -14,7 +14,8 @@ from prefect.deployments import run_deployment
 from applyflow.models import Status
 from flows.deployments import DEPLOYMENTS
 from tests.e2e._helpers import APPLYFLOW, TIMEZONE, Workspace, api, wait_final
-from tests.e2e.conftest import PrefectServer, wait_for
+from tests.e2e.conftest import PrefectServer
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -54,7 +55,9 @@ def test_applyflow_serve_runs_the_schedules(prefect_server: PrefectServer, tmp_p
                 assert proc.alive(), f"applyflow serve exited:\n{proc.output()}"
                 return _served(client)
 
-            served = wait_for(registered, SERVE_START_S, "applyflow serve to register")
+            served = wait_until(
+                registered, "applyflow serve to register", timeout=SERVE_START_S, interval=0.25
+            )
             for item in DEPLOYMENTS:
                 got = served[item.name]
                 assert got.work_pool_name is None, item.name  # runs in the serve process

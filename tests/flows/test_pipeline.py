@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import contextvars
 import threading
-import time
 from collections import Counter
-from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -26,6 +24,7 @@ from applyflow.settings import LAYERS
 from applyflow.store.sqlite import SQLiteStore
 from flows.pipeline import PROGRESS_KEY, SUMMARY_KEY, process_jobs
 from tests.flows.conftest import SCRIPT, Env
+from tests.waiting import wait_until
 
 DEADLINE_S = 60
 
@@ -145,14 +144,6 @@ def test_failed_layer_resumes_on_rerun_and_done_layers_are_never_paid_again(pipe
     assert third.spend_usd == 0 and third.calls == 0
 
 
-def _wait_until(what: str, check: Callable[[], bool]) -> None:
-    """Poll the store until ``check`` holds; fail naming ``what`` after the deadline."""
-    deadline = time.monotonic() + DEADLINE_S
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting until {what}"
-        time.sleep(0.05)
-
-
 def test_two_overlapping_runs_split_the_queue_and_never_process_a_job_twice(pipeline_env: Env):
     ids = pipeline_env.add_jobs(6)
     titles = {pipeline_env.store.get_job(job_id).title: job_id for job_id in ids}
@@ -166,7 +157,7 @@ def test_two_overlapping_runs_split_the_queue_and_never_process_a_job_twice(pipe
             holders = {job.claimed_by for job in jobs if job.status == Status.PROCESSING}
             return len(holders) == 2 and all(job.status == Status.PROCESSING for job in jobs)
 
-        _wait_until("both runs hold three jobs each", both_claimed)
+        wait_until(both_claimed, "both runs hold three jobs each", timeout=DEADLINE_S)
     finally:
         release.set()
         for thread, _ in threads:

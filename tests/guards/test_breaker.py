@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from langchain_core.messages import HumanMessage
 from pydantic import BaseModel, ValidationError
@@ -13,6 +11,7 @@ from applyflow.models import utcnow
 from guards.breaker import get_breaker
 from guards.call import CallContext, ModelGuard
 from tests.guards._fakes import FakeChat
+from tests.waiting import passes, wait_until
 
 PROMPT = [HumanMessage("hello")]
 CTX = CallContext(run_id="r", job_id="j", layer="score")
@@ -76,14 +75,7 @@ def test_half_open_trial_success_closes_the_breaker(make_settings, store) -> Non
     with pytest.raises(CircuitOpen):
         _call(guard)
     breaker = get_breaker("fakeai", settings, store)
-    deadline = time.monotonic() + 10
-    while True:  # poll for the state "a trial call is allowed", bounded by a deadline
-        try:
-            breaker.check()
-            break
-        except CircuitOpen:
-            assert time.monotonic() < deadline, "breaker never allowed a trial call"
-            time.sleep(0.02)
+    wait_until(passes(breaker.check, CircuitOpen), "a trial call", timeout=10, interval=0.02)
     fake.error = None
     assert _call(guard).text == "ok"
     assert breaker.state == "closed"

@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
 import uuid
-from collections.abc import Callable
 
 import pytest
 from langchain_core.messages import HumanMessage
@@ -15,9 +13,11 @@ from typer.testing import CliRunner
 
 from applyflow.cli import app
 from applyflow.settings import get_settings
+from flows.deployments import WORK_POOL, setup_prefect
 from guards.call import CallContext, ModelGuard
-from guards.concurrency import WORK_POOL, limit_name, setup_prefect
+from guards.concurrency import limit_name
 from tests.guards._fakes import FakeChat
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -29,13 +29,6 @@ def _provider() -> str:
 
 def _free(provider: str) -> dict:
     return {f"{provider}:m": {"input": 0, "output": 0}}
-
-
-def _wait_for(condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.01)
 
 
 def test_setup_command_is_idempotent(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
@@ -105,9 +98,10 @@ def test_no_more_calls_overlap_than_the_limit(make_settings, sqlite_store) -> No
 
         for done in range(calls):
             expected = min(2, calls - done)
-            _wait_for(
+            wait_until(
                 lambda d=done, e=expected: seen["finished"] == d and seen["active"] == e,
                 f"{expected} calls in flight after {done} finished",
+                interval=0.01,
             )
             assert held() == expected  # the calls in flight each hold a Prefect slot
             permits.release()

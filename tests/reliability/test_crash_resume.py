@@ -6,17 +6,15 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
-
-import pytest
 
 from applyflow.models import ProgressStatus, Status, utcnow
 from applyflow.runtime import Runtime, use_runtime
 from flows.pipeline import process_jobs
 from tests.reliability.conftest import ROOT, Pipeline, provider_settings
+from tests.waiting import wait_until
 
 DEADLINE_S = 120.0
 CLAIM_LEASE_S, BUDGET_LEASE_S = 10, 5  # the smallest leases settings allow
@@ -36,15 +34,6 @@ def _worker_env(pipeline: Pipeline) -> dict[str, str]:
     env.update({f"APPLYFLOW_{k.upper()}": str(v) for k, v in values.items()})
     env["PREFECT_API_URL"] = str(PREFECT_API_URL.value())  # the session's test harness
     return env
-
-
-def _wait_for(what: str, check, worker: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + DEADLINE_S
-    while not check():
-        if worker.poll() is not None:
-            pytest.fail(f"worker exited ({worker.returncode}) before {what}:\n{log.read_text()}")
-        assert time.monotonic() < deadline, f"timed out waiting for {what}:\n{log.read_text()}"
-        time.sleep(0.1)
 
 
 def test_killed_worker_mid_layer_resumes_without_paying_twice(pipeline: Pipeline):
@@ -69,7 +58,14 @@ def test_killed_worker_mid_layer_resumes_without_paying_twice(pipeline: Pipeline
             running = {(r.layer, r.status) for r in rows} >= {("score", ProgressStatus.RUNNING)}
             return running and pipeline.fake.state.hanging.is_set()
 
-        _wait_for("the score layer to be running", score_running, worker, log)
+        wait_until(
+            score_running,
+            "the score layer to be running",
+            timeout=DEADLINE_S,
+            interval=0.1,
+            abort=lambda: None if worker.poll() is None else f"worker exited ({worker.returncode})",
+            detail=log.read_text,
+        )
         held = pipeline.store.get_job(job_id)
         assert held.status == Status.PROCESSING and held.claimed_by
         assert pipeline.store.open_reservations(utcnow()) == 1

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import openai
@@ -17,6 +16,7 @@ from guards.breaker import get_breaker
 from guards.call import CallContext, CallResult, ModelGuard
 from tests.reliability.conftest import MODEL
 from tests.reliability.fake_openai import FakeOpenAI
+from tests.waiting import passes, wait_until
 
 DEADLINE_S = 10.0
 
@@ -128,7 +128,7 @@ def test_breaker_opens_fails_fast_and_half_opens(fake_openai: FakeOpenAI, make_s
     assert any(a.kind == "breaker_open" for a in store.list_alerts())
 
     breaker = get_breaker("openai", settings, store)
-    _wait_until_trial_allowed(breaker.check)
+    wait_until(passes(breaker.check, CircuitOpen), "the breaker to half-open", timeout=DEADLINE_S)
     # Half-open: one trial call goes to the server; it fails, so the breaker opens again.
     with pytest.raises(openai.InternalServerError):
         _call(guard)
@@ -137,7 +137,7 @@ def test_breaker_opens_fails_fast_and_half_opens(fake_openai: FakeOpenAI, make_s
         _call(guard)
     assert len(fake_openai.requests) == 4
 
-    _wait_until_trial_allowed(breaker.check)
+    wait_until(passes(breaker.check, CircuitOpen), "the breaker to half-open", timeout=DEADLINE_S)
     _call(guard)  # the trial succeeds: closed again
     assert breaker.state == "closed"
     assert [b.state for b in store.breaker_states() if b.provider == "openai"] == ["closed"]
@@ -153,15 +153,3 @@ def test_a_provider_429_does_not_open_the_breaker(fake_openai: FakeOpenAI, make_
             _call(guard)
     _call(guard)  # still closed: rate refusals are not outages
     assert len(fake_openai.requests) == 4
-
-
-def _wait_until_trial_allowed(check: Callable[[], None]) -> None:
-    """Poll the breaker (with a deadline) until its reset timeout lets a trial through."""
-    deadline = time.monotonic() + DEADLINE_S
-    while True:
-        try:
-            check()
-            return
-        except CircuitOpen:
-            assert time.monotonic() < deadline, "the breaker never half-opened"
-            time.sleep(0.05)

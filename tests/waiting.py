@@ -1,0 +1,54 @@
+"""Waiting in tests: poll a condition with a deadline, never a bare sleep standing in for sync."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+import pytest
+
+T = TypeVar("T")
+
+__all__ = ["passes", "wait_until"]
+
+
+def wait_until(
+    check: Callable[[], T],
+    what: str,
+    *,
+    timeout: float = 60.0,
+    interval: float = 0.05,
+    abort: Callable[[], str | None] | None = None,
+    detail: Callable[[], str] | None = None,
+) -> T:
+    """Poll ``check`` until it returns something truthy, and return that.
+
+    Fails naming ``what`` once ``timeout`` seconds pass, or at once when ``abort`` returns a
+    reason (e.g. the process being waited on has exited); ``detail`` (a log tail...) is added
+    to either message.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        extra = f":\n{detail()}" if detail is not None else ""
+        if abort is not None and (why := abort()):
+            pytest.fail(f"{why} before {what}{extra}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:g}s waiting for {what}{extra}")
+        time.sleep(interval)
+
+
+def passes(action: Callable[[], object], *refusals: type[BaseException]) -> Callable[[], bool]:
+    """A check for ``wait_until``: True once ``action`` runs without raising one of ``refusals``."""
+
+    def check() -> bool:
+        try:
+            action()
+        except refusals:
+            return False
+        return True
+
+    return check
