@@ -9,6 +9,7 @@ calls, on a fresh store object.
 from __future__ import annotations
 
 import random
+import sqlite3
 import tempfile
 import time
 from collections.abc import Callable
@@ -42,8 +43,9 @@ def build_dataset(
     folder: Path, jobs: int, usage_rows: int, now: datetime, seed: int = 11
 ) -> dict[str, Any]:
     """Write ``jobs`` jobs (30% applied, over a year) and ``usage_rows`` calls (over a year)."""
-    store = SQLiteStore(f"sqlite:///{folder / 'applyflow.db'}")  # creates the schema
-    conn = store._conn()
+    path = folder / "applyflow.db"
+    SQLiteStore(f"sqlite:///{path}").close()  # creates the schema
+    conn = sqlite3.connect(path, isolation_level=None)  # transactions are explicit below
     rng = random.Random(seed)
     now_us, year_us = _us(now), 365 * _DAY_US
     applied = 0
@@ -98,7 +100,7 @@ def build_dataset(
     conn.executemany("INSERT INTO budget (scope, spent) VALUES (?, ?)", scope_spend.items())
     conn.execute("COMMIT")
     usage_s = time.perf_counter() - start
-    store.close()
+    conn.close()
     return {"jobs": jobs, "applied": applied, "usage_rows": usage_rows,
             "build_jobs_s": round(jobs_s, 2), "build_usage_s": round(usage_s, 2)}  # fmt: skip
 

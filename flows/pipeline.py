@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import (
@@ -199,6 +200,41 @@ def _give_back(ctx: RunContext, claimed: list[str], exc: BaseException) -> None:
         ctx.store.release_job(job_id, ctx.run_id, Status.NEW, now, error=f"run failed: {exc}")
 
 
+def _start(
+    settings: Settings,
+    runtime: Runtime,
+    profile: str,
+    chosen: str | None,
+    force: bool,
+    price_as: str | None,
+    params: dict[str, Any],
+) -> tuple[RunContext, Run]:
+    """Open the store, build the run's guard and context, save its ``Run`` row, register it."""
+    store = runtime.store_factory(settings.store_url)
+    models = [chosen] if chosen else models_in_use(settings)
+    ctx = RunContext(
+        run_id=uuid.uuid4().hex[:12],
+        settings=settings,
+        store=store,
+        guard=build_guard(settings, store, models, runtime),
+        profile=profile,
+        model=chosen,
+        force=force,
+        price_as=price_as,
+        runtime=runtime,
+    )
+    run = Run(
+        id=ctx.run_id,
+        flow_run_id=str(flow_run.id) if flow_run.id else None,
+        started_at=runtime.clock(),
+        model=chosen or settings.model,
+        params=params,
+    )
+    store.save_run(run)
+    register_run(ctx)
+    return ctx, run
+
+
 @flow(name="process-jobs", task_runner=ThreadPoolTaskRunner(max_workers=64))
 def process_jobs(
     limit: int = 20,
@@ -221,29 +257,10 @@ def process_jobs(
     profile = _read_profile(settings)
     chosen = OFFLINE if dry_run else model
     check_run_prices(settings, chosen, price_as)
-    store = runtime.store_factory(settings.store_url)
-    models = [chosen] if chosen else models_in_use(settings)
-    ctx = RunContext(
-        run_id=uuid.uuid4().hex[:12],
-        settings=settings,
-        store=store,
-        guard=build_guard(settings, store, models, runtime),
-        profile=profile,
-        model=chosen,
-        force=force,
-        price_as=price_as,
-        runtime=runtime,
-    )
-    run = Run(
-        id=ctx.run_id,
-        flow_run_id=str(flow_run.id) if flow_run.id else None,
-        started_at=runtime.clock(),
-        model=chosen or settings.model,
-        params={"limit": limit, "model": model, "job_ids": job_ids, "force": force,
-                "dry_run": dry_run, "price_as": price_as},
-    )  # fmt: skip
-    store.save_run(run)
-    register_run(ctx)
+    params = {"limit": limit, "model": model, "job_ids": job_ids, "force": force,
+              "dry_run": dry_run, "price_as": price_as}  # fmt: skip
+    ctx, run = _start(settings, runtime, profile, chosen, force, price_as, params)
+    store = ctx.store
     claimed: list[str] = []
     try:
         claimed = _claim(ctx, limit, job_ids)

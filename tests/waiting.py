@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 import pytest
 
 T = TypeVar("T")
 
-__all__ = ["passes", "wait_until"]
+__all__ = ["passes", "wait_for_process", "wait_until"]
 
 
 def wait_until(
@@ -52,3 +54,25 @@ def passes(action: Callable[[], object], *refusals: type[BaseException]) -> Call
         return True
 
     return check
+
+
+def wait_for_process(
+    check: Callable[[], T],
+    what: str,
+    proc: subprocess.Popen,
+    log: Path,
+    name: str,
+    *,
+    timeout: float,
+    interval: float = 0.1,
+) -> T:
+    """``wait_until`` for a condition the process ``name`` should bring about: failing at once
+    if it exits first, and showing the end of its ``log`` either way."""
+    return wait_until(
+        check,
+        what,
+        timeout=timeout,
+        interval=interval,
+        abort=lambda: None if proc.poll() is None else f"{name} exited ({proc.returncode})",
+        detail=lambda: log.read_text()[-3000:],
+    )

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -19,7 +17,7 @@ from applyflow.store import Store
 from dashboard import data
 from tests.conftest import make_store
 from tests.dashboard.seed import Seeded, seed
-from tests.loopback import serve
+from tests.loopback import Handler, free_port, serve
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "dashboard" / "app.py"
@@ -100,25 +98,16 @@ def open_app(app_env: AppEnv) -> Callable[..., AppTest]:
 
 @pytest.fixture
 def unused_port() -> int:
-    """A loopback port nothing listens on (bound, read, released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A loopback port nothing listens on."""
+    return free_port()
 
 
-class _Health(BaseHTTPRequestHandler):
+class _Health(Handler):
     """Answers like Prefect's API: ``GET /api/health`` -> 200."""
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         ok = self.path == "/api/health"
-        body = b"true" if ok else b"not found"
-        self.send_response(200 if ok else 404)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        return
+        self.reply(200 if ok else 404, b"true" if ok else b"not found")
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -29,7 +28,8 @@ from applyflow.models import JobPosting, ProgressRecord, ProgressStatus, Status,
 from applyflow.settings import LAYERS
 from applyflow.store.sqlite import SQLiteStore
 from tests.dashboard.seed import Seeded, seed
-from tests.waiting import wait_until
+from tests.loopback import free_port
+from tests.waiting import wait_for_process
 
 pytestmark = pytest.mark.e2e
 
@@ -58,12 +58,6 @@ def _require_chromium() -> None:
     pytest.skip(reason)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @dataclass
 class Served:
     base: str
@@ -80,20 +74,14 @@ def _wait_healthy(proc: subprocess.Popen[bytes], base: str, log: Path) -> None:
         except httpx.HTTPError:
             return False
 
-    wait_until(
-        healthy,
-        "the dashboard to answer its health route",
-        timeout=START_DEADLINE_S,
-        interval=0.2,
-        abort=lambda: None if proc.poll() is None else f"dashboard exited with {proc.returncode}",
-        detail=lambda: log.read_text()[-3000:],
-    )
+    what = "the dashboard to answer its health route"
+    wait_for_process(healthy, what, proc, log, "dashboard", timeout=START_DEADLINE_S, interval=0.2)
 
 
 @contextmanager
 def _dashboard(work: Path, store_url: str, *args: str, **env_extra: str) -> Iterator[str]:
     """`applyflow dashboard ARGS` on a free port; yields its loopback URL; stopped by PID."""
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("APPLYFLOW_", "PREFECT_UI"))}
     env |= {
         "APPLYFLOW_STORE_URL": store_url,

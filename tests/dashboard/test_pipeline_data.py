@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from applyflow.models import JobPosting, Status, utcnow
+from applyflow.models import Status
 from applyflow.settings import LAYERS, get_settings
 from applyflow.store.sqlite import SQLiteStore
 from dashboard import data
@@ -23,7 +23,7 @@ def processed(
 ) -> Iterator[tuple[SQLiteStore, dict]]:
     """Three sample postings through `process_jobs`; the dashboard reads the same store."""
     from flows.pipeline import process_jobs
-    from tests.pipeline.conftest import sample_postings
+    from tests.samples import add_sample_jobs
 
     url = f"sqlite:///{tmp_path / 'applyflow.db'}"
     env = {
@@ -37,8 +37,7 @@ def processed(
     get_settings.cache_clear()
     store = SQLiteStore(url)
     try:
-        postings = [JobPosting(**p.model_dump()) for p in sample_postings()[:3]]
-        store.upsert_jobs(postings, utcnow())
+        add_sample_jobs(store, 3)
         summary = process_jobs(limit=3)
         yield store, summary
     finally:

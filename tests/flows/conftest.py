@@ -10,16 +10,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatResult
 
-from applyflow.models import JobPosting, utcnow
-from applyflow.offline import LAYER_KEY, OfflineChatModel, layer_input
+from applyflow.offline import layer_input
 from applyflow.runtime import Runtime, use_runtime
 from applyflow.settings import get_settings
 from applyflow.store import Store
 from applyflow.store.sqlite import SQLiteStore
+from tests.samples import add_sample_jobs
+from tests.scripted import ScriptedOffline
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,28 +37,24 @@ class Script:
 SCRIPT = Script()
 
 
-class ScriptedModel(OfflineChatModel):
+def _title(messages: list[BaseMessage]) -> str:
+    return str((layer_input(messages).get("posting") or {}).get("title"))
+
+
+class ScriptedModel(ScriptedOffline):
     """The offline model, plus the test's script (the guard still wraps every call)."""
 
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        layer = run_manager.metadata.get(LAYER_KEY) if run_manager else None
-        title = str((layer_input(messages).get("posting") or {}).get("title"))
+    def before(self, layer: str | None, messages: list[BaseMessage]) -> None:
         with SCRIPT.lock:
-            SCRIPT.calls[(title, layer)] += 1
+            SCRIPT.calls[(_title(messages), layer)] += 1
         if layer in SCRIPT.gates:
             entered, release = SCRIPT.gates[layer]
             entered.set()
             assert release.wait(60), "the test never released the gate"
-        result = super()._generate(messages, stop, run_manager, **kwargs)
-        if (title, layer) in SCRIPT.garbage:
+
+    def after(self, layer: str | None, messages: list[BaseMessage], result: ChatResult) -> None:
+        if (_title(messages), layer) in SCRIPT.garbage:
             result.generations[0].message.content = "Sure! Here is the JSON you asked for."
-        return result
 
 
 @dataclass
@@ -69,13 +65,7 @@ class Env:
 
     def add_jobs(self, n: int, *, description: str = "", skip: int = 0) -> list[str]:
         """Insert ``n`` distinct sample postings (after the first ``skip``) and return ids."""
-        from tests.pipeline.conftest import sample_postings
-
-        postings = sample_postings()[skip : skip + n]
-        if description:
-            postings = [p.model_copy(update={"description": description}) for p in postings]
-        report = self.store.upsert_jobs([JobPosting(**p.model_dump()) for p in postings], utcnow())
-        return report.ids
+        return add_sample_jobs(self.store, n, skip=skip, description=description)
 
 
 @pytest.fixture

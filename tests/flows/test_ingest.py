@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import html
-import json
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -13,7 +11,7 @@ import pytest
 from applyflow.models import Status
 from flows.ingest import ingest
 from tests.flows.conftest import Env
-from tests.loopback import serve
+from tests.loopback import Handler, serve
 
 GREENHOUSE = {
     "jobs": [
@@ -47,32 +45,20 @@ LEVER = [
 ]
 
 
-class _Boards(BaseHTTPRequestHandler):
+class _Boards(Handler):
     lever_failures = 1  # the first Lever request gets a transient 503
 
     def do_GET(self) -> None:  # noqa: N802
         if self.path == "/v1/boards/acme/jobs?content=true":
-            self._send(200, GREENHOUSE)
+            self.reply(200, GREENHOUSE)
         elif self.path == "/v0/postings/acme?mode=json":
             if _Boards.lever_failures:
                 _Boards.lever_failures -= 1
-                self._send(503, {"error": "busy"}, {"Retry-After": "0"})
+                self.reply(503, {"error": "busy"}, {"Retry-After": "0"})
             else:
-                self._send(200, LEVER)
+                self.reply(200, LEVER)
         else:
-            self._send(404, {"error": "no such board"})
-
-    def _send(self, code: int, body: object, headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(code)
-        for name, value in {"Content-Type": "application/json", **(headers or {})}.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args: object) -> None:
-        return
+            self.reply(404, {"error": "no such board"})
 
 
 @pytest.fixture

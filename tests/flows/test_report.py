@@ -7,39 +7,31 @@ import logging
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-from applyflow.models import Alert, JobPosting, Run, RunStatus, Status, UsageRecord
+from applyflow.models import Alert, Run, RunStatus, Status, UsageRecord
 from applyflow.settings import get_settings, load_settings
 from applyflow.store import Store, open_store
 from flows.report import ARTIFACT_KEY, build_report, daily_report
+from tests.factories import make_posting
+from tests.loopback import Handler
 
 NOW = datetime(2026, 11, 28, 15, 0, tzinfo=UTC)  # 16:00 in Berlin; local day began 23:00 UTC
 TZ = "Europe/Berlin"
 SECRET_PATH = "/hooks/T000-SECRET-TOKEN"
 
 
-def _posting(n: int) -> JobPosting:
-    return JobPosting(
-        source="test",
-        external_id=f"job-{n}",
-        title=f"Engineer {n}",
-        company=f"Company {n}",
-        description=f"Build things, number {n}.",
-    )
-
-
 def seed(store: Store, now: datetime) -> None:
     """Applications over several periods, runs today and yesterday, spend, alerts."""
     applied_ago = [timedelta(hours=1), timedelta(days=3), timedelta(days=20), timedelta(days=60)]
-    for n, ago in enumerate(applied_ago):
-        posting = _posting(n)
+    for ago in applied_ago:
+        posting = make_posting()
         store.upsert_job(posting, now - timedelta(days=90))
         store.set_status(posting.id, Status.APPLIED, now - ago)
-    store.upsert_job(_posting(99), now)  # still new
+    store.upsert_job(make_posting(), now)  # still new
     for run_id, status, ago, counts in [
         ("run-done", RunStatus.COMPLETED, timedelta(hours=3), {"ready": 2, "over_budget": 1}),
         ("run-failed", RunStatus.FAILED, timedelta(hours=2), None),
@@ -135,18 +127,14 @@ class _Receiver(ThreadingHTTPServer):
         return f"http://127.0.0.1:{self.server_address[1]}{SECRET_PATH}"
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(Handler):
     server: _Receiver
 
     def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
-        length = int(self.headers["Content-Length"])
-        self.server.bodies.append(json.loads(self.rfile.read(length)))
+        self.server.bodies.append(json.loads(self.body()))
         self.server.paths.append(self.path)
         self.send_response(self.server.status)
         self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        return
 
 
 def _receiver(status: int) -> Iterator[_Receiver]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,7 @@ import pytest
 
 from applyflow.settings import Settings, load_settings
 from guards.breaker import reset_breakers
+from tests.loopback import Handler
 
 PRICES = {
     "fakeai:small": {"input": 1.0, "output": 2.0},
@@ -53,17 +54,13 @@ class Receiver:
         self.status = 200
         received = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Hook(Handler):
             def do_POST(self) -> None:  # noqa: N802 (http.server's name)
-                length = int(self.headers.get("Content-Length", 0))
-                received.bodies.append(json.loads(self.rfile.read(length)))
+                received.bodies.append(json.loads(self.body()))
                 self.send_response(received.status)
                 self.end_headers()
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
         self.url = f"http://127.0.0.1:{self.server.server_port}/hooks/T000-SECRET-TOKEN"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 

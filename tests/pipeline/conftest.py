@@ -1,4 +1,4 @@
-"""Pipeline test helpers: sample postings as jobs, layer input without a live run."""
+"""Pipeline test fixtures: layer input without a live run (samples are in tests/samples.py)."""
 
 from __future__ import annotations
 
@@ -6,38 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from applyflow.models import Job, JobPosting, utcnow
 from applyflow.settings import load_settings
-from tasks.ingest import read_file
 from tasks.run import RunContext
-
-ROOT = Path(__file__).resolve().parents[2]
-SAMPLES = ROOT / "samples"
-PROFILE = (SAMPLES / "profile.md").read_text(encoding="utf-8")
-
-
-def sample_postings() -> list[JobPosting]:
-    postings: list[JobPosting] = []
-    for name in ("postings.json", "postings.jsonl", "postings.csv"):
-        postings.extend(read_file(SAMPLES / name).postings)
-    return postings
-
-
-def as_job(posting: JobPosting) -> Job:
-    now = utcnow()
-    return Job(
-        id=posting.id,
-        source=posting.source,
-        external_id=posting.external_id,
-        url=posting.url,
-        title=posting.title,
-        company=posting.company,
-        location=posting.location,
-        description=posting.description,
-        content_hash=posting.content_hash(),
-        ingested_at=now,
-        updated_at=now,
-    )
+from tests.samples import PROFILE
 
 
 @pytest.fixture

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import Any
 
 import pytest
-from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatResult
 
 from applyflow.errors import LayerError
 from applyflow.models import utcnow
-from applyflow.offline import OfflineChatModel, layer_input
+from applyflow.offline import layer_input
 from applyflow.runtime import Runtime
 from applyflow.settings import load_settings
 from applyflow.store import Store
@@ -24,29 +21,22 @@ from tasks.layers import run_layer
 from tasks.research import RESEARCH
 from tasks.run import RunContext
 from tasks.score import SCORE
-from tests.loopback import serve
-from tests.pipeline.conftest import PROFILE, sample_postings
+from tests.loopback import Handler, serve
+from tests.samples import PROFILE, sample_postings
+from tests.scripted import ScriptedOffline
 
 REPLIES: list[str | None] = []  # scripted reply texts, None = the offline answer
 SEEN: list[list[BaseMessage]] = []
 
 
-class _Scripted(OfflineChatModel):
-    # run_manager by name: LangChain passes it (and with it the layer) only to a _generate
-    # that declares it.
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
+class _Scripted(ScriptedOffline):
+    def before(self, layer: str | None, messages: list[BaseMessage]) -> None:
         SEEN.append(messages)
-        result = super()._generate(messages, stop, run_manager, **kwargs)
+
+    def after(self, layer: str | None, messages: list[BaseMessage], result: ChatResult) -> None:
         scripted = REPLIES.pop(0) if REPLIES else None
         if scripted is not None:
             result.generations[0].message.content = scripted
-        return result
 
 
 @pytest.fixture
@@ -108,17 +98,10 @@ def test_a_bad_reply_gets_one_repair_call_then_a_clear_layer_error(ctx: RunConte
     assert ctx.store.usage_total(job_id=job_id).calls == 4  # every call paid and recorded
 
 
-class _CompanySite(BaseHTTPRequestHandler):
+class _CompanySite(Handler):
     def do_GET(self) -> None:  # noqa: N802
-        body = b"<html><body><h1>Harbourline</h1><p>We are a B Corp with 85 employees.</p>"
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        return
+        page = b"<html><body><h1>Harbourline</h1><p>We are a B Corp with 85 employees.</p>"
+        self.reply(200, page, {"Content-Type": "text/html"})
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from tasks.layers import Layer
 from tasks.research import RESEARCH
 from tasks.run import RunContext
 from tasks.score import SCORE
-from tests.pipeline.conftest import PROFILE, as_job, sample_postings
+from tests.samples import PROFILE, as_job, sample_postings
 
 CHAIN: list[Layer] = [EXTRACT, RESEARCH, SCORE, GENERATE]
 

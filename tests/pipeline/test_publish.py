@@ -8,7 +8,7 @@ import pytest
 
 from applyflow.errors import LayerError
 from tasks.publish import application_dir, slugify
-from tests.pipeline.conftest import as_job, sample_postings
+from tests.samples import as_job, sample_postings
 
 
 @pytest.mark.parametrize(

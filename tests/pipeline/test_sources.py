@@ -9,7 +9,7 @@ import pytest
 
 from applyflow.errors import InputError
 from tasks.ingest import expand_sources, posting_from_record, read_file
-from tests.pipeline.conftest import SAMPLES, sample_postings
+from tests.samples import SAMPLES, sample_postings
 
 GOOD = {"title": "Data Engineer", "company": "Acme", "description": "Build pipelines."}
 

@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from applyflow.models import JobPosting, utcnow
 from applyflow.settings import Settings, get_settings, load_settings
 from applyflow.store import Store
 from applyflow.store.sqlite import SQLiteStore
 from guards.breaker import reset_breakers
 from tests.reliability.fake_openai import FakeOpenAI, running
+from tests.samples import add_sample_jobs
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = "openai:gpt-4o-mini"
@@ -74,11 +74,7 @@ class Pipeline:
     set: Callable[..., None]
 
     def add_jobs(self, n: int, *, skip: int = 0) -> list[str]:
-        from tests.pipeline.conftest import sample_postings
-
-        postings = sample_postings()[skip : skip + n]
-        report = self.store.upsert_jobs([JobPosting(**p.model_dump()) for p in postings], utcnow())
-        return report.ids
+        return add_sample_jobs(self.store, n, skip=skip)
 
     def title(self, job_id: str) -> str:
         return self.store.get_job(job_id).title

@@ -14,7 +14,7 @@ from applyflow.models import ProgressStatus, Status, utcnow
 from applyflow.runtime import Runtime, use_runtime
 from flows.pipeline import process_jobs
 from tests.reliability.conftest import ROOT, Pipeline, provider_settings
-from tests.waiting import wait_until
+from tests.waiting import wait_for_process
 
 DEADLINE_S = 120.0
 CLAIM_LEASE_S, BUDGET_LEASE_S = 10, 5  # the smallest leases settings allow
@@ -58,14 +58,8 @@ def test_killed_worker_mid_layer_resumes_without_paying_twice(pipeline: Pipeline
             running = {(r.layer, r.status) for r in rows} >= {("score", ProgressStatus.RUNNING)}
             return running and pipeline.fake.state.hanging.is_set()
 
-        wait_until(
-            score_running,
-            "the score layer to be running",
-            timeout=DEADLINE_S,
-            interval=0.1,
-            abort=lambda: None if worker.poll() is None else f"worker exited ({worker.returncode})",
-            detail=log.read_text,
-        )
+        what = "the score layer to be running"
+        wait_for_process(score_running, what, worker, log, "worker", timeout=DEADLINE_S)
         held = pipeline.store.get_job(job_id)
         assert held.status == Status.PROCESSING and held.claimed_by
         assert pipeline.store.open_reservations(utcnow()) == 1

@@ -21,8 +21,8 @@ from applyflow.store.sqlite import SQLiteStore
 from flows.pipeline import process_jobs
 from tasks.ingest import read_file
 from tasks.score import ScoreOutput
-from tests.pipeline.conftest import PROFILE
 from tests.reliability.conftest import ROOT, Pipeline
+from tests.samples import PROFILE
 
 HOSTILE = ROOT / "tests" / "data" / "hostile"
 CASES = json.loads((HOSTILE / "cases.json").read_text(encoding="utf-8"))["cases"]

@@ -11,10 +11,11 @@ from typer.testing import CliRunner
 
 from applyflow.cli import app
 from applyflow.errors import InvalidTransition
-from applyflow.models import JobPosting, LayerOutput, ProgressStatus, Status, utcnow
+from applyflow.models import JobPosting, ProgressStatus, Status, utcnow
 from applyflow.settings import get_settings
 from applyflow.store import Store
 from flows.pipeline import process_jobs
+from tests.factories import make_output, make_posting
 from tests.reliability.conftest import Pipeline
 
 LAYERS = ("extract", "research", "score", "generate")
@@ -23,21 +24,9 @@ DEADLINE_S = 60
 
 def _postings(n: int) -> list[JobPosting]:
     return [
-        JobPosting(
-            source="test:integrity",
-            external_id=f"int-{i}",
-            title=f"Engineer {i}",
-            company="Integrity Co",
-            description="We need Python and SQL.",
-        )
-        for i in range(n)
+        make_posting(company="Integrity Co", description="We need Python and SQL.")
+        for _ in range(n)
     ]
-
-
-def _output(cost: float) -> LayerOutput:
-    return LayerOutput(
-        output={"ok": True}, input_hash="h", model="offline", cost_usd=cost, at=utcnow()
-    )
 
 
 def test_upserts_are_idempotent(store: Store):
@@ -88,11 +77,11 @@ def test_concurrent_marks_and_pipeline_updates_lose_neither_change(store: Store)
 
         def pipeline_side(job_id: str = job_id) -> None:
             for n, layer in enumerate(LAYERS, start=1):
-                store.save_layer_output(job_id, layer, _output(0.01 * n), fit=50 + n)
+                store.save_layer_output(job_id, layer, make_output(0.01 * n), fit=50 + n)
             store.release_job(job_id, "worker", Status.READY, utcnow())
 
         def other_pipeline_side(job_id: str = job_id) -> None:
-            store.save_layer_output(job_id, "publish", _output(0.5))
+            store.save_layer_output(job_id, "publish", make_output(0.5))
 
         def user_side(job_id: str = job_id) -> None:
             store.set_status(job_id, Status.DISCARDED, utcnow())

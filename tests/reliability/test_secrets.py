@@ -7,8 +7,7 @@ import logging
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from http.server import ThreadingHTTPServer
 
 import pytest
 from typer.testing import CliRunner
@@ -17,6 +16,7 @@ from applyflow.cli import app
 from applyflow.models import JobPosting, utcnow
 from applyflow.settings import get_settings
 from guards.alerts import alert
+from tests.loopback import Handler
 from tests.reliability.conftest import Pipeline
 
 CANARY_KEY = "sk-canary-5f2a9c1e7b3d4a60e8"
@@ -30,17 +30,13 @@ class _Hook:
         self.bodies: list[str] = []
         hook = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Hook(Handler):
             def do_POST(self) -> None:  # noqa: N802 (http.server's name)
-                length = int(self.headers.get("Content-Length", 0))
-                hook.bodies.append(self.rfile.read(length).decode())
+                hook.bodies.append(self.body().decode())
                 self.send_response(200)
                 self.end_headers()
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
         self.url = f"http://127.0.0.1:{self.server.server_port}/hooks/{CANARY_HOOK_TOKEN}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
