@@ -36,6 +36,8 @@ class Status(StrEnum):
     DISCARDED = "discarded"
     FAILED = "failed"
     OVER_BUDGET = "over_budget"
+    SKIPPED = "skipped"  # its fit was below the minimum: no documents were generated
+    NEEDS_REVIEW = "needs_review"  # its documents make claims the profile does not support
 
 
 # Statuses a user sets by hand (CLI `mark`, dashboard buttons).
@@ -53,7 +55,15 @@ _ANY_USER = set(USER_STATUSES)
 TRANSITIONS: dict[Status, frozenset[Status]] = {
     Status.NEW: frozenset({Status.PROCESSING, Status.DISCARDED, Status.APPLIED}),
     Status.PROCESSING: frozenset(
-        {Status.NEW, Status.READY, Status.FAILED, Status.OVER_BUDGET, Status.DISCARDED}
+        {
+            Status.NEW,
+            Status.READY,
+            Status.FAILED,
+            Status.OVER_BUDGET,
+            Status.SKIPPED,
+            Status.NEEDS_REVIEW,
+            Status.DISCARDED,
+        }
     ),
     Status.READY: frozenset(_ANY_USER | {Status.NEW}),
     Status.APPLIED: frozenset(
@@ -65,6 +75,9 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
     Status.DISCARDED: frozenset({Status.NEW, Status.READY}),
     Status.FAILED: frozenset({Status.NEW, Status.PROCESSING, Status.DISCARDED}),
     Status.OVER_BUDGET: frozenset({Status.NEW, Status.PROCESSING, Status.DISCARDED}),
+    # A user may still apply to a skipped job, or send reviewed documents (or approve them).
+    Status.SKIPPED: frozenset(_ANY_USER | {Status.NEW, Status.PROCESSING}),
+    Status.NEEDS_REVIEW: frozenset(_ANY_USER | {Status.READY, Status.NEW, Status.PROCESSING}),
 }
 
 

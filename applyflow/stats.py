@@ -15,6 +15,8 @@ FUNNEL_STAGES: dict[str, tuple[Status, ...]] = {
         Status.REJECTED,
         Status.FAILED,
         Status.OVER_BUDGET,
+        Status.SKIPPED,
+        Status.NEEDS_REVIEW,
     ),
     "ready": (Status.READY, Status.APPLIED, Status.INTERVIEW, Status.OFFER, Status.REJECTED),
     "applied": (Status.APPLIED, Status.INTERVIEW, Status.OFFER, Status.REJECTED),

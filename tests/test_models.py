@@ -36,8 +36,32 @@ def test_user_can_walk_the_happy_path() -> None:
 
 
 @pytest.mark.parametrize(
+    "path",
+    [
+        # a job below the minimum fit; the user applies anyway, or requeues it
+        [Status.PROCESSING, Status.SKIPPED, Status.APPLIED],
+        [Status.PROCESSING, Status.SKIPPED, Status.NEW],
+        # unsupported claims: the user reads and approves, or the job is regenerated
+        [Status.PROCESSING, Status.NEEDS_REVIEW, Status.READY],
+        [Status.PROCESSING, Status.NEEDS_REVIEW, Status.PROCESSING],
+    ],
+)
+def test_skipped_and_needs_review_jobs_can_be_approved_applied_or_requeued(
+    path: list[Status],
+) -> None:
+    for current, target in zip(path, path[1:], strict=False):
+        check_transition("j1", current, target)
+
+
+@pytest.mark.parametrize(
     "current,target",
-    [(Status.OFFER, Status.NEW), (Status.APPLIED, Status.PROCESSING), (Status.NEW, Status.OFFER)],
+    [
+        (Status.SKIPPED, Status.READY),
+        (Status.NEW, Status.NEEDS_REVIEW),
+        (Status.OFFER, Status.NEW),
+        (Status.APPLIED, Status.PROCESSING),
+        (Status.NEW, Status.OFFER),
+    ],
 )
 def test_invalid_transitions_name_the_allowed_ones(current: Status, target: Status) -> None:
     with pytest.raises(InvalidTransition) as info:
