@@ -11,6 +11,7 @@ ApplyflowError                 base of everything applyflow raises on purpose
     ├── RateLimited            a rate window stayed full past the wait bound
     ├── CircuitOpen            the provider's breaker is open
     └── PricingError           a model has no known price (fail closed, never $0)
+DocumentError                  a PDF or DOCX could not be rendered (a template bug)
 LayerError                     a layer failed (bad model output after repair, provider error)
 """
 
@@ -108,6 +109,10 @@ class CircuitOpen(GuardError):
 
 class PricingError(GuardError):
     """A model with no known price. Add it to APPLYFLOW_PRICES or pick a priced model."""
+
+
+class DocumentError(ApplyflowError):
+    """A PDF or DOCX could not be rendered. The message never carries the document's text."""
 
 
 class LayerError(ApplyflowError):

@@ -164,6 +164,37 @@ class JobPosting(BaseModel):
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
+class Claim(BaseModel):
+    """A fact a CV or cover letter states that the profile does not support."""
+
+    kind: str  # employer title dates number degree institution skill name contact
+    text: str
+    document: str  # cv | cover_letter
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.text!r} ({self.document.replace('_', ' ')})"
+
+
+class Verification(BaseModel):
+    """The claims check of a job's documents: how many facts were checked, which failed."""
+
+    checked: int = 0
+    unsupported: list[Claim] = Field(default_factory=list)
+
+
+class Coverage(BaseModel):
+    """The posting's skills and keywords against the CV and the profile."""
+
+    keywords: list[str] = Field(default_factory=list)  # the posting's, most important first
+    covered: list[str] = Field(default_factory=list)  # named in the CV
+    left_out: list[str] = Field(default_factory=list)  # in the profile, not in the CV
+    lacking: list[str] = Field(default_factory=list)  # not in the profile either
+
+    @property
+    def percent(self) -> int:
+        return round(100 * len(self.covered) / len(self.keywords)) if self.keywords else 100
+
+
 class LayerOutput(BaseModel):
     """A layer's stored output and what produced it."""
 
@@ -198,6 +229,30 @@ class Job(BaseModel):
     claimed_by: str | None = None
     lease_until: datetime | None = None
     run_id: str | None = None
+
+    @property
+    def verification(self) -> Verification | None:
+        """The claims check of its documents (stored with the generate output), if any."""
+        stored = self.outputs.get("generate")
+        found = stored.output.get("verification") if stored else None
+        return Verification.model_validate(found) if found else None
+
+    @property
+    def unsupported_claims(self) -> list[Claim]:
+        return self.verification.unsupported if self.verification else []
+
+    @property
+    def coverage(self) -> Coverage | None:
+        """The keyword coverage of its CV (stored with the publish output), if published."""
+        stored = self.outputs.get("publish")
+        found = stored.output.get("coverage") if stored else None
+        return Coverage.model_validate(found) if found else None
+
+    @property
+    def files(self) -> list[str]:
+        """The files publish wrote for it (paths), if published."""
+        stored = self.outputs.get("publish")
+        return [str(f) for f in stored.output.get("files", [])] if stored else []
 
 
 class ProgressStatus(StrEnum):

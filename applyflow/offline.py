@@ -34,13 +34,15 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.messages.utils import count_tokens_approximately
 from langchain_core.outputs import ChatGeneration, ChatResult
 
+from applyflow.offline_documents import cover_letter, cv
 from applyflow.textrules import (
     LANGUAGES,
-    Profile,
+    alternatives,
     bullets_under,
-    find_skills,
+    is_injection,
     keywords,
     parse_profile,
+    posting_skills,
     sections,
     sentences,
     years_required,
@@ -98,6 +100,16 @@ _INDUSTRIES = {
 }
 
 
+# A line that only says where or how the work happens ("On-site.", "Hybrid in Lisbon.").
+_WORK_MODE = re.compile(r"^(?:on-?site|remote|hybrid|in-office)\b[^.]{0,40}\.?$", re.IGNORECASE)
+
+
+def _asks(lines: list[str]) -> list[str]:
+    """Posting lines that ask something of the candidate: not text addressed to AI tools, not
+    a bare statement of the work mode."""
+    return [line for line in lines if not is_injection(line) and not _WORK_MODE.match(line)]
+
+
 def _extract(data: dict[str, Any]) -> dict[str, Any]:
     posting = data.get("posting") or {}
     text = str(posting.get("description") or "")
@@ -114,9 +126,9 @@ def _extract(data: dict[str, Any]) -> dict[str, Any]:
     seniority = next(
         (level for level, rx in _SENIORITY if re.search(rx, title, re.I)), "unspecified"
     )
-    skills = find_skills(f"{title}\n{text}")
-    requirements = bullets_under(text, _REQUIREMENTS)
-    responsibilities = bullets_under(text, _RESPONSIBILITIES)
+    skills = posting_skills(f"{title}\n{text}")
+    requirements = _asks(bullets_under(text, _REQUIREMENTS))
+    responsibilities = _asks(bullets_under(text, _RESPONSIBILITIES))
     if not requirements:
         requirements = [
             s[:300]
@@ -136,7 +148,7 @@ def _extract(data: dict[str, Any]) -> dict[str, Any]:
         "skills": skills,
         "requirements": requirements,
         "responsibilities": responsibilities,
-        "keywords": keywords(text, skills),
+        "keywords": keywords(text, [*skills, str(posting.get("company") or ""), location]),
         "years_experience": years_required(text),
     }
 
@@ -175,16 +187,37 @@ def _research(data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _either_met(extract: dict[str, Any], matched: list[str]) -> dict[str, str]:
+    """Skills the posting accepts instead of one the profile has ("Kafka or RabbitMQ"):
+    skill -> the matched alternative."""
+    asks = [*extract.get("requirements", []), *extract.get("responsibilities", [])]
+    lines = [str(x) for x in asks]
+    met: dict[str, str] = {}
+    for line in lines:
+        for group in alternatives(line):
+            have = next((s for s in group if s in matched), None)
+            for skill in group:
+                if have and skill not in matched:
+                    met.setdefault(skill, have)
+    return met
+
+
 def _score(data: dict[str, Any]) -> dict[str, Any]:
     profile = parse_profile(str(data.get("profile") or ""))
     extract = data.get("extract") or {}
     wanted = [str(s) for s in extract.get("skills") or []]
     matched = [s for s in wanted if profile.mentions(s)]
-    gaps = [s for s in wanted if s not in matched]
-    # Languages count only when the posting names nothing else.
-    counted = [s for s in wanted if s not in LANGUAGES] or wanted
-    hits = len([s for s in counted if s in matched])
-    coverage = hits / len(counted) if counted else 0.5
+    either = _either_met(extract, matched)
+    gaps = [s for s in wanted if s not in matched and s not in either]
+    # A spoken language the profile has does not add to the fit (most postings ask for
+    # English); one it lacks is a gap like any other.
+    counted_hits = [s for s in matched if s not in LANGUAGES]
+    spoken = [s for s in matched if s in LANGUAGES]
+    if not counted_hits and not [g for g in gaps if g not in LANGUAGES]:
+        counted_hits = matched  # the posting asks for languages and nothing else
+        spoken = []
+    total = len(counted_hits) + len(gaps)
+    coverage = len(counted_hits) / total if total else 0.5
     need = extract.get("years_experience")
     if isinstance(need, int) and need > 0:
         experience = min(1.0, (profile.years or 0) / need)
@@ -194,10 +227,21 @@ def _score(data: dict[str, Any]) -> dict[str, Any]:
     years = f"{profile.years} years" if profile.years is not None else "unstated years"
     asked = f"{need}+ years asked" if isinstance(need, int) else "no years stated"
     rationale = (
-        f"The profile covers {hits} of {len(counted)} skills the posting names"
+        f"The profile covers {len(counted_hits)} of the {total} skills the posting asks for"
         f" ({round(coverage * 100)}% coverage) and shows {years} of experience ({asked})."
         " Fit = 75% skill coverage + 25% experience match."
     )
+    if spoken:
+        rationale += (
+            f" It also asks for {', '.join(spoken)}, which the profile has"
+            " (languages count only when missing)."
+        )
+    if either:
+        rationale += (
+            " Met by an alternative the posting accepts: "
+            + ", ".join(f"{skill} ({have} instead)" for skill, have in either.items())
+            + "."
+        )
     if gaps:
         rationale += f" Not in the profile: {', '.join(gaps[:6])}."
     # No category: the score schema derives it from the fit.
@@ -209,80 +253,16 @@ def _score(data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _cv(profile: Profile, title: str, company: str, matched: list[str]) -> str:
-    lines = [f"# {profile.name}"]
-    if profile.contact:
-        lines.append(profile.contact)
-    if profile.summary:
-        lines += ["", "## Summary", profile.summary]
-    others = [s for s in profile.skills if s not in matched]
-    lines += ["", f"## Skills for {title} at {company}".rstrip()]
-    lines += [f"- {skill}" for skill in matched] or [
-        "- (no skill named in the posting is in the profile)"
-    ]
-    if others:
-        lines += ["", "## Other skills", ", ".join(others)]
-    if profile.roles:
-        lines += ["", "## Experience"]
-        for role in profile.roles:
-            relevant = [
-                b for b in role.bullets if find_skills(b) and set(find_skills(b)) & set(matched)
-            ]
-            ordered = relevant + [b for b in role.bullets if b not in relevant]
-            lines += ["", f"### {role.header}", *[f"- {b}" for b in ordered]]
-    for head, body in profile.sections.items():
-        if head.casefold() not in ("skills", "experience") and body:
-            lines += ["", f"## {head}", *body]
-    return "\n".join(lines).strip() + "\n"
-
-
-def _and(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
-
-
-def _letter(profile: Profile, posting: dict[str, Any], matched: list[str], gaps: list[str]) -> str:
-    title, company = str(posting.get("title") or "the"), str(posting.get("company") or "your team")
-    # The posting lists its most important skills first, so those weigh most.
-    weight = {skill: len(matched) - rank for rank, skill in enumerate(matched)}
-    scored = [
-        (sum(weight.get(s, 0) for s in find_skills(bullet)), order, role.header, bullet)
-        for order, (role, bullet) in enumerate((r, b) for r in profile.roles for b in r.bullets)
-    ]
-    best = sorted((item for item in scored if item[0] > 0), key=lambda t: (-t[0], t[1]))[:3]
-    evidence = [(header, bullet) for _, _, header, bullet in best]
-    body = [f"Dear {company} hiring team,", ""]
-    intro = f"I am applying for the {title} role."
-    if profile.summary:
-        intro += f" In short: {sentences(profile.summary)[0]}"
-    body.append(intro)
-    if matched:
-        body += ["", f"The role asks for {_and(matched[:6])}, which my profile covers:"]
-        body += [f"- {bullet} ({header})" for header, bullet in evidence] or [
-            f"- listed skills: {', '.join(matched[:6])}"
-        ]
-    if gaps:
-        body += ["", f"I have not yet worked with {_and(gaps[:4])}, and would learn on the job."]
-    body += [
-        "",
-        "Thank you for your time. I would be glad to talk.",
-        "",
-        "Kind regards,",
-        profile.name,
-    ]
-    return "\n".join(body) + "\n"
-
-
 def _generate(data: dict[str, Any]) -> dict[str, Any]:
     profile = parse_profile(str(data.get("profile") or ""))
     posting = data.get("posting") or {}
-    score = data.get("score") or {}
     wanted = [str(s) for s in (data.get("extract") or {}).get("skills") or []]
     matched = [s for s in wanted if profile.mentions(s)]
-    gaps = [str(g) for g in score.get("gaps") or [s for s in wanted if s not in matched]]
     title, company = str(posting.get("title") or ""), str(posting.get("company") or "")
+    asked_languages = [s for s in wanted if s in LANGUAGES]
     return {
-        "cv_markdown": _cv(profile, title, company, matched),
-        "cover_letter_markdown": _letter(profile, posting, matched, gaps),
+        "cv_markdown": cv(profile, title, company, matched),
+        "cover_letter_markdown": cover_letter(profile, title, company, matched, asked_languages),
         "highlighted_skills": matched,
     }
 

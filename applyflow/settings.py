@@ -11,7 +11,7 @@ import json
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -109,6 +109,16 @@ class Settings(BaseSettings):
     sources: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Ingest sources (files, greenhouse:BOARD, lever:COMPANY), comma or JSON list.",
+    )
+
+    # --- documents -------------------------------------------------------------------------
+    paper: Literal["a4", "letter"] = Field(
+        "a4", description="Paper size of the PDF and DOCX documents: a4 or letter (US)."
+    )
+    font_dirs: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list,
+        description="Extra font folders for the PDFs (for scripts the bundled font lacks, "
+        "e.g. CJK or Arabic), comma or JSON list.",
     )
 
     # --- pipeline --------------------------------------------------------------------------
@@ -243,7 +253,7 @@ class Settings(BaseSettings):
                 raise ValueError(f"{provider}: {slots!r} is not a positive whole number")
         return value
 
-    @field_validator("sources", mode="before")
+    @field_validator("sources", "font_dirs", mode="before")
     @classmethod
     def _parse_sources(cls, value: Any) -> Any:
         return _json_list(value)

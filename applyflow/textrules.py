@@ -12,12 +12,16 @@ from dataclasses import dataclass, field
 
 __all__ = [
     "LANGUAGES",
+    "PRIVATE_SECTIONS",
     "SKILLS",
     "Profile",
+    "alternatives",
     "bullets_under",
     "find_skills",
+    "is_injection",
     "keywords",
     "parse_profile",
+    "posting_skills",
     "sections",
     "sentences",
     "years_required",
@@ -128,7 +132,7 @@ _SKILL_PATTERNS: dict[str, str] = {
     "copywriting": r"\bcopywriting\b",
     "content strategy": r"\bcontent strategy\b",
     "Google Analytics": r"\bgoogle analytics\b|\bga4\b",
-    "clinical care": r"\bpatient care\b|\bclinical\b",
+    "clinical care": r"\bpatient care\b|\bclinical (?:care|practice|nursing|experience)\b",
     "nursing": r"\bnurs(?:e|es|ing)\b",
     "communication": r"\bcommunication\b",
     "English": r"\benglish\b",
@@ -137,6 +141,12 @@ _SKILL_PATTERNS: dict[str, str] = {
     "Spanish": r"\bspanish\b",
     "French": r"\bfrench\b",
 }
+# Profile sections that are the candidate's own notes, never copied into a document.
+PRIVATE_SECTIONS = re.compile(
+    r"^(?:preferences?|notes?|private|salary|compensation|availability|visa|"
+    r"job search|targets?|wishes)\b",
+    re.IGNORECASE,
+)
 # Spoken languages are listed as skills but weigh nothing in the fit score (most postings ask
 # for English, which would otherwise inflate every score).
 LANGUAGES = frozenset({"English", "German", "Portuguese", "Spanish", "French"})
@@ -172,6 +182,65 @@ def find_skills(text: str) -> list[str]:
         if match:
             found.append((match.start(), name))
     return [name for _, name in sorted(found)]
+
+
+# A skill word naming what a company sells or is ("accounting software", "a security company")
+# is not a skill the posting asks for.
+_NOT_ASKED = re.compile(
+    r"\s+(?:software|firm|firms|company|companies|tools?|platforms?|products?|apps?|industry|"
+    r"sector|market|solutions|services|providers?|vendors?|startups?|business(?:es)?)\b",
+    re.IGNORECASE,
+)
+# Text addressed to an AI screening tool, not to a candidate: never a requirement or keyword.
+_INJECTION = re.compile(
+    r"\b(?:ignore|disregard|forget)\b.{0,40}\b(?:instructions|prompt|rules)\b|"
+    r"\b(?:note|message) to (?:ai|llms?|gpt|chatgpt|language models?|screening tools?)\b|"
+    r"\bsystem prompt\b|\bgive (?:this|the) candidate\b|\bfit score of\b",
+    re.IGNORECASE,
+)
+
+
+def is_injection(line: str) -> bool:
+    """True for a line that talks to an AI tool ("ignore previous instructions...")."""
+    return bool(_INJECTION.search(line))
+
+
+def posting_skills(text: str) -> list[str]:
+    """Skills a posting asks for: vocabulary skills, in order of first mention, leaving out
+    lines addressed to AI tools and mentions that only name a product or a kind of company."""
+    kept = "\n".join(line for line in text.splitlines() if not is_injection(line))
+    found: list[tuple[int, str]] = []
+    for name, pattern in SKILLS.items():
+        first = next(
+            (m for m in pattern.finditer(kept) if not _NOT_ASKED.match(kept, m.end())), None
+        )
+        if first is not None:
+            found.append((first.start(), name))
+    return [name for _, name in sorted(found)]
+
+
+def alternatives(line: str) -> list[list[str]]:
+    """Groups of skills a line accepts either of: "Kafka or RabbitMQ", "AWS, GCP or Azure"."""
+    mentions = sorted(
+        (m.start(), m.end(), name) for name, rx in SKILLS.items() for m in rx.finditer(line)
+    )
+    groups: list[list[str]] = []
+    chain: list[str] = []
+    has_or = False
+    last_end = -1
+    for start, end, name in mentions:
+        between = line[last_end:start] if chain else ""
+        if chain and re.fullmatch(r"\s*(?:,|/|,?\s*or)\s*", between, re.IGNORECASE):
+            chain.append(name)
+            has_or = has_or or "or" in between.casefold() or "/" in between
+        else:
+            if has_or and len(chain) > 1:
+                groups.append(chain)
+            chain, has_or = [name], False
+        last_end = end
+    if has_or and len(chain) > 1:
+        groups.append(chain)
+    return groups
 
 
 def sentences(text: str) -> list[str]:
@@ -230,9 +299,12 @@ def years_required(text: str) -> int | None:
 
 
 def keywords(text: str, exclude: list[str], limit: int = 8) -> list[str]:
-    """Most frequent content words (ties alphabetical), skipping stopwords and ``exclude``."""
-    skip = {word.casefold() for word in exclude} | _STOPWORDS
-    words = [w.casefold() for w in re.findall(r"[A-Za-z][A-Za-z+#.-]{3,}", text)]
+    """Most frequent content words (ties alphabetical), skipping stopwords, the words of
+    ``exclude`` (skills, the company, the place) and lines addressed to AI tools."""
+    skip = {w.casefold() for phrase in exclude for w in re.findall(r"[\w+#.-]+", phrase)}
+    skip |= _STOPWORDS
+    kept = "\n".join(line for line in text.splitlines() if not is_injection(line))
+    words = [w.casefold() for w in re.findall(r"[A-Za-z][A-Za-z+#.-]{3,}", kept)]
     counts = Counter(w.strip(".-") for w in words if w.strip(".-") not in skip)
     return [w for w, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]]
 
@@ -257,6 +329,23 @@ class Profile:
     sections: dict[str, list[str]]
     years: int | None
     text: str
+
+    def section(self, name: str) -> list[str]:
+        """The lines of the ``## name`` section (any case), [] when there is none."""
+        return next((v for k, v in self.sections.items() if k.casefold() == name.casefold()), [])
+
+    def items(self, name: str) -> list[str]:
+        """A list section's items: bullets and comma-separated entries, in order."""
+        out: list[str] = []
+        for line in self.section(name):
+            body = line.lstrip("-*\u2022 ").strip()
+            out.extend(p.strip() for p in re.split(r",\s*(?![^()]*\))", body) if p.strip())
+        return out
+
+    @property
+    def languages(self) -> list[str]:
+        """Items of the Languages section, e.g. "English (fluent)"."""
+        return self.items("Languages")
 
     def mentions(self, skill: str) -> bool:
         """True when the profile names ``skill`` (vocabulary pattern, else literal text)."""

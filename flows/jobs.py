@@ -1,7 +1,8 @@
 """One job through the five layers, as the ``job`` task of a pipeline run; and running many.
 
-A job ends ``ready``, ``failed`` (the error names the layer), ``over_budget`` (its own cap), or
-back to ``new`` when a wider limit (run/day/month/total budget, rate limit, open breaker) stopped
+A job ends ``ready``, ``needs_review`` (its documents make claims the profile does not support),
+``failed`` (the error names the layer), ``over_budget`` (its own cap), or back to ``new`` when a
+wider limit (run/day/month/total budget, rate limit, open breaker) stopped
 the run; such a stop ends the run early and returns the claimed jobs that had not started.
 """
 
@@ -30,7 +31,7 @@ LAYER_TASKS = dict(zip(LAYERS, (extract, research, score, generate, publish), st
 
 def _outcome(ctx: RunContext, job_id: str, status: Status, error: str | None) -> JobOutcome:
     job = ctx.store.get_job(job_id)
-    published = job.outputs.get("publish")
+    written = status in (Status.READY, Status.NEEDS_REVIEW)
     return JobOutcome(
         id=job_id,
         title=job.title,
@@ -39,7 +40,8 @@ def _outcome(ctx: RunContext, job_id: str, status: Status, error: str | None) ->
         fit=job.fit,
         cost_usd=round(ctx.store.usage_total(run_id=ctx.run_id, job_id=job_id).cost_usd, 6),
         error=error,
-        files=published.output.get("files", []) if published and status == Status.READY else [],
+        files=job.files if written else [],
+        unsupported_claims=job.unsupported_claims if written else [],
     )
 
 
@@ -92,7 +94,9 @@ def process_job(run_id: str, job_id: str) -> JobOutcome:
             layer_task(run_id=run_id, job_id=job_id)
         except Exception as exc:
             return _failed_layer(ctx, job_id, index, exc)
-    return _finish(ctx, job_id, Status.READY, (), None)
+    # Documents whose claims the profile does not support wait for a person to read them.
+    claims = ctx.store.get_job(job_id).unsupported_claims
+    return _finish(ctx, job_id, Status.NEEDS_REVIEW if claims else Status.READY, (), None)
 
 
 def run_all(ctx: RunContext, job_ids: list[str]) -> list[JobOutcome]:

@@ -41,7 +41,7 @@ __all__ = ["PROGRESS_KEY", "SUMMARY_KEY", "build_guard", "check_run_prices", "pr
 
 PROGRESS_KEY = "process-jobs-progress"
 SUMMARY_KEY = "process-jobs-summary"
-OUTCOME_COUNTS = (Status.READY, Status.FAILED, Status.OVER_BUDGET, Status.NEW)
+OUTCOME_COUNTS = (Status.READY, Status.NEEDS_REVIEW, Status.FAILED, Status.OVER_BUDGET, Status.NEW)
 
 
 def build_guard(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from applyflow.models import RunStatus, Status
+from applyflow.models import Claim, RunStatus, Status
 from tasks.ingest import Rejection
 
 __all__ = ["IngestReport", "JobOutcome", "RunSummary", "SourceOutcome"]
@@ -21,7 +21,8 @@ class JobOutcome(BaseModel):
     fit: int | None
     cost_usd: float  # this run's spend on the job
     error: str | None
-    files: list[str] = Field(default_factory=list)  # published files, when ready
+    files: list[str] = Field(default_factory=list)  # published files (ready or needs_review)
+    unsupported_claims: list[Claim] = Field(default_factory=list)  # why it needs review
 
 
 class RunSummary(BaseModel):

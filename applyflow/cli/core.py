@@ -37,6 +37,19 @@ def config(as_json: JsonFlag = False) -> None:
     console.print(table)
 
 
+def job_review(job: Job) -> dict:
+    """What a reviewer (and the dashboard) needs: unsupported claims, keyword coverage, files."""
+    coverage = job.coverage
+    return {
+        "unsupported_claims": [c.model_dump() for c in job.unsupported_claims],
+        "claims_checked": job.verification.checked if job.verification else None,
+        "coverage": None
+        if coverage is None
+        else {**coverage.model_dump(), "percent": coverage.percent},
+        "files": job.files,
+    }
+
+
 def _job_row(job: Job) -> dict:
     return {
         "id": job.id,
@@ -49,6 +62,7 @@ def _job_row(job: Job) -> dict:
         "applied_at": job.applied_at.isoformat() if job.applied_at else None,
         "updated_at": job.updated_at.isoformat(),
         "error": job.error,
+        **job_review(job),
     }
 
 
@@ -85,12 +99,29 @@ def jobs(
         console.print("No jobs yet. Ingest some with `applyflow ingest samples/postings.json`.")
         return
     table = Table(title=f"{len(rows)} job(s)")
-    for col in ("id", "status", "fit", "title", "company", "cost"):
+    for col in ("id", "status", "fit", "title", "company", "keywords", "cost"):
         table.add_column(col, no_wrap=col in {"id", "status", "fit"})
     for r in rows:
         fit = "" if r["fit"] is None else str(r["fit"])
-        table.add_row(r["id"], r["status"], fit, r["title"], r["company"], f"${r['cost_usd']:.4f}")
+        cov = r["coverage"]
+        covered = f"{len(cov['covered'])}/{len(cov['keywords'])}" if cov else ""
+        cost = f"${r['cost_usd']:.4f}"
+        table.add_row(r["id"], r["status"], fit, r["title"], r["company"], covered, cost)
     console.print(table)
+    print_claims(found)
+
+
+def print_claims(found: list[Job]) -> None:
+    """Each job's unsupported claims, under the table that lists it."""
+    for job in found:
+        if job.unsupported_claims:
+            console.print(
+                f"[yellow]{job.id}[/] {len(job.unsupported_claims)} claim(s) not in the profile "
+                f"(read them, then `applyflow mark {job.id} ready`):",
+                highlight=False,
+            )
+            for claim in job.unsupported_claims:
+                console.print(f"  - {claim}", highlight=False, markup=False)
 
 
 @app.command()
@@ -103,7 +134,10 @@ def mark(
     ],
     as_json: JsonFlag = False,
 ) -> None:
-    """Change a job's status; marking `applied` stamps the time."""
+    """Change a job's status; marking `applied` stamps the time.
+
+    `ready` approves a `needs_review` job whose claims you have read.
+    """
     target = _parse_status_option(status)
     assert target is not None
     with store_session() as store:

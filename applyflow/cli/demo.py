@@ -63,8 +63,9 @@ def _demo_forecast(cfg: Settings, summary: RunSummary, ids: list[str], price_as:
         "(offline token counts are approximate)"
     )
     console.print(
-        f"files: cv.md, cover_letter.md and dossier.md per job under "
-        f"[bold]{cfg.output_dir}/<company>/<title>-<id>/[/]"
+        f"files per job under [bold]{cfg.output_dir}/<company>/<title>-<id>/[/]: "
+        "cv.pdf, cv.docx, cover_letter.pdf, cover_letter.docx (to send), their .md sources, "
+        "and dossier.md (fit, gaps, claims check, keyword coverage: for you)"
     )
 
 

@@ -15,12 +15,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Group
 from rich.live import Live
+from rich.markup import escape
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 
 from applyflow.cli._app import JsonFlag, app, console, fail, handle_errors, print_json
 from applyflow.cli._session import settings, store_session
-from applyflow.models import ProgressRecord, ProgressStatus, Run, RunStatus
+from applyflow.models import Job, ProgressRecord, ProgressStatus, Run, RunStatus
 from applyflow.modelspec import OFFLINE
 from applyflow.runtime import current_runtime
 from applyflow.settings import LAYERS
@@ -146,6 +147,15 @@ def _print_summary(summary: RunSummary) -> None:
         console.print(
             f"forecast on {summary.price_as}: ${summary.forecast_usd:.4f} for these calls"
         )
+    for job in summary.jobs:
+        if job.unsupported_claims:
+            claims = "; ".join(escape(str(c)) for c in job.unsupported_claims)
+            dossier = next((f for f in job.files if f.endswith("dossier.md")), "its dossier")
+            console.print(
+                f"[yellow]{job.id} needs review:[/] not in the profile: {claims}. "
+                f"Read {escape(dossier)}, then `applyflow mark {job.id} ready`.",
+                soft_wrap=True,
+            )
     if summary.stop_reason:
         console.print(f"[yellow]stopped early:[/] {summary.stop_reason}")
 
@@ -189,8 +199,10 @@ def run(
         _print_summary(summary)
 
 
-def _progress_view(run: Run, rows: list[ProgressRecord], names: dict[str, str]) -> Group:
-    """One line per job: a bar of layers finished, then each layer's state."""
+def _progress_view(run: Run, rows: list[ProgressRecord], jobs: dict[str, Job]) -> Group:
+    """One line per job: a bar of layers finished, then each layer's state; then each job's
+    claims that need review."""
+    names = {job_id: f"{job.title} @ {job.company}" for job_id, job in jobs.items()}
     by_job: dict[str, dict[str, ProgressRecord]] = {}
     for row in rows:
         by_job.setdefault(row.job_id, {})[row.layer] = row
@@ -218,10 +230,16 @@ def _progress_view(run: Run, rows: list[ProgressRecord], names: dict[str, str]) 
     )
     failed = [r for r in rows if r.status == ProgressStatus.FAILED]
     errors = [f"[red]{r.job_id} {r.layer}:[/] {r.error}" for r in failed]
-    return Group(head, table, legend, *errors)
+    review = [
+        f"[yellow]{job_id} needs review:[/] not in the profile: "
+        + "; ".join(escape(str(c)) for c in job.unsupported_claims)
+        for job_id, job in jobs.items()
+        if job.unsupported_claims
+    ]
+    return Group(head, table, legend, *errors, *review)
 
 
-def _load(run_id: str | None) -> tuple[Run, list[ProgressRecord], dict[str, str]]:
+def _load(run_id: str | None) -> tuple[Run, list[ProgressRecord], dict[str, Job]]:
     with store_session() as store:
         found = store.get_run(run_id) if run_id else next(iter(store.list_runs(1)), None)
         if found is None:
@@ -229,11 +247,8 @@ def _load(run_id: str | None) -> tuple[Run, list[ProgressRecord], dict[str, str]
                 f"no run {run_id!r}" if run_id else "no runs yet; start one with `applyflow run`"
             )
         rows = store.list_progress(found.id)
-        names = {}
-        for job_id in dict.fromkeys(r.job_id for r in rows):
-            job = store.get_job(job_id)
-            names[job_id] = f"{job.title} @ {job.company}"
-        return found, rows, names
+        jobs = {job_id: store.get_job(job_id) for job_id in dict.fromkeys(r.job_id for r in rows)}
+        return found, rows, jobs
 
 
 @app.command()
@@ -246,19 +261,25 @@ def status(
     ] = False,
 ) -> None:
     """Per-job, per-layer progress of a run."""
-    run_, rows, names = _load(run_id)
+    run_, rows, jobs = _load(run_id)
     if as_json:
+        from applyflow.cli.core import job_review
+
         print_json(
             {
                 "run": run_.model_dump(mode="json"),
                 "progress": [r.model_dump(mode="json") for r in rows],
+                "jobs": {
+                    job_id: {"status": job.status.value, **job_review(job)}
+                    for job_id, job in jobs.items()
+                },
             }
         )
         return
     if not follow:
-        console.print(_progress_view(run_, rows, names))
+        console.print(_progress_view(run_, rows, jobs))
         return
-    why = _follow(run_, rows, names, settings().claim_lease_s)
+    why = _follow(run_, rows, jobs, settings().claim_lease_s)
     if why:
         console.print(f"[yellow]stopped following:[/] {why}", soft_wrap=True)
 
@@ -268,14 +289,14 @@ def _last_change(run_: Run, rows: list[ProgressRecord]) -> datetime:
 
 
 def _follow(
-    run_: Run, rows: list[ProgressRecord], names: dict[str, str], stale_s: float
+    run_: Run, rows: list[ProgressRecord], jobs: dict[str, Job], stale_s: float
 ) -> str | None:
     """Redraw until the run ends (None) or looks dead (why it stopped following).
 
     A run whose process died stays "running" forever; the store's own timestamps tell.
     """
     runtime = current_runtime()
-    with Live(_progress_view(run_, rows, names), console=console, auto_refresh=False) as live:
+    with Live(_progress_view(run_, rows, jobs), console=console, auto_refresh=False) as live:
         while run_.status == RunStatus.RUNNING:
             quiet_s = (runtime.clock() - _last_change(run_, rows)).total_seconds()
             if rows and all(r.status in _FINISHED for r in rows) and quiet_s > FINISHED_GRACE_S:
@@ -289,6 +310,6 @@ def _follow(
                     "(APPLYFLOW_CLAIM_LEASE_S); its process probably died"
                 )
             runtime.sleep(FOLLOW_POLL_S)  # polling the store is how --follow sees other processes
-            run_, rows, names = _load(run_.id)
-            live.update(_progress_view(run_, rows, names), refresh=True)
+            run_, rows, jobs = _load(run_.id)
+            live.update(_progress_view(run_, rows, jobs), refresh=True)
     return None

@@ -88,7 +88,10 @@ def test_progress_is_visible_while_a_layer_runs_and_complete_after(pipeline_env:
     job = pipeline_env.store.get_job(job_id)
     assert job.status == Status.READY and job.fit is not None
     files = [Path(f) for f in summary.jobs[0].files]
-    assert [f.name for f in files] == ["cv.md", "cover_letter.md", "dossier.md"]
+    assert [f.name for f in files] == [
+        "cv.md", "cover_letter.md", "dossier.md",
+        "cv.pdf", "cover_letter.pdf", "cv.docx", "cover_letter.docx",
+    ]  # fmt: skip
     assert all(f.is_file() and (pipeline_env.tmp / "out").resolve() in f.parents for f in files)
     stored_run = pipeline_env.store.get_run(summary.run_id)
     assert stored_run.status == RunStatus.COMPLETED and stored_run.summary["counts"]["ready"] == 1

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from applyflow.application import FILES
 from applyflow.cli import app
 from applyflow.models import ProgressRecord, ProgressStatus, Run, RunStatus
 from applyflow.runtime import Runtime, use_runtime
@@ -28,11 +29,7 @@ def test_demo_then_status_run_and_ingest(pipeline_env: Env, tmp_path: Path):
     for job in jobs:
         assert job.title[:20] in demo.output
         folder = Path(job.outputs["publish"].output["folder"])
-        assert sorted(p.name for p in folder.iterdir()) == [
-            "cover_letter.md",
-            "cv.md",
-            "dossier.md",
-        ]
+        assert sorted(p.name for p in folder.iterdir()) == sorted(FILES)
     assert "these calls on openai:gpt-4o-mini would cost about $" in demo.output
     assert "make dashboard" in demo.output and "make server" in demo.output
 

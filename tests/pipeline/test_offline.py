@@ -79,9 +79,10 @@ def test_generated_documents_quote_only_profile_facts(input_context):
     skills = set(generated["highlighted_skills"])
     # Every CV bullet is a profile line verbatim or one of the highlighted profile skills.
     assert all(b in profile_lines or b in skills for b in cv_bullets), cv_bullets
-    assert (
-        "Wrote a Go service that deduplicates carrier events" in generated["cover_letter_markdown"]
-    )
+    # Evidence is told in a sentence, not tagged on in parentheses.
+    letter = generated["cover_letter_markdown"]
+    assert "At Parcelly, I wrote a Go service that deduplicates carrier events" in letter
+    assert "(Data Engineer" not in letter
     assert "gRPC" not in skills  # asked for by the posting, absent from the profile
 
 

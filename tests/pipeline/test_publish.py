@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from applyflow.errors import LayerError
-from tasks.publish import application_dir, slugify
+from applyflow.application import application_dir, slugify
 from tests.samples import as_job, sample_postings
 
 
