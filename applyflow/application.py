@@ -16,7 +16,6 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from applyflow.coverage import keyword_coverage
 from applyflow.documents.markdown import parse_cv, parse_letter
@@ -32,14 +31,12 @@ __all__ = [
     "FILES",
     "FORMATS",
     "Application",
-    "Format",
     "application_dir",
     "build_application",
     "slugify",
     "write_files",
 ]
 
-Format = Literal["md", "pdf", "docx"]
 FORMATS: dict[str, tuple[str, ...]] = {
     "md": ("cv.md", "cover_letter.md", "dossier.md"),
     "pdf": ("cv.pdf", "cover_letter.pdf"),
@@ -81,7 +78,7 @@ class Application:
         return hashlib.sha256(payload.encode()).hexdigest()[:24]
 
     def render(
-        self, formats: tuple[Format, ...], paper: Paper, font_dirs: tuple[str, ...] = ()
+        self, formats: tuple[str, ...], paper: Paper, font_dirs: tuple[str, ...] = ()
     ) -> dict[str, bytes]:
         """The bytes of every file of ``formats``."""
         when = self.job.outputs["generate"].at
@@ -92,9 +89,11 @@ class Application:
             elif fmt == "pdf":
                 for name, doc in (("cv.pdf", self.cv), ("cover_letter.pdf", self.letter)):
                     files[name] = render_pdf(doc, paper=paper, font_dirs=font_dirs, timestamp=when)
-            else:
+            elif fmt == "docx":
                 for name, doc in (("cv.docx", self.cv), ("cover_letter.docx", self.letter)):
                     files[name] = render_docx(doc, paper=paper, timestamp=when)
+            else:
+                raise ValueError(f"unknown format {fmt!r}; formats are {', '.join(FORMATS)}")
         return files
 
 

@@ -87,7 +87,7 @@ def normalise(text: str) -> str:
     text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text)
     text = re.sub(r"(?<=\d)\+", "", text)
     text = re.sub(r"\s*(?:per ?cent|percent)\b|\s+%", "%", text)
-    text = re.sub(r"\s*-\s*(?=(?:\d|present|now|current|today)\b)", "-", text)
+    text = re.sub(r"\s*-\s*(?=\d|(?:present|now|current|today)\b)", "-", text)
     text = re.sub(r"-(?:now|current|today)\b", "-present", text)
     text = re.sub(r"(?<=\d)\s+to\s+(?=\d|present)", "-", text)
     return re.sub(r"\s+", " ", text).strip()
@@ -205,6 +205,8 @@ def _names(text: str) -> Iterator[str]:
             while words and words[0].casefold().strip(",") in _COMMON | _LEADING:
                 words.pop(0)
                 starts = False
+            while words and words[-1].casefold().strip(",") in _COMMON:  # "...Corporation I"
+                words.pop()
             if not words or (starts and len(words) == 1 and m.group(0) == words[0]):
                 continue
             yield " ".join(words).strip(",.;:")

@@ -35,6 +35,7 @@ from langchain_core.messages.utils import count_tokens_approximately
 from langchain_core.outputs import ChatGeneration, ChatResult
 
 from applyflow.offline_documents import cover_letter, cv
+from applyflow.profile_import import structure, text_lines
 from applyflow.textrules import (
     LANGUAGES,
     alternatives,
@@ -267,7 +268,18 @@ def _generate(data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-_RULES = {"extract": _extract, "research": _research, "score": _score, "generate": _generate}
+def _profile_import(data: dict[str, Any]) -> dict[str, Any]:
+    """`profile import --model offline`: the import rules themselves."""
+    return {"profile_markdown": structure(text_lines(str(data.get("cv_text") or ""))).markdown}
+
+
+_RULES = {
+    "extract": _extract,
+    "research": _research,
+    "score": _score,
+    "generate": _generate,
+    "profile_import": _profile_import,
+}
 
 
 def fill_layer(layer: str, data: dict[str, Any]) -> dict[str, Any]:

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
-from applyflow.models import Job, JobPosting, utcnow
+from applyflow.models import Job, JobPosting, LayerOutput, utcnow
+from applyflow.offline import fill_layer
 from applyflow.store import Store
 from tasks.ingest import read_file
 
-__all__ = ["PROFILE", "ROOT", "SAMPLES", "add_sample_jobs", "as_job", "sample_postings"]
+__all__ = [
+    "PROFILE",
+    "ROOT",
+    "SAMPLES",
+    "add_sample_jobs",
+    "as_job",
+    "offline_outputs",
+    "sample_posting",
+    "sample_postings",
+]
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples"
@@ -49,3 +60,31 @@ def add_sample_jobs(store: Store, n: int, *, skip: int = 0, description: str = "
     if description:
         postings = [p.model_copy(update={"description": description}) for p in postings]
     return store.upsert_jobs(postings, utcnow()).ids
+
+
+def sample_posting(title: str) -> JobPosting:
+    """The sample posting whose title starts with ``title``."""
+    return next(p for p in sample_postings() if p.title.startswith(title))
+
+
+GENERATED_AT = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+
+
+def offline_outputs(job: Job, profile: str = PROFILE) -> dict[str, LayerOutput]:
+    """What the offline model's extract, research, score and generate give for ``job``."""
+    posting = {"title": job.title, "company": job.company, "location": job.location,
+               "url": job.url, "description": job.description}  # fmt: skip
+    data: dict = {"posting": posting, "profile": profile}
+    from tasks.extract import EXTRACT
+    from tasks.generate import GENERATE
+    from tasks.research import RESEARCH
+    from tasks.score import SCORE
+
+    outputs = {}
+    for layer in (EXTRACT, RESEARCH, SCORE, GENERATE):
+        parsed = layer.schema.model_validate(fill_layer(layer.name, data), context={})
+        data[layer.name] = parsed.model_dump(mode="json")
+        outputs[layer.name] = LayerOutput(
+            output=data[layer.name], input_hash="x", model="offline", at=GENERATED_AT
+        )
+    return outputs

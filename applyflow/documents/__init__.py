@@ -23,12 +23,12 @@ _RENDERER_VERSION = "1"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
-@lru_cache(maxsize=1)
-def template_version() -> str:
+@lru_cache(maxsize=4)
+def template_version(templates: Path = TEMPLATES) -> str:
     """A hash of the templates, the renderer code version and the renderer packages: part of
     publish's input hash, so a change to any of them renders the documents again."""
     digest = hashlib.sha256(_RENDERER_VERSION.encode())
-    for path in sorted(TEMPLATES.glob("*.typ")):
+    for path in sorted(templates.glob("*.typ")):
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
     for package in ("typst", "python-docx"):
         digest.update(f"{package}=={version(package)}".encode())

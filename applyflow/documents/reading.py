@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import re
+import zipfile
 from typing import Any
 
 from applyflow.errors import InputError
@@ -87,7 +88,7 @@ def docx_paragraphs(data: bytes, where: str = "the DOCX") -> list[tuple[str, str
 
     try:
         document = Document(io.BytesIO(data))
-    except (PackageNotFoundError, KeyError, ValueError) as exc:
+    except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError) as exc:
         raise InputError(where, None, f"not a readable DOCX ({type(exc).__name__})") from None
     out: list[tuple[str, str]] = []
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import io
+import zipfile
 from datetime import datetime
 
 from docx import Document
@@ -65,10 +66,19 @@ def _blocks(d: DocxDocument, blocks: list[Block]) -> None:
                 _runs(d.add_paragraph(style="List Bullet"), item)
 
 
-def _bytes(d: DocxDocument) -> bytes:
-    buf = io.BytesIO()
-    d.save(buf)
-    return buf.getvalue()
+def _bytes(d: DocxDocument, when: datetime | None) -> bytes:
+    """The saved file, its zip entries stamped ``when`` (python-docx stamps "now"), so the
+    same document gives the same bytes."""
+    raw = io.BytesIO()
+    d.save(raw)
+    stamp = (when or datetime(1980, 1, 1)).timetuple()[:6]
+    out = io.BytesIO()
+    with zipfile.ZipFile(raw) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            entry = zipfile.ZipInfo(info.filename, date_time=stamp)
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            dst.writestr(entry, src.read(info))
+    return out.getvalue()
 
 
 def _cv(doc: CvDocument, d: DocxDocument) -> None:
@@ -112,4 +122,4 @@ def render_docx(
         _cv(doc, d)
     else:
         _letter(doc, d)
-    return _bytes(d)
+    return _bytes(d, timestamp)

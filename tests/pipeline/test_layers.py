@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,8 @@ from tests.loopback import Handler, serve
 from tests.samples import PROFILE, sample_postings
 from tests.scripted import ScriptedOffline
 
-REPLIES: list[str | None] = []  # scripted reply texts, None = the offline answer
+# Scripted replies: a text, a function of the offline answer's text, or None (that answer).
+REPLIES: list[str | Callable[[str], str] | None] = []
 SEEN: list[list[BaseMessage]] = []
 
 
@@ -35,8 +37,11 @@ class _Scripted(ScriptedOffline):
 
     def after(self, layer: str | None, messages: list[BaseMessage], result: ChatResult) -> None:
         scripted = REPLIES.pop(0) if REPLIES else None
-        if scripted is not None:
-            result.generations[0].message.content = scripted
+        message = result.generations[0].message
+        if callable(scripted):
+            message.content = scripted(message.content)
+        elif scripted is not None:
+            message.content = scripted
 
 
 @pytest.fixture
@@ -140,3 +145,39 @@ def test_only_the_layer_that_declares_a_fit_field_sets_the_fit():
     assert SCORE.fit_field == "fit" and SCORE.fit_of({"fit": 72}) == 72
     for layer in (EXTRACT, RESEARCH):
         assert layer.fit_field is None and layer.fit_of({"fit": 72}) is None
+
+
+def _invent(text: str) -> str:
+    reply = json.loads(text)
+    reply["cover_letter_markdown"] += "\nAt Globex Corporation I grew revenue by 250%.\n"
+    return json.dumps(reply)
+
+
+def test_a_review_problem_gets_the_repair_call_and_a_worse_repair_keeps_the_first_reply(
+    ctx: RunContext,
+):
+    from tasks.generate import GENERATE
+
+    job_id = _job_id(ctx)
+    for layer in (EXTRACT, RESEARCH, SCORE):
+        run_layer(layer, ctx, job_id)
+    REPLIES.extend([_invent, "not json"])
+    result = run_layer(GENERATE, ctx, job_id)
+    assert result.calls == 2
+    repair = SEEN[-1][-1].text
+    assert repair.startswith("Your CV and cover letter state things the candidate profile does")
+    assert "name 'Globex Corporation' (cover letter)" in repair and "'250%'" in repair
+    job = ctx.store.get_job(job_id)
+    assert "Globex" in job.outputs["generate"].output["cover_letter_markdown"]  # the first reply
+    assert {c.text for c in job.unsupported_claims} == {"Globex Corporation", "250%"}
+
+    ctx.force = True
+    REPLIES.extend(["not json", _invent])  # a bad reply, repaired into one with claims
+    assert run_layer(GENERATE, ctx, job_id).calls == 2
+    assert {c.text for c in ctx.store.get_job(job_id).unsupported_claims} == {
+        "Globex Corporation",
+        "250%",
+    }
+    REPLIES.extend([None])  # the offline answer: nothing to repair
+    assert run_layer(GENERATE, ctx, job_id).calls == 1
+    assert ctx.store.get_job(job_id).unsupported_claims == []

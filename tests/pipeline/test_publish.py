@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from applyflow.errors import LayerError
 from applyflow.application import application_dir, slugify
+from applyflow.errors import LayerError
 from tests.samples import as_job, sample_postings
 
 
@@ -41,3 +41,45 @@ def test_application_dir_stays_inside_the_output_folder(tmp_path: Path):
     (out / slugify(job.company)).symlink_to(elsewhere)
     with pytest.raises(LayerError, match="refusing to write outside"):
         application_dir(out, job)
+
+
+@pytest.fixture
+def publish_ctx(sqlite_store, tmp_path: Path):
+    from applyflow.models import utcnow
+    from applyflow.settings import load_settings
+    from tasks.run import RunContext
+    from tests.samples import PROFILE, offline_outputs, sample_posting
+
+    posting = sample_posting("Senior Python Backend Engineer")
+    sqlite_store.upsert_job(posting, utcnow())
+    for layer, output in offline_outputs(sqlite_store.get_job(posting.id)).items():
+        sqlite_store.save_layer_output(posting.id, layer, output)
+    settings = load_settings(store_url=sqlite_store.url, output_dir=tmp_path / "out")
+    ctx = RunContext("run1", settings, sqlite_store, None, PROFILE)  # type: ignore[arg-type]
+    return ctx, posting.id
+
+
+def test_publish_writes_every_file_and_stores_coverage_once(publish_ctx):
+    from applyflow.application import FILES, build_application
+    from applyflow.documents import template_version
+    from tasks.publish import publish_job
+
+    ctx, job_id = publish_ctx
+    assert not publish_job(ctx, job_id).cached
+    job = ctx.store.get_job(job_id)
+    stored = job.outputs["publish"]
+    folder = Path(stored.output["folder"])
+    assert [Path(f).name for f in job.files] == list(FILES)
+    assert all((folder / name).stat().st_size > 0 for name in FILES)
+    assert job.coverage is not None and job.coverage.covered
+    app = build_application(job, ctx.profile)
+    assert stored.input_hash == app.digest(str(folder), template_version(), "a4")
+    assert publish_job(ctx, job_id).cached  # the same texts, template and paper: nothing to do
+    ctx.force = True
+    assert not publish_job(ctx, job_id).cached
+    ctx.force = False
+    ctx.settings = ctx.settings.model_copy(update={"paper": "letter"})
+    assert not publish_job(ctx, job_id).cached  # another paper size renders again
+    (folder / "cv.pdf").unlink()
+    assert not publish_job(ctx, job_id).cached  # a missing file is written again
+    assert (folder / "cv.pdf").is_file()
