@@ -118,10 +118,12 @@ def build_application(
         date=f"{generated.at.day} {generated.at:%B %Y}",
         recipient=[job.company],
     )
+    # The CV naming the job ("...the Registered Nurse role") does not cover "nursing".
+    cv_text = re.sub(f"{re.escape(job.title)}|{re.escape(job.company)}", " ", cv_md, flags=re.I)
     coverage = keyword_coverage(
         [str(s) for s in extract.get("skills") or []],
         [str(k) for k in extract.get("keywords") or []],
-        cv_md,
+        cv_text,
         profile_text,
     )
     notes = []

@@ -19,11 +19,12 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterator
+from functools import lru_cache
 
 from applyflow.documents.markdown import parse_cv
 from applyflow.documents.model import CvDocument, Entry, plain
 from applyflow.models import Claim, Verification
-from applyflow.textrules import SKILLS, find_skills, parse_profile
+from applyflow.textrules import SKILLS, Profile, find_skills, parse_profile
 
 __all__ = ["normalise", "verify_documents"]
 
@@ -79,18 +80,29 @@ _COMMON = frozenset(
 _EDUCATION = re.compile(r"education|degree|qualification|academic", re.IGNORECASE)
 
 
+# (pattern, replacement) in order: what normalise() does after case and dashes.
+_FORMS = [
+    (re.compile(p), r)
+    for p, r in (
+        (r"(?<=\d),(?=\d{3}\b)", ""),  # 40,000 -> 40000
+        (r"(?<=\d)\+", ""),  # 5+ years -> 5 years
+        (r"\s*(?:per ?cent|percent)\b|\s+%", "%"),
+        (r"\s*-\s*(?=\d|(?:present|now|current|today)\b)", "-"),  # 2018 - 2021 -> 2018-2021
+        (r"-(?:now|current|today)\b", "-present"),
+        (r"(?<=\d)\s+to\s+(?=\d|present)", "-"),  # 2018 to 2021
+        (r"\s+", " "),
+    )
+]
+
+
 def normalise(text: str) -> str:
     """Lower case, one kind of dash, single spaces, '5+ years' -> '5 years', '80 percent' ->
     '80%', '40,000' -> '40000', 'present'/'now'/'current' -> 'present' after a dash."""
     text = unicodedata.normalize("NFKC", text).casefold()
     text = _DASHES.sub("-", text).replace("’", "'")
-    text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text)
-    text = re.sub(r"(?<=\d)\+", "", text)
-    text = re.sub(r"\s*(?:per ?cent|percent)\b|\s+%", "%", text)
-    text = re.sub(r"\s*-\s*(?=\d|(?:present|now|current|today)\b)", "-", text)
-    text = re.sub(r"-(?:now|current|today)\b", "-present", text)
-    text = re.sub(r"(?<=\d)\s+to\s+(?=\d|present)", "-", text)
-    return re.sub(r"\s+", " ", text).strip()
+    for pattern, replacement in _FORMS:
+        text = pattern.sub(replacement, text)
+    return text.strip()
 
 
 class _Haystack:
@@ -146,11 +158,16 @@ def _entries(doc: CvDocument) -> Iterator[tuple[Entry, bool]]:
                 yield block.entry, education
 
 
+@lru_cache(maxsize=8)
+def _profile(profile_text: str) -> tuple[Profile, _Haystack]:
+    """The parsed and normalised profile (the same for every job of a run)."""
+    return parse_profile(profile_text), _Haystack(profile_text)
+
+
 class _Checker:
     def __init__(self, profile_text: str, posting_text: str, exempt: list[str]) -> None:
-        self.profile = parse_profile(profile_text)
-        self.facts = _Haystack(profile_text)
-        self.context = _Haystack(profile_text, posting_text)  # names may come from the posting
+        self.profile, self.facts = _profile(profile_text)
+        self.context = _Haystack(posting_text)  # names may come from the posting too
         self.exempt = [e for e in exempt if e.strip()]
         self.checked: set[tuple[str, str]] = set()
         self.unsupported: list[Claim] = []
@@ -188,11 +205,13 @@ class _Checker:
             self.check("degree", m.group(0), document, self.facts.has(m.group(0)))
         for m in _INSTITUTION.finditer(text):
             self.check("institution", m.group(0), document, self.facts.has(m.group(0)))
-        for skill in find_skills(text):
+        skills = find_skills(text)
+        for skill in skills:
             self.check("skill", skill, document, self.profile.mentions(skill))
         for name in _names(text):
-            if not any(SKILLS[s].fullmatch(name) for s in find_skills(name)):
-                self.check("name", name, document, self.context.has(name))
+            if not any(SKILLS[s].fullmatch(name) for s in skills):  # a skill: checked above
+                supported = self.facts.has(name) or self.context.has(name)
+                self.check("name", name, document, supported)
 
 
 def _names(text: str) -> Iterator[str]:
@@ -230,7 +249,7 @@ def verify_documents(
     posting_text: str = "",
 ) -> Verification:
     """Check every claim of the CV and the letter against the profile."""
-    profile = parse_profile(profile_text)
+    profile, _ = _profile(profile_text)
     exempt = [posting_title, company, profile.name, *re.split(r"\s+[·|•]\s+", profile.contact)]
     checker = _Checker(profile_text, posting_text, exempt)
     for document, markdown in (("cv", cv_markdown), ("cover_letter", letter_markdown)):

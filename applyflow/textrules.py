@@ -163,7 +163,11 @@ _STOPWORDS = frozenset(
     will with would you your yours role team work working company join looking us new ll re ve
     etc including across within who're we're you'll we'll strong good great well able using
     based per day days year years experience build builds hiring help make want need must plus
-    bonus apply nice like love""".split()  # noqa: SIM905
+    bonus apply nice like love keep level behind grow direct every fair clear solid deep basic
+    take own lead write improve ship move pair talk partner run fix learn support ideally
+    comfortable excellent fully first real time weekly monthly daily small large able people
+    january february march april june july august september october november december monday
+    tuesday wednesday thursday friday saturday sunday""".split()  # noqa: SIM905
 )
 _BULLET = re.compile(r"^\s*(?:[-*\u2022\u00b7\u2013]|\d{1,2}[.)])\s+(.*\S)\s*$")
 _HEADING_WORDS = re.compile(

@@ -146,10 +146,11 @@ def parse_cv(md: str, *, title: str, name: str | None = None) -> CvDocument:
     doc = CvDocument(name=name or "", title=title)
     section: Section | None = None
     entry: Entry | None = None
+    titled = False  # the "# Name" line was seen (``name``, when given, wins over its text)
     for kind, spans, level in _blocks(md):
         text = plain(spans)
-        if kind == "heading" and level == 1 and not doc.name and section is None:
-            doc.name = text
+        if kind == "heading" and level == 1 and not titled and section is None:
+            doc.name, titled = doc.name or text, True
         elif kind == "heading" and level <= 2:
             section, entry = Section(heading=text), None
             doc.sections.append(section)
@@ -159,7 +160,7 @@ def parse_cv(md: str, *, title: str, name: str | None = None) -> CvDocument:
                 doc.sections.append(section)
             entry = parse_role(text)
             section.blocks.append(Block(entry=entry))
-        elif section is None and kind == "paragraph" and not doc.contact and doc.name:
+        elif section is None and kind == "paragraph" and not doc.contact and titled:
             doc.contact = split_contact(text)
         elif section is None and kind == "paragraph" and not doc.headline:
             doc.headline = spans

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextvars
 import io
 import threading
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -83,6 +84,11 @@ def harbourline():
 def test_cv_pdf_and_docx_have_name_company_headings_and_bullets_in_order(harbourline):
     job, app, files = harbourline
     cv_md = app.texts["cv.md"]
+    assert [s.heading for s in app.cv.sections] == [
+        "Summary", "Skills", "Experience", "Education", "Languages"
+    ]  # fmt: skip
+    assert app.cv.contact == ["Backend & data engineer", "Lisbon, Portugal",
+                              "alex.morgan@example.com", "github.com/alexmorgan-dev"]  # fmt: skip
     want = _needles(cv_md)
     assert "Harbourline" in cv_md and want[:2] == ["Alex Morgan", "Summary"]
     assert "Designed the shipment-tracking API in Python and FastAPI, serving 40 million" in str(
@@ -145,10 +151,20 @@ def test_docx_uses_words_own_styles(harbourline):
     assert core.author == "Alex Morgan" and "Harbourline" in core.title
 
 
-def test_the_same_document_gives_the_same_bytes(harbourline):
+def test_the_same_document_gives_the_same_pdf_bytes_and_docx_text(harbourline):
     job, app, files = harbourline
     again = build_application(job, PROFILE).render(("pdf", "docx"), "a4")
-    assert again == files
+    assert (
+        again["cv.pdf"] == files["cv.pdf"]
+        and again["cover_letter.pdf"] == files["cover_letter.pdf"]
+    )
+    # A DOCX's zip entries carry the time it was saved; its content is the same.
+    for name in ("cv.docx", "cover_letter.docx"):
+        with (
+            zipfile.ZipFile(io.BytesIO(again[name])) as a,
+            zipfile.ZipFile(io.BytesIO(files[name])) as b,
+        ):
+            assert {n: a.read(n) for n in a.namelist()} == {n: b.read(n) for n in b.namelist()}
 
 
 def test_threads_rendering_at_once_each_get_a_whole_pdf():
