@@ -20,6 +20,8 @@ INVALID = {
     "output_dir": None,
     "timezone": "Atlantis/Capital",
     "sources": "[not json",
+    "paper": "a3",
+    "font_dirs": "[/fonts",
     "job_concurrency": "0",
     "claim_lease_s": "1",
     "research_fetch": "maybe",
