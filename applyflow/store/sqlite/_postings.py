@@ -105,20 +105,16 @@ def _change(conn: sqlite3.Connection, job_id: str, posting: JobPosting, now: dat
 
 def upsert_posting(conn: sqlite3.Connection, posting: JobPosting, now: datetime) -> Upserted:
     """``JobStore.upsert_posting`` inside the caller's transaction."""
-    known = conn.execute(
-        "SELECT job_id, content_hash FROM job_sources WHERE posting_id = ? AND source = ?",
-        (posting.id, posting.source),
-    ).fetchone()
+    # Every stored row of this fingerprint: this source's, or another file's (id-less postings).
+    rows = conn.execute(
+        "SELECT job_id, source, content_hash FROM job_sources WHERE posting_id = ?", (posting.id,)
+    ).fetchall()
+    known = next((r for r in rows if r["source"] == posting.source), None)
     if known is not None:
         if known["content_hash"] == posting.content_hash():
             return Upserted("unchanged", known["job_id"])
         return _change(conn, known["job_id"], posting, now)
-    same = (
-        conn.execute(
-            "SELECT job_id FROM job_sources WHERE posting_id = ? LIMIT 1", (posting.id,)
-        ).fetchone()
-        or conn.execute(_MATCH, (posting.match_key, posting.source)).fetchone()
-    )
+    same = rows[0] if rows else conn.execute(_MATCH, (posting.match_key, posting.source)).fetchone()
     if same is None:
         if _insert(conn, posting, now):
             return Upserted("inserted", posting.id)
