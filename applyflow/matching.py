@@ -58,8 +58,11 @@ _CITIES = {
 
 def _plain(text: str) -> str:
     """Case-folded text without accents; '&' read as 'and'; dots dropped ("B.V." -> "bv")."""
-    text = unicodedata.normalize("NFKD", text or "")
-    text = "".join(ch for ch in text if not unicodedata.combining(ch)).casefold()
+    text = text or ""
+    if not text.isascii():  # most text is: skip the per-character pass
+        text = unicodedata.normalize("NFKD", text)
+        text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    text = text.casefold()
     return text.replace("&", " and ").replace(".", "")
 
 

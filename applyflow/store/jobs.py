@@ -26,6 +26,7 @@ from applyflow.models import (
 __all__ = [
     "NOTE_MAX",
     "JobStore",
+    "PostingKeys",
     "Upserted",
     "UpsertOutcome",
     "check_change_at",
@@ -36,6 +37,19 @@ __all__ = [
 
 UpsertOutcome = Literal["inserted", "linked", "updated", "requeued", "unchanged"]
 NOTE_MAX = 500  # characters of a status change's note
+
+
+@dataclass(frozen=True)
+class PostingKeys:
+    """A posting's fingerprint, content hash and match key, each computed once per upsert."""
+
+    id: str
+    content_hash: str
+    match_key: str
+
+    @classmethod
+    def of(cls, posting: JobPosting) -> PostingKeys:
+        return cls(posting.id, posting.content_hash(), posting.match_key)
 
 
 @dataclass(frozen=True)

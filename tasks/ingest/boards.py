@@ -162,6 +162,7 @@ def _lever_record(posting: Any, company: str) -> Any:
         "location": categories.get("location"),
         "description": "\n\n".join(text_parts),
         "url": posting.get("hostedUrl"),
+        "apply_url": posting.get("applyUrl"),  # not content: stored jobs do not look changed
         "posted_at": posting.get("createdAt"),
     }
 
