@@ -46,6 +46,8 @@ INVALID = {
     "dashboard_host": None,
     "dashboard_port": "70000",
     "dashboard_password": None,
+    "recruitee_token": None,
+    "followup_days": "0",
 }
 # Free-form values: any text is a valid path, URL base, secret or host name.
 FREE_FORM = {name for name, value in INVALID.items() if value is None}
