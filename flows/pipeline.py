@@ -29,6 +29,7 @@ from applyflow.modelspec import OFFLINE, parse_model
 from applyflow.runtime import Runtime, current_runtime
 from applyflow.settings import LAYERS, Settings, get_settings
 from applyflow.store import Store
+from applyflow.tracing import attributes_of
 from flows.hooks import alert_flow_failed
 from flows.jobs import run_all
 from flows.results import JobOutcome, RunSummary
@@ -53,11 +54,13 @@ def build_guard(
     is no provider to protect, and each slot costs API round trips per call.
     """
     local_only = all(parse_model(m).provider == OFFLINE for m in models)
+    runtime = runtime or current_runtime()
     return ModelGuard(
         settings,
         store,
-        model_factory=(runtime or current_runtime()).model_factory,
+        model_factory=runtime.model_factory,
         prefect_slots=False if local_only else None,
+        tracing=runtime.tracer(),
     )
 
 
@@ -212,11 +215,23 @@ def _start(
     """Open the store, build the run's guard and context, save its ``Run`` row, register it."""
     store = runtime.store_factory(settings.store_url)
     models = [chosen] if chosen else models_in_use(settings)
+    run_id, flow_run_id = uuid.uuid4().hex[:12], str(flow_run.id) if flow_run.id else None
     ctx = RunContext(
-        run_id=uuid.uuid4().hex[:12],
+        run_id=run_id,
         settings=settings,
         store=store,
         guard=build_guard(settings, store, models, runtime),
+        span=runtime.tracer().start(
+            "run process-jobs",
+            attributes=attributes_of(
+                {
+                    "applyflow.run_id": run_id,
+                    "prefect.flow_run.id": flow_run_id,
+                    "applyflow.model": chosen or settings.model,
+                    "applyflow.force": force,
+                }
+            ),
+        ),  # fmt: skip
         profile=profile,
         model=chosen,
         force=force,
@@ -225,7 +240,7 @@ def _start(
     )
     run = Run(
         id=ctx.run_id,
-        flow_run_id=str(flow_run.id) if flow_run.id else None,
+        flow_run_id=flow_run_id,
         started_at=runtime.clock(),
         model=chosen or settings.model,
         params=params,
@@ -273,8 +288,11 @@ def process_jobs(
         _summary_artifact(summary)
         run.status = summary.status
         run.summary = summary.model_dump(mode="json", exclude={"jobs"})
+        ctx.span.set({"applyflow.jobs": len(summary.jobs), "applyflow.spend_usd": summary.spend_usd,
+                      "applyflow.status": summary.status.value})  # fmt: skip
         return summary
     except BaseException as exc:
+        ctx.span.fail(exc)
         run.status = RunStatus.FAILED
         run.summary = {"error": str(exc)[:1000]}
         _give_back(ctx, claimed, exc)
@@ -283,4 +301,5 @@ def process_jobs(
         run.ended_at = runtime.clock()
         store.save_run(run)
         unregister_run(ctx.run_id)
+        ctx.span.end()
         store.close()

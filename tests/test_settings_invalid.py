@@ -46,6 +46,10 @@ INVALID = {
     "dashboard_host": None,
     "dashboard_port": "70000",
     "dashboard_password": None,
+    "metrics_host": None,
+    "metrics_port": "0",
+    "metrics_token": None,
+    "trace_content": "perhaps",
     "recruitee_token": None,
     "followup_days": "0",
 }

@@ -38,6 +38,10 @@ class MongoAlerts(MongoBase, AlertStore):
         cursor = self._alerts.find(query, {"_id": 0}).sort(order).limit(int(limit))
         return [Alert(**{**doc, "at": as_utc(doc["at"])}) for doc in cursor]
 
+    def alert_counts(self) -> dict[str, int]:
+        rows = self._alerts.aggregate([{"$group": {"_id": "$kind", "n": {"$sum": 1}}}])
+        return {row["_id"]: row["n"] for row in sorted(rows, key=lambda r: r["_id"])}
+
     def save_breaker_state(self, state: BreakerState) -> None:
         doc = state.model_dump(exclude={"provider"})
         self._breakers.replace_one({"_id": state.provider}, doc, upsert=True)

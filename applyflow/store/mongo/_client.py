@@ -22,6 +22,7 @@ from applyflow.errors import StoreError
 from applyflow.settings import MASK, mask_url
 from applyflow.store.base import StoreBase
 from applyflow.store.mongo._postings import backfill
+from applyflow.store.mongo._rollups import build_rollups
 
 # Closed reservations are kept a week (a late settle stays idempotent), then the server's TTL
 # monitor drops them. `closed_at` is wall-clock time because TTL runs on the server's clock.
@@ -61,6 +62,8 @@ class MongoBase(StoreBase):
     _alerts: Collection
     _alert_keys: Collection
     _breakers: Collection
+    _usage_totals: Collection
+    _layer_stats: Collection
 
     def __init__(
         self,
@@ -83,6 +86,7 @@ class MongoBase(StoreBase):
             self._client = client
             db = client[name]
             self._create_indexes(db)
+            build_rollups(db)
             backfill(db.jobs)  # jobs stored before sources and history (cheap once done)
         except PyMongoError as exc:
             if self._owns_client and client is not None:
@@ -94,6 +98,7 @@ class MongoBase(StoreBase):
         self._jobs, self._progress, self._runs = db.jobs, db.progress, db.runs
         self._usage, self._budget, self._reservations = db.usage, db.budget, db.reservations
         self._alerts, self._alert_keys, self._breakers = db.alerts, db.alert_keys, db.breakers
+        self._usage_totals, self._layer_stats = db.usage_totals, db.layer_stats
 
     @staticmethod
     def _create_indexes(db: Any) -> None:
@@ -115,6 +120,10 @@ class MongoBase(StoreBase):
         db.reservations.create_index("closed_at", expireAfterSeconds=CLOSED_RESERVATION_TTL_S)
         db.alerts.create_index([("key", ASCENDING), ("at", DESCENDING)])
         db.alerts.create_index([("at", DESCENDING)])
+        db.alerts.create_index("kind")
+        db.usage_totals.create_index(
+            [("provider", ASCENDING), ("model", ASCENDING), ("layer", ASCENDING)], unique=True
+        )
 
     def close(self) -> None:
         """Drop the database when asked to (test runs), then release the connection."""

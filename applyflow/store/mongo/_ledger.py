@@ -23,7 +23,14 @@ from pymongo.errors import DuplicateKeyError
 
 from applyflow import periods
 from applyflow.errors import BudgetExceeded, ScopeOverrun
-from applyflow.models import ScopeCounters, SpendBucket, SpendGroup, UsageRecord, as_utc
+from applyflow.models import (
+    ScopeCounters,
+    SpendBucket,
+    SpendGroup,
+    UsageRecord,
+    UsageTotal,
+    as_utc,
+)
 from applyflow.money import from_nanos
 from applyflow.store.ledger import (
     LedgerStore,
@@ -34,6 +41,7 @@ from applyflow.store.ledger import (
 )
 from applyflow.store.mongo._client import MongoBase
 from applyflow.store.mongo._codec import bucket_facets, bucket_rows, nanos
+from applyflow.store.mongo._rollups import add_usage, usage_inc, usage_key
 
 _LATE = ("expired", "released")
 # `$group` accumulators for usage sums (cost in nano-dollars).
@@ -68,6 +76,10 @@ class MongoLedger(MongoBase, LedgerStore):
             self._usage.insert_one(doc)
         except DuplicateKeyError:
             return False
+        # Only the writer whose insert won counts the call in the totals.
+        key = usage_key(record.provider, record.model, record.layer)
+        add_usage(self._db, key, usage_inc(record.input_tokens, record.output_tokens,
+                                           record.cost_usd))  # fmt: skip
         return True
 
     def usage_total(
@@ -110,6 +122,21 @@ class MongoLedger(MongoBase, LedgerStore):
         if limit is not None:
             pipeline.append({"$limit": int(limit)})
         return [_spend_group(row["_id"], row) for row in self._usage.aggregate(pipeline)]
+
+    def usage_totals(self) -> list[UsageTotal]:
+        order = [("provider", 1), ("model", 1), ("layer", 1)]
+        return [
+            UsageTotal(
+                provider=doc["provider"],
+                model=doc["model"],
+                layer=doc["layer"] or None,
+                calls=doc["calls"],
+                input_tokens=doc["input_tokens"],
+                output_tokens=doc["output_tokens"],
+                cost_usd=from_nanos(doc["cost_nanos"]),
+            )
+            for doc in self._usage_totals.find().sort(order)
+        ]
 
     def spend_series(
         self, bucket: Literal["hour", "day"], since: datetime, until: datetime, tz: ZoneInfo

@@ -2,6 +2,11 @@
 
 Encodings (exact and index-friendly): datetimes are INTEGER microseconds since the Unix epoch,
 UTC; money is INTEGER nano-dollars (``applyflow.money``).
+
+Rollups: triggers keep ``usage_totals`` (per provider, model, layer) and ``layer_durations`` /
+``layer_failures`` (per layer, from the progress rows) in step with every write, in the
+writer's own transaction, so the metrics read a few rows instead of scanning the ledger. An
+upgrade rebuilds them from the rows already stored.
 """
 
 from __future__ import annotations
@@ -10,11 +15,12 @@ import sqlite3
 
 from applyflow.errors import StoreError
 from applyflow.matching import match_key
+from applyflow.store.runs import LAYER_DURATION_BUCKETS
 
-# 2: usage (at, cost) covering index for the spend series
-# 3: job_sources, job_history; jobs.remote_policy, compensation, apply_url, match_key,
-#    status_changed_at (``migrate_v3`` fills them for jobs stored before)
-SCHEMA_VERSION = 3
+# 2: usage (at, cost) covering index for the spend series; 3: rollups for the metrics
+# 4: job_sources, job_history; jobs.remote_policy, compensation, apply_url, match_key,
+#    status_changed_at (``migrate_v4`` fills them for jobs stored before)
+SCHEMA_VERSION = 4
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -158,6 +164,8 @@ CREATE TABLE IF NOT EXISTS alerts (
 CREATE INDEX IF NOT EXISTS alerts_key_at ON alerts (key, at);
 CREATE INDEX IF NOT EXISTS alerts_at ON alerts (at);
 
+CREATE INDEX IF NOT EXISTS alerts_kind ON alerts (kind);
+
 CREATE TABLE IF NOT EXISTS breakers (
     provider TEXT PRIMARY KEY,
     state TEXT NOT NULL,
@@ -165,17 +173,104 @@ CREATE TABLE IF NOT EXISTS breakers (
     opened_at INTEGER,
     updated_at INTEGER NOT NULL
 );
+
+-- Rollups kept by the triggers below (usage rows are never updated or deleted).
+CREATE TABLE IF NOT EXISTS usage_totals (
+    provider TEXT NOT NULL,
+    model TEXT NOT NULL,
+    layer TEXT NOT NULL,  -- '' for calls outside a layer
+    calls INTEGER NOT NULL,
+    input_tokens INTEGER NOT NULL,
+    output_tokens INTEGER NOT NULL,
+    cost INTEGER NOT NULL,
+    PRIMARY KEY (provider, model, layer)
+);
+CREATE TABLE IF NOT EXISTS layer_durations (
+    layer TEXT NOT NULL,
+    bucket INTEGER NOT NULL,  -- index into LAYER_DURATION_BUCKETS, len() for above them all
+    count INTEGER NOT NULL,
+    micros INTEGER NOT NULL,  -- total duration, integer microseconds (exact when subtracted)
+    PRIMARY KEY (layer, bucket)
+);
+CREATE TABLE IF NOT EXISTS layer_failures (
+    layer TEXT PRIMARY KEY,
+    count INTEGER NOT NULL
+);
 """
 
 
-_V3_COLUMNS = (
+def _bucket(col: str) -> str:
+    """SQL for the duration bucket of ``col`` (``store.runs.duration_bucket`` in SQL)."""
+    whens = " ".join(f"WHEN {col} <= {b!r} THEN {i}" for i, b in enumerate(LAYER_DURATION_BUCKETS))
+    return f"CASE {whens} ELSE {len(LAYER_DURATION_BUCKETS)} END"
+
+
+def _micros(col: str) -> str:
+    return f"CAST(round({col} * 1000000) AS INTEGER)"
+
+
+def _count_progress(row: str, sign: int) -> str:
+    """Statements adding (sign 1) or taking away (-1) one progress row's share of the rollups."""
+    if sign > 0:
+        return f"""
+  INSERT INTO layer_durations (layer, bucket, count, micros)
+    SELECT {row}.layer, {_bucket(f"{row}.duration_s")}, 1, {_micros(f"{row}.duration_s")}
+    WHERE {row}.status = 'completed' AND {row}.duration_s IS NOT NULL
+    ON CONFLICT (layer, bucket) DO UPDATE
+    SET count = count + 1, micros = micros + excluded.micros;
+  INSERT INTO layer_failures (layer, count) SELECT {row}.layer, 1 WHERE {row}.status = 'failed'
+    ON CONFLICT (layer) DO UPDATE SET count = count + 1;"""
+    return f"""
+  UPDATE layer_durations SET count = count - 1, micros = micros - {_micros(f"{row}.duration_s")}
+    WHERE {row}.status = 'completed' AND {row}.duration_s IS NOT NULL
+    AND layer = {row}.layer AND bucket = {_bucket(f"{row}.duration_s")};
+  UPDATE layer_failures SET count = count - 1
+    WHERE {row}.status = 'failed' AND layer = {row}.layer;"""
+
+
+# One statement each (they contain semicolons, so they are not split like SCHEMA).
+TRIGGERS = [
+    """CREATE TRIGGER IF NOT EXISTS usage_totals_add AFTER INSERT ON usage BEGIN
+  INSERT INTO usage_totals (provider, model, layer, calls, input_tokens, output_tokens, cost)
+    VALUES (NEW.provider, NEW.model, coalesce(NEW.layer, ''), 1, NEW.input_tokens,
+            NEW.output_tokens, NEW.cost)
+    ON CONFLICT (provider, model, layer) DO UPDATE SET calls = calls + 1,
+      input_tokens = input_tokens + excluded.input_tokens,
+      output_tokens = output_tokens + excluded.output_tokens, cost = cost + excluded.cost;
+END""",
+    f"""CREATE TRIGGER IF NOT EXISTS progress_rollup_insert AFTER INSERT ON progress BEGIN
+{_count_progress("NEW", 1)}
+END""",
+    f"""CREATE TRIGGER IF NOT EXISTS progress_rollup_update AFTER UPDATE ON progress BEGIN
+{_count_progress("OLD", -1)}
+{_count_progress("NEW", 1)}
+END""",
+]
+
+# The rollups recomputed from the stored rows (on an upgrade; a fresh database has none).
+REBUILD_ROLLUPS = [
+    "DELETE FROM usage_totals",
+    "INSERT INTO usage_totals (provider, model, layer, calls, input_tokens, output_tokens, cost)"
+    " SELECT provider, model, coalesce(layer, ''), count(*), sum(input_tokens),"
+    " sum(output_tokens), sum(cost) FROM usage GROUP BY 1, 2, 3",
+    "DELETE FROM layer_durations",
+    f"INSERT INTO layer_durations (layer, bucket, count, micros) SELECT layer,"
+    f" {_bucket('duration_s')}, count(*), sum({_micros('duration_s')}) FROM progress"
+    " WHERE status = 'completed' AND duration_s IS NOT NULL GROUP BY 1, 2",
+    "DELETE FROM layer_failures",
+    "INSERT INTO layer_failures (layer, count) SELECT layer, count(*) FROM progress"
+    " WHERE status = 'failed' GROUP BY layer",
+]
+
+
+_V4_COLUMNS = (
     "remote_policy TEXT", "compensation TEXT", "apply_url TEXT",
     "match_key TEXT NOT NULL DEFAULT ''", "status_changed_at INTEGER",
 )  # fmt: skip
 
 
-def migrate_v3(conn: sqlite3.Connection) -> None:
-    """Jobs stored before version 3: each becomes its own one source (with its stored content
+def migrate_v4(conn: sqlite3.Connection) -> None:
+    """Jobs stored before version 4: each becomes its own one source (with its stored content
     hash, so re-ingesting it finds it unchanged), gets its match key, and its last status
     change is taken to be its application (or its last update). Their history starts empty."""
     conn.execute(
@@ -210,14 +305,16 @@ def create_schema(conn: sqlite3.Connection) -> None:
             )
         if version < SCHEMA_VERSION:
             columns = {row[1] for row in conn.execute("PRAGMA table_info(jobs)")}
-            older = bool(columns) and "match_key" not in columns  # jobs from before version 3
-            for column in _V3_COLUMNS if older else ():
+            older = bool(columns) and "match_key" not in columns  # jobs from before version 4
+            for column in _V4_COLUMNS if older else ():
                 conn.execute(f"ALTER TABLE jobs ADD COLUMN {column}")
             for statement in SCHEMA.split(";"):
                 if statement.strip():
                     conn.execute(statement)
+            for statement in [*TRIGGERS, *REBUILD_ROLLUPS]:
+                conn.execute(statement)
             if older:
-                migrate_v3(conn)
+                migrate_v4(conn)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         conn.execute("COMMIT")
     except BaseException:
