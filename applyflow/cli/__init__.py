@@ -8,8 +8,8 @@ from applyflow.cli._app import app
 
 # Command modules, in --help order.
 COMMAND_MODULES = [
-    "core", "ops", "observe", "pipeline", "demo", "export", "deploy", "budget", "profile",
-    "profile_import",
+    "core", "tracking", "ops", "observe", "pipeline", "demo", "export", "deploy", "budget",
+    "profile", "profile_import",
 ]  # fmt: skip
 
 for _name in COMMAND_MODULES:

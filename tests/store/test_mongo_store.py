@@ -73,6 +73,9 @@ def test_indexes_are_created_on_open(mongo_store: MongoStore) -> None:
     db = mongo_store._db
     jobs = db.jobs.index_information()
     assert {"status_1_ingested_at_1", "applied_at_1", "updated_at_1", "company_1"} <= set(jobs)
+    # Postings by fingerprint, the cross-source match, the follow-ups.
+    assert {"sources.posting_id_1", "match_key_1_ingested_at_1"} <= set(jobs)
+    assert "status_1_status_changed_at_1" in jobs
     usage = db.usage.index_information()
     assert usage["call_id_1"].get("unique") is True
     assert {"at_1", "provider_1", "model_1", "layer_1", "job_id_1", "run_id_1"} <= set(usage)
@@ -331,3 +334,27 @@ def test_rows_stored_before_the_rollups_are_counted_once(tmp_path: Path) -> None
     assert (totals.calls, totals.input_tokens, totals.cost_usd) == (1, 3, 0.5)
     (extract,) = store.layer_stats()
     assert (extract.completed, extract.seconds) == (1, 2.0)
+
+
+# --- jobs stored before job sources and history ----------------------------------------------
+def test_jobs_from_before_sources_are_backfilled_on_open(mongo_store: MongoStore) -> None:
+    ready, applied = make_posting(), make_posting(title="Platform Engineer")
+    old = {"ingested_at": NOW, "updated_at": NOW, "outputs": {}, "fit": None, "cost_nanos": 0,
+           "error": None, "claimed_by": None, "lease_until": None, "run_id": None}  # fmt: skip
+    for posting, status, applied_at in ((ready, "ready", None), (applied, "applied", NOW)):
+        fields = posting.model_dump(include={"source", "external_id", "url", "title", "company",
+                                             "location", "description", "posted_at"})  # fmt: skip
+        mongo_store._db.jobs.insert_one(  # the document the store wrote before sources existed
+            {"_id": posting.id, **fields, "content_hash": posting.content_hash(), **old,
+             "status": status, "applied_at": applied_at}
+        )  # fmt: skip
+    reopened = MongoStore(mongo_store.url, client=mongo_store._client)
+    job = reopened.get_job(ready.id)
+    assert [(s.posting_id, s.content_hash) for s in job.sources] == [
+        (ready.id, ready.content_hash())
+    ]
+    assert job.match_key == ready.match_key and job.history == []
+    assert reopened.get_job(applied.id).status_changed_at == NOW
+    report = reopened.upsert_jobs([ready, applied], NOW + timedelta(days=1))
+    assert (report.unchanged, report.requeued) == (2, 0)
+    assert reopened.get_job(ready.id).status == Status.READY

@@ -21,6 +21,7 @@ from pymongo.errors import ConnectionFailure, PyMongoError
 from applyflow.errors import StoreError
 from applyflow.settings import MASK, mask_url
 from applyflow.store.base import StoreBase
+from applyflow.store.mongo._postings import backfill
 from applyflow.store.mongo._rollups import build_rollups
 
 # Closed reservations are kept a week (a late settle stays idempotent), then the server's TTL
@@ -86,6 +87,7 @@ class MongoBase(StoreBase):
             db = client[name]
             self._create_indexes(db)
             build_rollups(db)
+            backfill(db.jobs)  # jobs stored before sources and history (cheap once done)
         except PyMongoError as exc:
             if self._owns_client and client is not None:
                 client.close()
@@ -102,8 +104,11 @@ class MongoBase(StoreBase):
     def _create_indexes(db: Any) -> None:
         # (status, ingested_at) serves status filters and the oldest-first claim order.
         db.jobs.create_index([("status", ASCENDING), ("ingested_at", ASCENDING)])
-        for field in ("applied_at", "updated_at", "company"):
+        for field in ("applied_at", "updated_at", "company", "sources.posting_id"):
             db.jobs.create_index(field)
+        # The cross-source match (oldest job first) and the follow-ups (quietest first).
+        db.jobs.create_index([("match_key", ASCENDING), ("ingested_at", ASCENDING)])
+        db.jobs.create_index([("status", ASCENDING), ("status_changed_at", ASCENDING)])
         db.usage.create_index("call_id", unique=True)
         for field in ("at", "provider", "model", "layer", "job_id", "run_id"):
             db.usage.create_index(field)
