@@ -7,11 +7,29 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Literal
 
+from applyflow.errors import StoreError
 from applyflow.models import Job, JobPosting, LayerOutput, Status, UpsertReport
 
-__all__ = ["JobStore", "UpsertOutcome", "tally"]
+__all__ = ["MAX_SEARCH_CHARS", "JobStore", "UpsertOutcome", "check_search_text", "tally"]
 
 UpsertOutcome = Literal["inserted", "updated", "unchanged"]
+
+
+# Longer search text is refused with a clear error on every store (MongoDB rejects a pattern
+# over 32 KB; no one types a search of 1,000 characters).
+MAX_SEARCH_CHARS = 1000
+
+
+def check_search_text(name: str, value: str | None) -> None:
+    """``StoreError`` when search text (``company``/``text``) cannot be searched for."""
+    if value is None:
+        return
+    if "\x00" in value:
+        raise StoreError(f"search {name} contains a NUL character; remove it and search again")
+    if len(value) > MAX_SEARCH_CHARS:
+        raise StoreError(
+            f"search {name} is {len(value):,} characters long; at most {MAX_SEARCH_CHARS:,}"
+        )
 
 
 def tally(report: UpsertReport, job_id: str, outcome: UpsertOutcome) -> None:
@@ -53,7 +71,8 @@ class JobStore(ABC):
     ) -> list[Job]:
         """Jobs newest-updated first. ``company`` and ``text`` match case-insensitively as
         substrings (text searches title, company and description); they are literal text,
-        never a regex or query operator."""
+        never a regex or query operator. Search text with a NUL character or longer than
+        ``MAX_SEARCH_CHARS`` is refused with ``StoreError`` (``check_search_text``)."""
 
     @abstractmethod
     def claim_jobs(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from datetime import datetime
 
 from applyflow.models import ProgressRecord, Run
 
@@ -22,6 +23,16 @@ class RunStore(ABC):
     @abstractmethod
     def list_runs(self, limit: int = 20) -> list[Run]:
         """Newest started first."""
+
+    @abstractmethod
+    def touch_run(self, run_id: str, now: datetime) -> bool:
+        """Record a running run's heartbeat at ``now``; False unless it is still ``running``."""
+
+    @abstractmethod
+    def crash_stale_runs(self, stale_before: datetime) -> list[str]:
+        """Mark ``crashed`` every ``running`` run whose last heartbeat (its start, when it has
+        none) is before ``stale_before``: its process died. ``ended_at`` becomes that last
+        heartbeat. The ids marked, oldest first; atomic per run across processes."""
 
     @abstractmethod
     def record_progress(self, record: ProgressRecord) -> None:

@@ -20,7 +20,7 @@ from applyflow.models import (
     check_transition,
 )
 from applyflow.money import from_nanos, to_nanos
-from applyflow.store.jobs import JobStore, UpsertOutcome, tally
+from applyflow.store.jobs import JobStore, UpsertOutcome, check_search_text, tally
 from applyflow.store.sqlite._db import Database, from_us, opt_us, seconds_us, to_us
 
 _POSTING_COLUMNS = (
@@ -94,6 +94,8 @@ class SQLiteJobs(Database, JobStore):
         text: str | None = None,
         limit: int = 500,
     ) -> list[Job]:
+        check_search_text("company", company)
+        check_search_text("text", text)
         where, params = [], []
         if status is not None:
             statuses = [status] if isinstance(status, str) else list(status)

@@ -10,7 +10,7 @@ import sqlite3
 
 from applyflow.errors import StoreError
 
-SCHEMA_VERSION = 2  # 2: usage (at, cost) covering index for the spend series
+SCHEMA_VERSION = 3  # 2: usage (at, cost) covering index; 3: runs by status (crash sweep)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -53,6 +53,7 @@ CREATE TABLE IF NOT EXISTS runs (
     data TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS runs_started ON runs (started_at);
+CREATE INDEX IF NOT EXISTS runs_status ON runs (json_extract(data, '$.status'));
 
 CREATE TABLE IF NOT EXISTS progress (
     run_id TEXT NOT NULL,
