@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from applyflow.models import ProgressRecord, Run
 
-__all__ = ["RunStore"]
+__all__ = ["RunStore", "sweep_dead_runs"]
+
+
+def sweep_dead_runs(store: RunStore, now: datetime, lease_s: float) -> list[str]:
+    """Mark ``crashed`` the runs with no heartbeat for ``lease_s`` seconds: the claim lease
+    (``APPLYFLOW_CLAIM_LEASE_S``), after which their jobs can be claimed again anyway. Run by
+    every later run, ``applyflow status``, the dashboard's Runs page and the daily report."""
+    return store.crash_stale_runs(now - timedelta(seconds=lease_s))
 
 
 class RunStore(ABC):
