@@ -109,7 +109,8 @@ def ingest(
     as_json: JsonFlag = False,
 ) -> None:
     """Ingest postings; print inserted/updated/unchanged/rejected and every rejection."""
-    settings()
+    if not (sources or settings().sources):
+        raise fail("no sources: pass SOURCE... or set APPLYFLOW_SOURCES")
     ingest_flow, _ = load_flows()
     report = ingest_flow(sources=sources or None, base_url=base_url)
     let_prefect_record([report.flow_run_id])
