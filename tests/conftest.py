@@ -81,6 +81,16 @@ def _mongo_session() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``redis://127.0.0.1:PORT/0`` of a real redis-server started for this session (Debian's
+    package; tests/redis_server.py). Tests sharing it use their own keys or flush it."""
+    from tests.redis_server import running_redis
+
+    with running_redis(tmp_path_factory.mktemp("redis")) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
 def prefect_harness() -> Iterator[None]:
     """One Prefect test harness (ephemeral API) for the whole session; start-up is ~10 s."""
     from prefect.testing.utilities import prefect_test_harness
