@@ -316,6 +316,33 @@ class SpendGroup(BaseModel):
     cost_usd: float
 
 
+class UsageTotal(BaseModel):
+    """Every call recorded for one (provider, model, layer) since the ledger began."""
+
+    provider: str
+    model: str
+    layer: str | None
+    calls: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+
+
+class LayerStats(BaseModel):
+    """One layer over every run, from the progress rows: durations of the layer runs that
+    completed (per bucket of ``store.runs.LAYER_DURATION_BUCKETS``, the last one above them
+    all; not cumulative) and how many failed."""
+
+    layer: str
+    buckets: list[int]
+    seconds: float  # total duration of the completed runs
+    failures: int
+
+    @property
+    def completed(self) -> int:
+        return sum(self.buckets)
+
+
 class UpsertReport(BaseModel):
     inserted: int = 0
     updated: int = 0

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from applyflow.models import utcnow
 from applyflow.store import Store, open_store
+from applyflow.tracing import Tracing, process_tracing
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -47,6 +48,12 @@ class Runtime:
     # HTTP policy: fetch loopback and private addresses too (a test's local web site); the
     # default fetches public hosts only.
     allow_private_hosts: bool = False
+    # None: spans go where the OTEL_EXPORTER_OTLP_* variables say (nowhere when unset).
+    tracing: Tracing | None = None
+
+    def tracer(self) -> Tracing:
+        """Where this run's spans go."""
+        return self.tracing or process_tracing()
 
 
 PRODUCTION = Runtime()

@@ -177,6 +177,17 @@ class Settings(BaseSettings):
         description="Required when the dashboard binds to anything but localhost.",
     )
 
+    # --- observability (metrics exporter, traces) -------------------------------------------
+    metrics_host: str = Field("127.0.0.1", description="Address `applyflow metrics` binds to.")
+    metrics_port: int = Field(9464, ge=1, le=65535, description="Prometheus exporter port.")
+    metrics_token: SecretStr | None = Field(
+        None,
+        description="Bearer token the exporter asks for; required beyond localhost.",
+    )
+    trace_content: bool = Field(
+        False, description="Put prompt and reply text in trace spans (off: never)."
+    )
+
     # --- validators --------------------------------------------------------------------------
     @field_validator("store_url")
     @classmethod

@@ -79,6 +79,20 @@ def _failed_layer(ctx: RunContext, job_id: str, index: int, exc: Exception) -> J
 def process_job(run_id: str, job_id: str) -> JobOutcome:
     """Run one job through every layer, then end its claim with the outcome."""
     ctx = get_run(run_id)
+    ids = {"applyflow.run_id": run_id, "applyflow.job_id": job_id}
+    # The run's span comes from the flow's thread; this job's goes to its layers' tasks.
+    with ctx.runtime.tracer().span(f"job {job_id}", parent=ctx.span, attributes=ids) as span:
+        ctx.job_spans[job_id] = span
+        try:
+            outcome = _drive(ctx, run_id, job_id)
+        finally:
+            ctx.job_spans.pop(job_id, None)
+        span.set({"applyflow.job.status": outcome.status.value,
+                  "applyflow.cost_usd": outcome.cost_usd})  # fmt: skip
+        return outcome
+
+
+def _drive(ctx: RunContext, run_id: str, job_id: str) -> JobOutcome:
     for index, layer_task in enumerate(LAYER_TASKS.values()):
         if ctx.stopped:
             return _finish(ctx, job_id, Status.NEW, LAYERS[index:], f"deferred: {ctx.stop_reason}")

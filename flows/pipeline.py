@@ -30,6 +30,7 @@ from applyflow.runtime import Runtime, current_runtime
 from applyflow.settings import LAYERS, Settings, get_settings
 from applyflow.store import Store
 from applyflow.store.runs import sweep_dead_runs
+from applyflow.tracing import attributes_of
 from flows.hooks import alert_flow_failed
 from flows.jobs import run_all
 from flows.results import JobOutcome, RunSummary
@@ -54,11 +55,13 @@ def build_guard(
     is no provider to protect, and each slot costs API round trips per call.
     """
     local_only = all(parse_model(m).provider == OFFLINE for m in models)
+    runtime = runtime or current_runtime()
     return ModelGuard(
         settings,
         store,
-        model_factory=(runtime or current_runtime()).model_factory,
+        model_factory=runtime.model_factory,
         prefect_slots=False if local_only else None,
+        tracing=runtime.tracer(),
     )
 
 
@@ -216,11 +219,23 @@ def _start(
     for dead in sweep_dead_runs(store, started, settings.claim_lease_s):
         get_run_logger().warning("run %s stopped without ending: marked crashed", dead)
     models = [chosen] if chosen else models_in_use(settings)
+    run_id, flow_run_id = uuid.uuid4().hex[:12], str(flow_run.id) if flow_run.id else None
     ctx = RunContext(
-        run_id=uuid.uuid4().hex[:12],
+        run_id=run_id,
         settings=settings,
         store=store,
         guard=build_guard(settings, store, models, runtime),
+        span=runtime.tracer().start(
+            "run process-jobs",
+            attributes=attributes_of(
+                {
+                    "applyflow.run_id": run_id,
+                    "prefect.flow_run.id": flow_run_id,
+                    "applyflow.model": chosen or settings.model,
+                    "applyflow.force": force,
+                }
+            ),
+        ),  # fmt: skip
         profile=profile,
         model=chosen,
         force=force,
@@ -229,7 +244,7 @@ def _start(
     )
     run = Run(
         id=ctx.run_id,
-        flow_run_id=str(flow_run.id) if flow_run.id else None,
+        flow_run_id=flow_run_id,
         started_at=started,
         heartbeat_at=started,
         model=chosen or settings.model,
@@ -278,8 +293,11 @@ def process_jobs(
         _summary_artifact(summary)
         run.status = summary.status
         run.summary = summary.model_dump(mode="json", exclude={"jobs"})
+        ctx.span.set({"applyflow.jobs": len(summary.jobs), "applyflow.spend_usd": summary.spend_usd,
+                      "applyflow.status": summary.status.value})  # fmt: skip
         return summary
     except BaseException as exc:
+        ctx.span.fail(exc)
         run.status = RunStatus.FAILED
         run.summary = {"error": str(exc)[:1000]}
         _give_back(ctx, claimed, exc)
@@ -288,4 +306,5 @@ def process_jobs(
         run.ended_at = runtime.clock()
         store.save_run(run)
         unregister_run(ctx.run_id)
+        ctx.span.end()
         store.close()

@@ -16,12 +16,13 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.messages.utils import count_tokens_approximately
 
-from applyflow.errors import BudgetExceeded
+from applyflow.errors import BudgetExceeded, GuardError
 from applyflow.llm import call_config, make_chat_model
 from applyflow.models import UsageRecord
 from applyflow.modelspec import parse_model
 from applyflow.settings import Settings
 from applyflow.store import Store
+from applyflow.tracing import Tracing
 from guards.alerts import alert
 from guards.breaker import ProviderBreaker, get_breaker
 from guards.budget import BudgetGuard, Reservation
@@ -29,6 +30,7 @@ from guards.concurrency import provider_slot
 from guards.pricing import cost_usd, price_of
 from guards.rate import RateGuard
 from guards.redact import redact_exception, secret_values
+from guards.spans import call_attributes, refusal, result_attributes
 
 __all__ = ["CallContext", "CallResult", "ModelGuard", "estimate_input_tokens"]
 
@@ -55,6 +57,7 @@ class CallResult:
     usage: UsageRecord
     fallback: bool
     forecast_usd: float | None
+    reserved_usd: float = 0.0
 
 
 def estimate_input_tokens(messages: Sequence[BaseMessage]) -> int:
@@ -96,9 +99,11 @@ class ModelGuard:
         *,
         model_factory: ModelFactory | None = None,
         prefect_slots: bool | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self.settings, self.store = settings, store
         self.prefect_slots = prefect_slots
+        self.tracing = tracing or Tracing()
         self._factory = model_factory or self._default_factory
         self._models: dict[tuple[str, int], BaseChatModel] = {}
         self._models_lock = threading.Lock()
@@ -150,6 +155,7 @@ class ModelGuard:
         except BudgetExceeded:
             raise primary from None
         logger.warning("%s; using the fallback model %s", primary, spec)
+        self.tracing.current().event("fallback", {**refusal(primary), "applyflow.model": spec})
         return spec, reservation
 
     # --- the call --------------------------------------------------------------------------
@@ -162,7 +168,32 @@ class ModelGuard:
         ctx: CallContext,
         price_as: str | None = None,
     ) -> CallResult:
-        """Send ``messages`` to ``model`` through every guard; refusals raise before sending."""
+        """Send ``messages`` to ``model`` through every guard; refusals raise before sending.
+
+        One ``llm <model>`` span per call (a child of the layer's): GenAI attributes, cost and
+        reservation; a refusal (budget, rate, breaker) is an event on it.
+        """
+        start = call_attributes(model, max_tokens, ctx.layer, ctx.run_id, ctx.job_id)
+        with self.tracing.span(f"llm {model}", attributes=start) as span:
+            try:
+                result = self._guarded_call(
+                    messages, model=model, max_tokens=max_tokens, ctx=ctx, price_as=price_as
+                )
+            except GuardError as exc:
+                span.event("refused", refusal(exc))
+                raise
+            span.set(result_attributes(result, messages, self.tracing.content, self.settings))
+            return result
+
+    def _guarded_call(
+        self,
+        messages: Sequence[BaseMessage],
+        *,
+        model: str,
+        max_tokens: int,
+        ctx: CallContext,
+        price_as: str | None = None,
+    ) -> CallResult:
         if max_tokens < 1:
             raise ValueError(f"max_tokens must be >= 1, got {max_tokens}")
         messages = list(messages)
@@ -255,4 +286,5 @@ class ModelGuard:
             usage=usage,
             fallback=used_fallback,
             forecast_usd=forecast,
+            reserved_usd=reservation.amount,
         )

@@ -14,7 +14,7 @@ import threading
 
 from applyflow.settings import MASK, Settings
 
-__all__ = ["hide_in_http_logs", "redact_exception", "secret_values"]
+__all__ = ["hide_in_http_logs", "redact", "redact_exception", "secret_values"]
 
 _MIN_SECRET_LEN = 8  # shorter values would mask ordinary words
 _KEY_VARIABLES = ("_API_KEY", "_API_TOKEN")
@@ -24,7 +24,7 @@ def secret_values(settings: Settings) -> list[str]:
     """The API key in settings plus every provider key in the environment (``*_API_KEY``)."""
     values = {
         value.get_secret_value()
-        for value in (settings.api_key, settings.alert_webhook_url)
+        for value in (settings.api_key, settings.alert_webhook_url, settings.metrics_token)
         if value is not None
     }
     values |= {v for k, v in os.environ.items() if k.endswith(_KEY_VARIABLES)}
@@ -41,6 +41,11 @@ def _scrub(value: object, secrets: list[str]) -> object:
     if isinstance(value, (list, tuple)):
         return type(value)(_scrub(v, secrets) for v in value)
     return value
+
+
+def redact(text: str, secrets: list[str]) -> str:
+    """``text`` with every one of ``secrets`` masked."""
+    return str(_scrub(text, secrets))
 
 
 def redact_exception(exc: BaseException, secrets: list[str]) -> None:

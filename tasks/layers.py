@@ -8,6 +8,7 @@ layer is not run again and costs nothing (progress ``cached``); ``force`` redoes
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Callable
@@ -24,7 +25,7 @@ from applyflow.models import Job, LayerOutput, utcnow
 from applyflow.modelspec import parse_model
 from tasks.progress import HOOKS, LayerResult
 from tasks.retries import RetryPolicy
-from tasks.run import RunContext
+from tasks.run import RunContext, get_run
 
 if TYPE_CHECKING:
     from guards.call import CallResult
@@ -184,6 +185,24 @@ def upstream(job: Job, layer: str, needed_by: str) -> dict[str, Any]:
     return stored.output
 
 
+def _traced(name: str, fn: Callable[..., LayerResult]) -> Callable[..., LayerResult]:
+    """``fn`` inside a ``layer <name>`` span, a child of its job's span (passed explicitly:
+    Prefect runs the task in its own context); the model calls inside are its children."""
+
+    @functools.wraps(fn)
+    def traced(run_id: str, job_id: str) -> LayerResult:
+        ctx = get_run(run_id)
+        ids = {"applyflow.layer": name, "applyflow.run_id": run_id, "applyflow.job_id": job_id}
+        parent = ctx.job_spans.get(job_id)
+        with ctx.runtime.tracer().span(f"layer {name}", parent=parent, attributes=ids) as span:
+            result = fn(run_id=run_id, job_id=job_id)
+            span.set({"applyflow.cached": result.cached, "applyflow.cost_usd": result.cost_usd,
+                      "applyflow.calls": result.calls})  # fmt: skip
+            return result
+
+    return traced
+
+
 def layer_task(
     name: str, *, retry: RetryPolicy
 ) -> Callable[[Callable[..., LayerResult]], Task[..., LayerResult]]:
@@ -191,7 +210,7 @@ def layer_task(
 
     def decorate(fn: Callable[..., LayerResult]) -> Task[..., LayerResult]:
         return task(
-            fn,
+            _traced(name, fn),
             name=name,
             task_run_name=f"{name}-{{job_id}}",
             **retry.task_options(),

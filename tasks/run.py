@@ -15,6 +15,7 @@ from applyflow.errors import BudgetExceeded, GuardError
 from applyflow.runtime import Runtime
 from applyflow.settings import Settings
 from applyflow.store import Store
+from applyflow.tracing import NULL_SPAN, Span
 
 if TYPE_CHECKING:
     from guards.call import ModelGuard
@@ -38,6 +39,9 @@ class RunContext:
     stop_reason: str | None = None
     forecast_usd: float = 0.0
     on_layer_finished: Callable[[], None] | None = None
+    # The run's span and each running job's: parents passed across Prefect's thread pool.
+    span: Span = NULL_SPAN
+    job_spans: dict[str, Span] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 

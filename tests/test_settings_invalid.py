@@ -46,6 +46,10 @@ INVALID = {
     "dashboard_host": None,
     "dashboard_port": "70000",
     "dashboard_password": None,
+    "metrics_host": None,
+    "metrics_port": "0",
+    "metrics_token": None,
+    "trace_content": "perhaps",
 }
 # Free-form values: any text is a valid path, URL base, secret or host name.
 FREE_FORM = {name for name, value in INVALID.items() if value is None}

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+from contextlib import ExitStack
 
 import httpx
 import typer
 
 from applyflow.cli._app import app, err_console, fail, handle_errors
-from applyflow.cli._session import settings
+from applyflow.cli._session import settings, store_session
+from applyflow.cli.observe import open_exporter
+from applyflow.settings import Settings
 
 
 def _api_url() -> str | None:
@@ -41,6 +44,11 @@ def serve(
     limit: int | None = typer.Option(
         None, "--limit", min=1, help="Most flow runs at once in this process (default: no limit)."
     ),
+    metrics: bool = typer.Option(
+        False,
+        "--metrics",
+        help="Also serve the Prometheus exporter (APPLYFLOW_METRICS_HOST:APPLYFLOW_METRICS_PORT).",
+    ),
 ) -> None:
     """Serve ingest (hourly), process-queue (every 30 min) and daily-report (18:00).
 
@@ -49,6 +57,16 @@ def serve(
     Refuses to start when that server has the same deployments in worker mode.
     """
     cfg = settings()
+    with ExitStack() as stack:
+        if metrics:  # first, so a refused address stops before Prefect loads
+            store = stack.enter_context(store_session(cfg))
+            exporter = open_exporter(cfg, store, None, None).start()
+            stack.callback(exporter.close)
+            err_console.print(f"metrics on {exporter.url}", highlight=False)
+        _serve(cfg, limit)
+
+
+def _serve(cfg: Settings, limit: int | None) -> None:
     # Imported when serving, so `--help` never loads Prefect or the flows.
     from prefect import serve as prefect_serve
 

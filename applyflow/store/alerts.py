@@ -23,6 +23,10 @@ class AlertStore(ABC):
         """Newest first."""
 
     @abstractmethod
+    def alert_counts(self) -> dict[str, int]:
+        """Alerts stored per kind (only kinds that have alerts)."""
+
+    @abstractmethod
     def save_breaker_state(self, state: BreakerState) -> None: ...
 
     @abstractmethod

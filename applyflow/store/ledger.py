@@ -13,7 +13,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from applyflow.errors import StoreError
-from applyflow.models import ScopeCounters, SpendBucket, SpendGroup, UsageRecord
+from applyflow.models import ScopeCounters, SpendBucket, SpendGroup, UsageRecord, UsageTotal
 
 __all__ = [
     "SPEND_FIELDS",
@@ -70,6 +70,15 @@ class LedgerStore(ABC):
         self, field: SpendField, *, since: datetime | None = None, limit: int | None = None
     ) -> list[SpendGroup]:
         """Sums grouped by ``field``, most expensive first."""
+
+    @abstractmethod
+    def usage_totals(self) -> list[UsageTotal]:
+        """Calls, tokens and cost of every recorded call per (provider, model, layer), sorted.
+
+        Kept by the database as calls are recorded (SQLite: a trigger on ``usage``; MongoDB:
+        one ``$inc`` per new call), so reading them never scans the ledger: a metrics scrape
+        costs the same at a million calls as at ten.
+        """
 
     @abstractmethod
     def spend_series(

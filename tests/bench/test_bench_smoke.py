@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -68,9 +69,22 @@ def test_stats_queries_dataset_matches_what_the_store_reports(tmp_path: Path) ->
     rows = stats_queries.measure_queries(tmp_path, now, repeat=2)
     assert [r["measure"] for r in rows] == [
         "application stats", "funnel", "weekly series (12 weeks)", "budget summary",
-        "daily spend series (30 days)",
+        "daily spend series (30 days)", "metrics scrape (every series)",
     ]  # fmt: skip
     assert all(r["median_ms"] >= 0 and isinstance(r["met"], bool) for r in rows)
+    # The rollups the scrape reads hold what counting the rows gives.
+    with sqlite3.connect(tmp_path / "applyflow.db") as raw:
+        counts = dict(raw.execute("SELECT status, count(*) FROM progress GROUP BY status"))
+    store = SQLiteStore(settings.store_url)
+    try:
+        assert sum(t.calls for t in store.usage_totals()) == 3000
+        layers = store.layer_stats()
+        assert sum(s.completed for s in layers) == counts["completed"]
+        assert sum(s.failures for s in layers) == counts["failed"]
+        assert sum(counts.values()) == built["progress_rows"] == 400 * 5
+    finally:
+        store.close()
+    assert set(stats_queries.measure_scans(tmp_path, 1)) == set(stats_queries.SCANS)
 
 
 def test_budget_reservations_never_overspend_across_processes(tmp_path: Path) -> None:

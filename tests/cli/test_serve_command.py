@@ -82,3 +82,40 @@ def test_serve_reports_an_unreachable_api(
     assert result.exit_code == 1
     assert "Prefect API http://127.0.0.1:9/api is unreachable" in result.output
     assert served == []
+
+
+def test_serve_with_metrics_runs_the_exporter_while_serving(
+    prefect_harness: None, cli_env: Path, runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import httpx
+
+    from tests.loopback import free_port
+
+    port = free_port()
+    monkeypatch.setenv("APPLYFLOW_METRICS_PORT", str(port))
+    scraped: list[str] = []
+    # While "serving", the exporter answers from its thread.
+    monkeypatch.setattr(
+        prefect,
+        "serve",
+        lambda *deployments, **kw: scraped.append(
+            httpx.get(f"http://127.0.0.1:{port}/metrics").text
+        ),
+    )
+    result = runner.invoke(app, ["serve", "--metrics"])
+    assert result.exit_code == 0, result.output
+    assert f"metrics on http://127.0.0.1:{port}/metrics" in result.output
+    (text,) = scraped
+    assert "applyflow_store_up 1.0" in text
+    with pytest.raises(httpx.ConnectError):  # and stops with serve
+        httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2)
+
+
+def test_serve_with_metrics_on_a_public_address_needs_a_token(
+    cli_env: Path, runner: CliRunner, served: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("APPLYFLOW_METRICS_HOST", "0.0.0.0")
+    result = runner.invoke(app, ["serve", "--metrics"])
+    assert result.exit_code == 2
+    assert "APPLYFLOW_METRICS_TOKEN" in result.output
+    assert served == []

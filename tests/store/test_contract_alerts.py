@@ -33,6 +33,13 @@ class TestAlerts:
         (newest, *_) = store.list_alerts()
         assert newest == self._alert("k20", NOW + timedelta(minutes=20))
 
+    def test_counts_per_kind(self, store: Store) -> None:
+        assert store.alert_counts() == {}
+        for key, kind in (("a", "budget"), ("b", "budget"), ("c", "breaker_open")):
+            store.record_alert(Alert(key=key, kind=kind, message="m", at=NOW), 60)
+        store.record_alert(Alert(key="a", kind="budget", message="m", at=NOW), 60)  # deduped
+        assert store.alert_counts() == {"breaker_open": 1, "budget": 2}
+
 
 class TestBreakers:
     def test_one_state_per_provider_replaced_on_save(self, store: Store) -> None:

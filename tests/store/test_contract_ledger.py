@@ -54,6 +54,31 @@ class TestUsage:
         assert [g.cost_usd for g in groups] == pytest.approx([0.5, 0.01])
         assert [g.key for g in store.spend_by(field, limit=1)] == ["dear"]
 
+    def test_usage_totals_count_each_call_once_per_provider_model_and_layer(
+        self, store: Store
+    ) -> None:
+        assert store.usage_totals() == []
+        first = make_usage(layer="score", cost_usd=0.25, input_tokens=10, output_tokens=5)
+        store.record_usage(first)
+        store.record_usage(first.model_copy(update={"cost_usd": 9.0}))  # same call: not again
+        store.record_usage(make_usage(layer="score", cost_usd=0.5, input_tokens=1, at=LATER))
+        store.record_usage(make_usage(layer=None, model="gpt-4o", cost_usd=0.125))
+        store.record_usage(make_usage(provider="anthropic", model="claude", cost_usd=1.0))
+        # Settled calls count too (the ledger writes their usage row).
+        store.reserve("r1", {"total": None}, 0.2, NOW, 60)
+        store.settle("r1", ["total"], 0.0625, NOW, make_usage(call_id="r1", cost_usd=0.0625))
+        rows = [
+            (t.provider, t.model, t.layer, t.calls, t.input_tokens, t.output_tokens, t.cost_usd)
+            for t in store.usage_totals()
+        ]
+        assert rows == [
+            ("anthropic", "claude", "score", 1, 100, 50, 1.0),
+            ("openai", "gpt-4o", None, 1, 100, 50, 0.125),
+            ("openai", "gpt-4o-mini", "score", 3, 111, 105, 0.8125),
+        ]
+        # They agree with the sums over the rows.
+        assert sum(t.cost_usd for t in store.usage_totals()) == store.usage_total().cost_usd
+
     def test_spend_by_since_skips_older_calls(self, store: Store) -> None:
         store.record_usage(make_usage(provider="old", at=NOW - timedelta(days=2)))
         store.record_usage(make_usage(provider="new", at=NOW))

@@ -22,7 +22,14 @@ import pytest
 from pymongo.errors import OperationFailure
 
 from applyflow.errors import BudgetExceeded, JobNotFound, StoreError
-from applyflow.models import Alert, LayerOutput, Status, UsageRecord
+from applyflow.models import (
+    Alert,
+    LayerOutput,
+    ProgressRecord,
+    ProgressStatus,
+    Status,
+    UsageRecord,
+)
 from applyflow.store.mongo import MongoStore, client_options, pinned_database
 from applyflow.store.mongo.indexes import INDEXES, OBSOLETE, QUERIES, claim_query, index_name, order
 from tests.conftest import opened_store
@@ -138,6 +145,8 @@ def test_a_real_server_plans_each_query_on_its_index_without_sorting(
         "expired_holds": ("budget", {"holds.until": {"$lt": NOW}}),
         "old_settle_markers": ("budget", {"applied.at": {"$lt": NOW}}),
         "list_alerts": ("alerts", {"at": {"$gte": NOW}}),
+        "alerts_by_kind": ("alerts", {}),
+        "usage_totals": ("usage_totals", {}),
         "pending_alerts": ("alert_keys", {"pending.at": {"$gte": NOW}}),
         "status_counts": ("jobs", {"status": "new"}),
     }
@@ -406,6 +415,8 @@ def test_threads_reserving_and_settling_never_pass_a_cap(mongo_store: MongoStore
     assert all(states[f"run:{k}"].spent <= 0.15 for k in range(THREADS))
     assert refused, "the caps never bound; the test proves nothing"
     assert mongo_store.usage_total().cost_usd == pytest.approx(sum(settled), abs=1e-9)
+    (totals,) = mongo_store.usage_totals()  # concurrent $incs lose nothing
+    assert (totals.calls, totals.cost_usd) == (len(settled), pytest.approx(sum(settled), abs=1e-9))
     # Nothing stays reserved, not even in the raw counters that later reservations check.
     assert mongo_store.open_reservations(NOW) == 0
     assert all(state.reserved == 0 for state in states.values())
@@ -422,3 +433,34 @@ def test_threads_recording_one_alert_store_it_once(mongo_store: MongoStore) -> N
     _run_threads(worker)
     assert stored.count(True) == 1
     assert len(mongo_store.list_alerts()) == 1
+
+
+def test_rows_stored_before_the_rollups_are_counted_once(tmp_path: Path) -> None:
+    """A database written by an applyflow without rollups: the first open counts its rows."""
+    client = mongomock.MongoClient()
+    url = "mongodb://mongomock.test/applyflow_upgrade"
+    store = MongoStore(url, client=client)
+    store.record_usage(
+        UsageRecord(
+            call_id="c1",
+            provider="openai",
+            model="m",
+            layer="score",
+            input_tokens=3,
+            output_tokens=4,
+            cost_usd=0.5,
+            at=NOW,
+        )
+    )
+    store.record_progress(ProgressRecord(run_id="r", job_id="j", layer="extract",
+                                         status=ProgressStatus.COMPLETED, duration_s=2.0,
+                                         updated_at=NOW))  # fmt: skip
+    db = client["applyflow_upgrade"]
+    for name in ("usage_totals", "layer_stats", "meta"):  # as an older applyflow left it
+        db.drop_collection(name)
+    for _ in range(2):  # the second open counts nothing again
+        store = MongoStore(url, client=client)
+    (totals,) = store.usage_totals()
+    assert (totals.calls, totals.input_tokens, totals.cost_usd) == (1, 3, 0.5)
+    (extract,) = store.layer_stats()
+    assert (extract.completed, extract.seconds) == (1, 2.0)

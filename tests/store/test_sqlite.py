@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from applyflow.errors import StoreError
+from applyflow.models import ProgressRecord, ProgressStatus
 from applyflow.store import open_store
 from applyflow.store.sqlite import SCHEMA_VERSION, SQLiteStore
 from tests.factories import NOW, add_job, make_usage
@@ -66,6 +67,29 @@ def test_schema_is_versioned_wal_and_reopening_keeps_data(tmp_path: Path) -> Non
     with sqlite3.connect(tmp_path / "s.db") as raw:
         assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_upgrading_from_schema_2_counts_the_stored_rows_in_the_rollups(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    store = SQLiteStore(f"sqlite:///{path}")
+    store.record_usage(make_usage(cost_usd=0.5, input_tokens=7))
+    store.record_progress(
+        ProgressRecord(
+            run_id="r", job_id="j", layer="score", status=ProgressStatus.FAILED, updated_at=NOW
+        )
+    )
+    store.close()
+    with sqlite3.connect(path) as raw:  # as applyflow with schema 2 left it: no rollups
+        for table in ("usage_totals", "layer_durations", "layer_failures"):
+            raw.execute(f"DROP TABLE {table}")
+        raw.execute("PRAGMA user_version = 2")
+    store = SQLiteStore(f"sqlite:///{path}")
+    (totals,) = store.usage_totals()
+    assert (totals.calls, totals.input_tokens, totals.cost_usd) == (1, 7, 0.5)
+    assert [(s.layer, s.failures) for s in store.layer_stats()] == [("score", 1)]
+    store.record_usage(make_usage(cost_usd=0.25))  # and the triggers count new rows
+    assert store.usage_totals()[0].calls == 2
+    store.close()
 
 
 def test_a_newer_schema_is_refused(tmp_path: Path) -> None:

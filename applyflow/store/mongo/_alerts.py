@@ -50,13 +50,23 @@ class MongoAlerts(MongoBase, AlertStore):
             self._alerts.insert_one(dict(doc))
         self._alert_keys.update_one({"_id": key}, {"$pull": {"pending": {"_id": doc["_id"]}}})
 
-    def list_alerts(self, limit: int = 50, since: datetime | None = None) -> list[Alert]:
+    def _flush_pending(self) -> None:
+        """Store the alerts a process that died mid-record left on their markers."""
         for marker in self._alert_keys.find({"pending.at": {"$gte": _EPOCH}}):
-            for doc in marker.get("pending", []):  # left by a process that died mid-record
+            for doc in marker.get("pending", []):
                 self._store_pending(marker["_id"], doc)
+
+    def list_alerts(self, limit: int = 50, since: datetime | None = None) -> list[Alert]:
+        self._flush_pending()
         query = {"at": {"$gte": since}} if since is not None else {}
         cursor = self._alerts.find(query, {"_id": 0}).sort(order("list_alerts")).limit(int(limit))
         return [Alert(**{**doc, "at": as_utc(doc["at"])}) for doc in cursor]
+
+    def alert_counts(self) -> dict[str, int]:
+        self._flush_pending()
+        by_kind = [{"$sort": dict(order("alerts_by_kind"))}]  # over the kind index
+        rows = self._alerts.aggregate([*by_kind, {"$group": {"_id": "$kind", "n": {"$sum": 1}}}])
+        return {row["_id"]: row["n"] for row in sorted(rows, key=lambda r: r["_id"])}
 
     def save_breaker_state(self, state: BreakerState) -> None:
         doc = state.model_dump(exclude={"provider"})

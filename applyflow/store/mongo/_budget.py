@@ -40,6 +40,7 @@ from applyflow.money import from_nanos
 from applyflow.store.ledger import check_amount, reservation_in_use
 from applyflow.store.mongo._client import MongoBase
 from applyflow.store.mongo._codec import nanos
+from applyflow.store.mongo._rollups import add_usage, usage_key
 
 SETTLE_STEP_S = 60.0  # a settle still unfinished this long after it began is the sweep's
 _SETTLEABLE = ("open", "expired", "released")  # a late settle still counts the spend
@@ -59,11 +60,15 @@ class MongoBudget(MongoBase):
     """Reserve, settle, release and expire budget on the scope counters."""
 
     def _insert_usage(self, doc: dict[str, Any]) -> bool:
-        """Append a usage row; False when its ``call_id`` is recorded already."""
+        """Append a usage row and count it in its rollup; False when its ``call_id`` is
+        recorded already (only the writer whose insert won counts the call)."""
         try:
             self._usage.insert_one(dict(doc))  # a copy: insert_one adds an _id to what it gets
         except DuplicateKeyError:
             return False
+        key = usage_key(doc["provider"], doc["model"], doc.get("layer"))
+        sums = ("input_tokens", "output_tokens", "cost_nanos")
+        add_usage(self._db, key, {"calls": 1, **{name: int(doc[name]) for name in sums}})
         return True
 
     # --- reserve -------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from pymongo.errors import ConnectionFailure, PyMongoError
 from applyflow.errors import StoreError
 from applyflow.settings import MASK, mask_url
 from applyflow.store.base import StoreBase
+from applyflow.store.mongo._rollups import build_rollups
 from applyflow.store.mongo.indexes import INDEXES, OBSOLETE, Index, index_name
 
 # Client timeouts unless the URI sets its own. Server selection outlasts a replica-set election
@@ -87,6 +88,8 @@ class MongoBase(StoreBase):
     _alerts: Collection
     _alert_keys: Collection
     _breakers: Collection
+    _usage_totals: Collection
+    _layer_stats: Collection
 
     def __init__(
         self,
@@ -105,6 +108,7 @@ class MongoBase(StoreBase):
             self._client = client
             db = pinned_database(client, name)
             self._create_indexes(db)
+            build_rollups(db)
         except PyMongoError as exc:
             if self._owns_client and client is not None:
                 client.close()
@@ -115,6 +119,7 @@ class MongoBase(StoreBase):
         self._jobs, self._progress, self._runs = db.jobs, db.progress, db.runs
         self._usage, self._budget, self._reservations = db.usage, db.budget, db.reservations
         self._alerts, self._alert_keys, self._breakers = db.alerts, db.alert_keys, db.breakers
+        self._usage_totals, self._layer_stats = db.usage_totals, db.layer_stats
 
     @staticmethod
     def _create_indexes(db: Any) -> None:

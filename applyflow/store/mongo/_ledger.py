@@ -8,11 +8,12 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from applyflow import periods
-from applyflow.models import SpendBucket, SpendGroup, UsageRecord
+from applyflow.models import SpendBucket, SpendGroup, UsageRecord, UsageTotal
 from applyflow.money import from_nanos
 from applyflow.store.ledger import LedgerStore, SpendField, check_spend_field
 from applyflow.store.mongo._budget import MongoBudget, usage_doc
 from applyflow.store.mongo._codec import bucket_facets, bucket_rows
+from applyflow.store.mongo.indexes import order
 
 # `$group` accumulators for usage sums (cost in nano-dollars).
 _USAGE_SUMS = {
@@ -81,6 +82,20 @@ class MongoLedger(MongoBudget, LedgerStore):
         if limit is not None:
             pipeline.append({"$limit": int(limit)})
         return [_spend_group(row["_id"], row) for row in self._usage.aggregate(pipeline)]
+
+    def usage_totals(self) -> list[UsageTotal]:
+        return [
+            UsageTotal(
+                provider=doc["provider"],
+                model=doc["model"],
+                layer=doc["layer"] or None,
+                calls=doc["calls"],
+                input_tokens=doc["input_tokens"],
+                output_tokens=doc["output_tokens"],
+                cost_usd=from_nanos(doc["cost_nanos"]),
+            )
+            for doc in self._usage_totals.find().sort(order("usage_totals"))
+        ]
 
     def spend_series(
         self, bucket: Literal["hour", "day"], since: datetime, until: datetime, tz: ZoneInfo

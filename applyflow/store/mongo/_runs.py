@@ -7,14 +7,15 @@ import json
 from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING
+from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from applyflow.models import ProgressRecord, Run, RunStatus, as_utc
+from applyflow.models import LayerStats, ProgressRecord, Run, RunStatus, as_utc
 from applyflow.store.mongo._client import MongoBase
 from applyflow.store.mongo._codec import utc
+from applyflow.store.mongo._rollups import add_progress, progress_delta
 from applyflow.store.mongo.indexes import order
-from applyflow.store.runs import RunStore
+from applyflow.store.runs import LAYER_DURATION_BUCKETS, RunStore
 
 
 def _last_seen(doc: dict[str, Any]) -> tuple[Any, str]:
@@ -80,17 +81,25 @@ class MongoRuns(MongoBase, RunStore):
         )
 
     def record_progress(self, record: ProgressRecord) -> None:
-        """Upsert the (run, job, layer) row."""
+        """Upsert the (run, job, layer) row, then move its share of the layer's rollup from
+        the row it replaced (returned by the same atomic write) to the new one."""
         key = {"run_id": record.run_id, "job_id": record.job_id, "layer": record.layer}
         doc = record.model_dump()
         doc["status"] = record.status.value
         for attempt in range(2):
             try:
-                self._progress.update_one(key, {"$set": doc}, upsert=True)
-                return
+                old = self._progress.find_one_and_update(
+                    key,
+                    {"$set": doc},
+                    {"status": 1, "duration_s": 1},
+                    upsert=True,
+                    return_document=ReturnDocument.BEFORE,
+                )
+                break
             except DuplicateKeyError:  # two first upserts of one key raced; now it exists
                 if attempt:
                     raise
+        add_progress(self._db, record.layer, progress_delta(old, doc))
 
     def list_progress(self, run_id: str) -> list[ProgressRecord]:
         cursor = self._progress.find({"run_id": str(run_id)}, {"_id": 0}).sort(
@@ -102,3 +111,15 @@ class MongoRuns(MongoBase, RunStore):
                 doc[key] = utc(doc.get(key))
             out.append(ProgressRecord(**doc))
         return out
+
+    def layer_stats(self) -> list[LayerStats]:
+        size = len(LAYER_DURATION_BUCKETS) + 1
+        return [
+            LayerStats(
+                layer=doc["_id"],
+                buckets=[doc.get(f"b{i}", 0) for i in range(size)],
+                seconds=doc.get("micros", 0) / 1_000_000,
+                failures=doc.get("failures", 0),
+            )
+            for doc in self._layer_stats.find().sort("_id", ASCENDING)
+        ]

@@ -66,6 +66,8 @@ _NEWEST_UPDATED: Keys = (("updated_at", DESCENDING), ("_id", ASCENDING))
 _STATUS_NEWEST: Keys = (("status", ASCENDING), *_NEWEST_UPDATED)
 _RUNS_NEWEST: Keys = (("started_at", DESCENDING), ("_id", ASCENDING))
 _ALERTS_NEWEST: Keys = (("at", DESCENDING), ("_id", DESCENDING))
+_ALERT_KINDS: Keys = (("kind", ASCENDING),)
+_TOTALS: Keys = (("provider", ASCENDING), ("model", ASCENDING), ("layer", ASCENDING))
 
 INDEXES: tuple[Index, ...] = (
     Index("jobs", _CLAIM),
@@ -84,6 +86,8 @@ INDEXES: tuple[Index, ...] = (
     Index("budget", (("holds.until", ASCENDING),)),
     Index("budget", (("applied.at", ASCENDING),)),
     Index("alerts", _ALERTS_NEWEST),
+    Index("alerts", _ALERT_KINDS),
+    Index("usage_totals", _TOTALS, unique=True),
     Index("alert_keys", (("pending.at", ASCENDING),)),
 )
 
@@ -107,6 +111,9 @@ QUERIES: dict[str, Query] = {
     "expired_holds": Query("budget", "holds.until_1", ranges=("holds.until",)),
     "old_settle_markers": Query("budget", "applied.at_1", ranges=("applied.at",)),
     "list_alerts": Query("alerts", index_name(_ALERTS_NEWEST), (), _ALERTS_NEWEST, ("at",)),
+    # Counted per kind in kind order: the $group reads the index, not the alert documents.
+    "alerts_by_kind": Query("alerts", index_name(_ALERT_KINDS), (), _ALERT_KINDS),
+    "usage_totals": Query("usage_totals", index_name(_TOTALS), (), _TOTALS),
     "pending_alerts": Query("alert_keys", "pending.at_1", ranges=("pending.at",)),
 }
 

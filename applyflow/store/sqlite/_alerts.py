@@ -38,6 +38,10 @@ class SQLiteAlerts(Database, AlertStore):
             for r in rows
         ]  # fmt: skip
 
+    def alert_counts(self) -> dict[str, int]:
+        rows = self._all("SELECT kind, count(*) FROM alerts GROUP BY kind ORDER BY kind")
+        return {row[0]: row[1] for row in rows}
+
     def save_breaker_state(self, state: BreakerState) -> None:
         self._write(
             "INSERT OR REPLACE INTO breakers (provider, state, fail_count, opened_at, updated_at)"

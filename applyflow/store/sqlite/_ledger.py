@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from applyflow import periods
 from applyflow.errors import BudgetExceeded, ScopeOverrun
-from applyflow.models import ScopeCounters, SpendBucket, SpendGroup, UsageRecord
+from applyflow.models import ScopeCounters, SpendBucket, SpendGroup, UsageRecord, UsageTotal
 from applyflow.money import from_nanos, to_nanos
 from applyflow.store.ledger import (
     LedgerStore,
@@ -113,6 +113,17 @@ class SQLiteLedger(Database, LedgerStore):
             (opt_us(since) if since else FOREVER_AGO, -1 if limit is None else limit),
         )
         return [_group(row) for row in rows]
+
+    def usage_totals(self) -> list[UsageTotal]:
+        rows = self._all(
+            "SELECT provider, model, layer, calls, input_tokens, output_tokens, cost"
+            " FROM usage_totals ORDER BY provider, model, layer"
+        )
+        return [
+            UsageTotal(provider=r[0], model=r[1], layer=r[2] or None, calls=r[3],
+                       input_tokens=r[4], output_tokens=r[5], cost_usd=from_nanos(r[6]))
+            for r in rows
+        ]  # fmt: skip
 
     def spend_series(
         self, bucket: Literal["hour", "day"], since: datetime, until: datetime, tz: ZoneInfo

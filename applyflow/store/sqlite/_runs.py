@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from applyflow.models import ProgressRecord, Run, RunStatus
+from applyflow.models import LayerStats, ProgressRecord, Run, RunStatus
 from applyflow.money import from_nanos, to_nanos
-from applyflow.store.runs import RunStore
+from applyflow.store.runs import RunStore, collect_layer_stats
 from applyflow.store.sqlite._db import Database, from_us, opt_us, to_us
 
 _RUNNING = "SELECT data FROM runs WHERE id = ? AND json_extract(data, '$.status') = 'running'"
@@ -60,9 +60,14 @@ class SQLiteRuns(Database, RunStore):
         return [run.id for run in stale]
 
     def record_progress(self, record: ProgressRecord) -> None:
+        # An upsert, not INSERT OR REPLACE: the rollup triggers need the row's old values.
         self._write(
-            "INSERT OR REPLACE INTO progress (run_id, job_id, layer, status, started_at,"
-            " ended_at, duration_s, cost, error, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO progress (run_id, job_id, layer, status, started_at, ended_at,"
+            " duration_s, cost, error, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (run_id, job_id, layer) DO UPDATE SET status = excluded.status,"
+            " started_at = excluded.started_at, ended_at = excluded.ended_at,"
+            " duration_s = excluded.duration_s, cost = excluded.cost, error = excluded.error,"
+            " updated_at = excluded.updated_at",
             (
                 record.run_id, record.job_id, record.layer, record.status.value,
                 opt_us(record.started_at), opt_us(record.ended_at), record.duration_s,
@@ -83,3 +88,11 @@ class SQLiteRuns(Database, RunStore):
             )
             for r in rows
         ]  # fmt: skip
+
+    def layer_stats(self) -> list[LayerStats]:
+        with self._snapshot() as conn:  # durations and failures from one state
+            durations = conn.execute("SELECT layer, bucket, count, micros FROM layer_durations")
+            rows = [tuple(r) for r in durations]
+            failures = conn.execute("SELECT layer, count FROM layer_failures")
+            per_layer = {layer: count for layer, count in failures}
+        return collect_layer_stats(rows, per_layer)

@@ -2,6 +2,11 @@
 
 Encodings (exact and index-friendly): datetimes are INTEGER microseconds since the Unix epoch,
 UTC; money is INTEGER nano-dollars (``applyflow.money``).
+
+Rollups: triggers keep ``usage_totals`` (per provider, model, layer) and ``layer_durations`` /
+``layer_failures`` (per layer, from the progress rows) in step with every write, in the
+writer's own transaction, so the metrics read a few rows instead of scanning the ledger. An
+upgrade rebuilds them from the rows already stored.
 """
 
 from __future__ import annotations
@@ -9,8 +14,11 @@ from __future__ import annotations
 import sqlite3
 
 from applyflow.errors import StoreError
+from applyflow.store.runs import LAYER_DURATION_BUCKETS
 
-SCHEMA_VERSION = 3  # 2: usage (at, cost) covering index; 3: runs by status (crash sweep)
+# 2: usage (at, cost) covering index for the spend series; 3: rollups for the metrics;
+# 4: runs by status (the crash sweep)
+SCHEMA_VERSION = 4
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -122,6 +130,8 @@ CREATE TABLE IF NOT EXISTS alerts (
 CREATE INDEX IF NOT EXISTS alerts_key_at ON alerts (key, at);
 CREATE INDEX IF NOT EXISTS alerts_at ON alerts (at);
 
+CREATE INDEX IF NOT EXISTS alerts_kind ON alerts (kind);
+
 CREATE TABLE IF NOT EXISTS breakers (
     provider TEXT PRIMARY KEY,
     state TEXT NOT NULL,
@@ -129,7 +139,94 @@ CREATE TABLE IF NOT EXISTS breakers (
     opened_at INTEGER,
     updated_at INTEGER NOT NULL
 );
+
+-- Rollups kept by the triggers below (usage rows are never updated or deleted).
+CREATE TABLE IF NOT EXISTS usage_totals (
+    provider TEXT NOT NULL,
+    model TEXT NOT NULL,
+    layer TEXT NOT NULL,  -- '' for calls outside a layer
+    calls INTEGER NOT NULL,
+    input_tokens INTEGER NOT NULL,
+    output_tokens INTEGER NOT NULL,
+    cost INTEGER NOT NULL,
+    PRIMARY KEY (provider, model, layer)
+);
+CREATE TABLE IF NOT EXISTS layer_durations (
+    layer TEXT NOT NULL,
+    bucket INTEGER NOT NULL,  -- index into LAYER_DURATION_BUCKETS, len() for above them all
+    count INTEGER NOT NULL,
+    micros INTEGER NOT NULL,  -- total duration, integer microseconds (exact when subtracted)
+    PRIMARY KEY (layer, bucket)
+);
+CREATE TABLE IF NOT EXISTS layer_failures (
+    layer TEXT PRIMARY KEY,
+    count INTEGER NOT NULL
+);
 """
+
+
+def _bucket(col: str) -> str:
+    """SQL for the duration bucket of ``col`` (``store.runs.duration_bucket`` in SQL)."""
+    whens = " ".join(f"WHEN {col} <= {b!r} THEN {i}" for i, b in enumerate(LAYER_DURATION_BUCKETS))
+    return f"CASE {whens} ELSE {len(LAYER_DURATION_BUCKETS)} END"
+
+
+def _micros(col: str) -> str:
+    return f"CAST(round({col} * 1000000) AS INTEGER)"
+
+
+def _count_progress(row: str, sign: int) -> str:
+    """Statements adding (sign 1) or taking away (-1) one progress row's share of the rollups."""
+    if sign > 0:
+        return f"""
+  INSERT INTO layer_durations (layer, bucket, count, micros)
+    SELECT {row}.layer, {_bucket(f"{row}.duration_s")}, 1, {_micros(f"{row}.duration_s")}
+    WHERE {row}.status = 'completed' AND {row}.duration_s IS NOT NULL
+    ON CONFLICT (layer, bucket) DO UPDATE
+    SET count = count + 1, micros = micros + excluded.micros;
+  INSERT INTO layer_failures (layer, count) SELECT {row}.layer, 1 WHERE {row}.status = 'failed'
+    ON CONFLICT (layer) DO UPDATE SET count = count + 1;"""
+    return f"""
+  UPDATE layer_durations SET count = count - 1, micros = micros - {_micros(f"{row}.duration_s")}
+    WHERE {row}.status = 'completed' AND {row}.duration_s IS NOT NULL
+    AND layer = {row}.layer AND bucket = {_bucket(f"{row}.duration_s")};
+  UPDATE layer_failures SET count = count - 1
+    WHERE {row}.status = 'failed' AND layer = {row}.layer;"""
+
+
+# One statement each (they contain semicolons, so they are not split like SCHEMA).
+TRIGGERS = [
+    """CREATE TRIGGER IF NOT EXISTS usage_totals_add AFTER INSERT ON usage BEGIN
+  INSERT INTO usage_totals (provider, model, layer, calls, input_tokens, output_tokens, cost)
+    VALUES (NEW.provider, NEW.model, coalesce(NEW.layer, ''), 1, NEW.input_tokens,
+            NEW.output_tokens, NEW.cost)
+    ON CONFLICT (provider, model, layer) DO UPDATE SET calls = calls + 1,
+      input_tokens = input_tokens + excluded.input_tokens,
+      output_tokens = output_tokens + excluded.output_tokens, cost = cost + excluded.cost;
+END""",
+    f"""CREATE TRIGGER IF NOT EXISTS progress_rollup_insert AFTER INSERT ON progress BEGIN
+{_count_progress("NEW", 1)}
+END""",
+    f"""CREATE TRIGGER IF NOT EXISTS progress_rollup_update AFTER UPDATE ON progress BEGIN
+{_count_progress("OLD", -1)}
+{_count_progress("NEW", 1)}
+END""",
+]
+
+# The rollups recomputed from the stored rows (on an upgrade; a fresh database has none).
+REBUILD_ROLLUPS = [
+    "DELETE FROM usage_totals",
+    "INSERT INTO usage_totals (provider, model, layer, calls, input_tokens, output_tokens, cost)"
+    " SELECT provider, model, coalesce(layer, ''), count(*), sum(input_tokens),"
+    " sum(output_tokens), sum(cost) FROM usage GROUP BY 1, 2, 3",
+    "DELETE FROM layer_durations",
+    f"INSERT INTO layer_durations (layer, bucket, count, micros) SELECT layer,"
+    f" {_bucket('duration_s')}, count(*), sum({_micros('duration_s')}) FROM progress"
+    " WHERE status = 'completed' AND duration_s IS NOT NULL GROUP BY 1, 2",
+    "DELETE FROM layer_failures",
+    "INSERT INTO layer_failures (layer, count) SELECT layer, count(*) FROM progress"
+    " WHERE status = 'failed' GROUP BY layer",
+]
 
 
 def create_schema(conn: sqlite3.Connection) -> None:
@@ -149,6 +246,8 @@ def create_schema(conn: sqlite3.Connection) -> None:
             for statement in SCHEMA.split(";"):
                 if statement.strip():
                     conn.execute(statement)
+            for statement in [*TRIGGERS, *REBUILD_ROLLUPS]:
+                conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         conn.execute("COMMIT")
     except BaseException:
