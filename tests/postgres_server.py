@@ -18,9 +18,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from tests.debian import INITDB, PG_BIN, require
 from tests.loopback import free_port
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
 DB_USER = DB_NAME = "prefect"
 COMMAND_S = 120.0
 
@@ -51,8 +51,7 @@ def _run(prefix: list[str], *args: str) -> None:
 @contextmanager
 def running_postgres() -> Iterator[str]:
     """Yield ``postgresql+asyncpg://prefect@127.0.0.1:PORT/prefect`` of a fresh cluster."""
-    if not (PG_BIN / "initdb").exists():
-        raise RuntimeError(f"{PG_BIN}/initdb not found: install Debian's postgresql-15")
+    require(INITDB, "postgresql-15")
     prefix = _as_cluster_owner()
     # /tmp itself, not pytest's tmp dirs: those are private to the user running the tests.
     root = Path(tempfile.mkdtemp(prefix="applyflow-pg-"))

@@ -8,7 +8,6 @@ installs the package on a fresh machine.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -17,17 +16,11 @@ from pathlib import Path
 
 import redis
 
+from tests.debian import REDIS_SERVER, require
 from tests.loopback import free_port
 
 START_S = 10.0
 STOP_S = 5.0
-
-
-def redis_server_binary() -> str:
-    found = shutil.which("redis-server") or shutil.which("redis-server", path="/usr/bin")
-    if not found:
-        raise RuntimeError("redis-server not found: install Debian's redis-server (.ci/run does)")
-    return found
 
 
 def _command(binary: str, port: int, workdir: Path) -> list[str]:
@@ -47,7 +40,7 @@ def _command(binary: str, port: int, workdir: Path) -> list[str]:
 @contextmanager
 def running_redis(workdir: Path) -> Iterator[str]:
     """Yield ``redis://127.0.0.1:PORT/0`` once the server answers PING."""
-    binary = redis_server_binary()
+    binary = str(require(REDIS_SERVER, "redis-server"))
     for _attempt in range(3):  # the port was taken between free_port() and its bind: retry
         port = free_port()
         proc = subprocess.Popen(
