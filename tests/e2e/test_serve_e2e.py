@@ -3,8 +3,6 @@ with their schedules and runs them from its own process."""
 
 from __future__ import annotations
 
-import contextlib
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -14,9 +12,9 @@ from prefect.client.schemas.responses import DeploymentResponse
 from prefect.deployments import run_deployment
 
 from applyflow.models import Status
-from flows.deployments import DEPLOYMENTS, WORK_POOL
+from flows.deployments import DEPLOYMENTS
 from tests.e2e._helpers import APPLYFLOW, TIMEZONE, Workspace, api, wait_final
-from tests.e2e.conftest import ROOT, PrefectServer
+from tests.e2e.conftest import PrefectServer
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -38,51 +36,6 @@ def _served(client: SyncPrefectClient) -> dict[str, DeploymentResponse] | None:
         if got is None or got.entrypoint != f"{item.module}.{item.function}":
             return None
     return by_name
-
-
-def _worker_mode(client: SyncPrefectClient) -> dict[str, DeploymentResponse]:
-    """The three deployments as `prefect deploy` leaves them: on the work pool, scheduled."""
-    from prefect.client.schemas.actions import DeploymentScheduleCreate, WorkPoolCreate
-    from prefect.client.schemas.schedules import IntervalSchedule
-    from prefect.exceptions import ObjectAlreadyExists
-
-    with contextlib.suppress(ObjectAlreadyExists):
-        client.create_work_pool(WorkPoolCreate(name=WORK_POOL, type="process"))
-    for item in DEPLOYMENTS:
-        for found in _named(client, item.name):
-            client.delete_deployment(found.id)
-        flow_name = {"process-queue": "process-jobs"}.get(item.name, item.name)
-        client.create_deployment(
-            flow_id=client.create_flow_from_name(flow_name),
-            name=item.name,
-            entrypoint=item.entrypoint,
-            work_pool_name=WORK_POOL,
-            schedules=[DeploymentScheduleCreate(schedule=IntervalSchedule(interval=3600))],
-        )
-    return {d.name: d for d in _named(client, *(item.name for item in DEPLOYMENTS))}
-
-
-def test_serve_refuses_to_take_over_worker_mode_deployments(
-    prefect_server: PrefectServer, tmp_path: Path
-) -> None:
-    ws = Workspace(prefect_server, tmp_path)
-    with api(prefect_server) as client:
-        before = _worker_mode(client)
-    done = subprocess.run(
-        [APPLYFLOW, "serve"], cwd=ROOT, env=ws.env(), capture_output=True, text=True, timeout=120
-    )
-    assert done.returncode == 1, done.stdout + done.stderr
-    [line] = [text for text in done.stderr.splitlines() if text.strip()]
-    assert line.startswith("error: daily-report/daily-report, ingest/ingest, ")
-    assert "process-jobs/process-queue are worker-mode deployments" in line
-    assert "prefect deployment delete process-jobs/process-queue" in line
-    with api(prefect_server) as client:
-        after = {d.name: d for d in _named(client, *before)}
-    for name, was in before.items():  # untouched: same pool, entrypoint, schedule, not paused
-        now = after[name]
-        assert (now.id, now.updated, now.work_pool_name) == (was.id, was.updated, WORK_POOL)
-        assert now.entrypoint == was.entrypoint and not now.paused, name
-        assert [s.active for s in now.schedules] == [True], name
 
 
 def test_applyflow_serve_runs_the_schedules(prefect_server: PrefectServer, tmp_path: Path) -> None:
