@@ -5,6 +5,7 @@ ApplyflowError                 base of everything applyflow raises on purpose
 ├── StoreError                 the store is unreachable or refused an operation
 │   └── JobNotFound            no job with that id
 ├── InvalidTransition          a status change that is not allowed (e.g. offer -> new)
+├── InvalidDate                a status change dated in the future or before the application
 ├── InputError                 a posting or source that cannot be read (source, row, reason)
 └── GuardError                 a guard refused a model call; nothing was sent
     ├── BudgetExceeded         a spend scope would go over its cap
@@ -47,6 +48,10 @@ class InvalidTransition(ApplyflowError):
             f"allowed from {current!r}: {choices}"
         )
         self.job_id, self.current, self.target, self.allowed = job_id, current, target, allowed
+
+
+class InvalidDate(ApplyflowError):
+    """A backdated status change that cannot be: in the future, or before the application."""
 
 
 class InputError(ApplyflowError):

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from applyflow.errors import InvalidTransition
+from applyflow.matching import match_key
 
 
 def utcnow() -> datetime:
@@ -50,6 +51,13 @@ USER_STATUSES = (
 )
 # After these the application went out, so `applied_at` is kept.
 APPLICATION_STATUSES = frozenset({Status.APPLIED, Status.INTERVIEW, Status.OFFER, Status.REJECTED})
+# A changed posting sends these back to the queue: their documents describe the old posting.
+# (An applied-or-later job keeps its status; new, discarded and over_budget ones keep theirs.)
+REQUEUE_ON_CHANGE = frozenset(
+    {Status.PROCESSING, Status.READY, Status.SKIPPED, Status.FAILED, Status.NEEDS_REVIEW}
+)
+# Applications still waiting for the other side: the ones to follow up when nothing changes.
+FOLLOWUP_STATUSES = (Status.APPLIED, Status.INTERVIEW)
 
 _ANY_USER = set(USER_STATUSES)
 TRANSITIONS: dict[Status, frozenset[Status]] = {
@@ -103,15 +111,21 @@ def check_transition(job_id: str, current: Status | str, target: Status | str) -
 
 
 def applied_at_after(
-    current: Status, target: Status, applied_at: datetime | None, now: datetime
+    current: Status,
+    target: Status,
+    applied_at: datetime | None,
+    now: datetime,
+    *,
+    backdated: bool = False,
 ) -> datetime | None:
-    """The ``applied_at`` a job has after ``current -> target``.
+    """The ``applied_at`` a job has after ``current -> target`` at time ``now``.
 
-    Marking ``applied`` stamps ``now`` (unless already stamped); moving on to
-    interview/offer/rejected keeps the stamp; any other status clears it.
+    Marking ``applied`` stamps ``now`` (unless already stamped; a ``backdated`` mark replaces
+    the stamp with its date); moving on to interview/offer/rejected keeps the stamp; any other
+    status clears it.
     """
     if target == Status.APPLIED:
-        return applied_at or now
+        return now if backdated else (applied_at or now)
     if target in APPLICATION_STATUSES:
         return applied_at if applied_at is not None else now
     return None
@@ -133,6 +147,31 @@ def fingerprint(
     return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
+class RemotePolicy(StrEnum):
+    """Where the work happens, as the posting says."""
+
+    REMOTE = "remote"
+    HYBRID = "hybrid"
+    ONSITE = "onsite"
+
+
+# Posting fields added after the first release that the layers read. They join the content
+# hash (and a layer's input) only when set, so a posting without them hashes as it always did
+# and no stored job looks changed. The apply URL and the posting date are not content: a board
+# that moves its apply form or re-publishes a posting does not make the documents stale.
+EXTRA_CONTENT = ("remote_policy", "compensation")
+
+
+def extra_content(posting: JobPosting | Job) -> dict[str, str]:
+    """The ``EXTRA_CONTENT`` fields a posting or job has set, as text."""
+    values = {name: getattr(posting, name) for name in EXTRA_CONTENT}
+    return {name: str(value) for name, value in values.items() if value is not None}
+
+
+def _utc_or_none(value: datetime | None) -> datetime | None:
+    return as_utc(value) if value else None
+
+
 class JobPosting(BaseModel):
     """A normalised posting, as produced by a source before it is stored."""
 
@@ -146,22 +185,27 @@ class JobPosting(BaseModel):
     location: str | None = Field(None, max_length=300)
     description: str = Field(min_length=1, max_length=200_000)
     posted_at: datetime | None = None
+    remote_policy: RemotePolicy | None = None
+    compensation: str | None = Field(None, max_length=300)  # as published, e.g. "EUR 68K - 82K"
+    apply_url: str | None = Field(None, max_length=2000)
 
-    @field_validator("posted_at")
-    @classmethod
-    def _utc(cls, value: datetime | None) -> datetime | None:
-        return as_utc(value) if value else None
+    _utc = field_validator("posted_at")(_utc_or_none)
 
     @property
     def id(self) -> str:
         return fingerprint(self.source, self.external_id, self.company, self.title, self.location)
 
+    @property
+    def match_key(self) -> str:
+        """What makes it the same job as a posting on another source (``applyflow.matching``)."""
+        return match_key(self.company, self.title, self.location)
+
     def content_hash(self) -> str:
-        """Hash of the fields whose change makes an upsert an 'update'."""
-        payload = "\x1f".join(
-            [self.url or "", self.title, self.company, self.location or "", self.description]
-        )
-        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+        """Hash of what the layers read: a change makes an upsert an 'update' (and sends a
+        finished job back to the queue). See ``EXTRA_CONTENT`` for the fields added later."""
+        parts = [self.url or "", self.title, self.company, self.location or "", self.description]
+        parts += [f"{name}={value}" for name, value in extra_content(self).items()]
+        return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
 
 
 class LayerOutput(BaseModel):
@@ -174,8 +218,40 @@ class LayerOutput(BaseModel):
     at: datetime
 
 
+class JobSource(BaseModel):
+    """Where a job was found: one posting on one source (a job on two boards has two)."""
+
+    source: str
+    posting_id: str  # the posting's fingerprint (``JobPosting.id``)
+    external_id: str | None = None
+    url: str | None = None
+    apply_url: str | None = None
+    content_hash: str
+    first_seen: datetime
+    changed_at: datetime  # when its content last changed (``first_seen`` until it does)
+
+    _utc = field_validator("first_seen", "changed_at")(_utc_or_none)
+
+
+class StatusChange(BaseModel):
+    """One entry of a job's status history (``status == previous``: the status stayed; a note
+    or a corrected date)."""
+
+    at: datetime  # when it happened; a backdated mark gives the user's date
+    recorded_at: datetime  # when applyflow recorded it
+    status: Status
+    previous: Status | None = None  # None: the job was just found
+    note: str | None = None
+
+    _utc = field_validator("at", "recorded_at")(_utc_or_none)
+
+
 class Job(BaseModel):
-    """A stored job: the posting plus pipeline state."""
+    """A stored job: the posting plus pipeline state.
+
+    The posting fields hold the latest version seen on any of its ``sources``; ``source`` and
+    ``external_id`` name where it was found first.
+    """
 
     id: str
     source: str
@@ -187,6 +263,13 @@ class Job(BaseModel):
     description: str
     content_hash: str = ""
     posted_at: datetime | None = None
+    remote_policy: RemotePolicy | None = None
+    compensation: str | None = None
+    apply_url: str | None = None
+    match_key: str = ""
+    sources: list[JobSource] = Field(default_factory=list)
+    history: list[StatusChange] = Field(default_factory=list)
+    status_changed_at: datetime | None = None
     ingested_at: datetime
     updated_at: datetime
     status: Status = Status.NEW
@@ -344,7 +427,11 @@ class LayerStats(BaseModel):
 
 
 class UpsertReport(BaseModel):
+    """Postings stored: new jobs, new sources of known jobs, changed (of which requeued)."""
+
     inserted: int = 0
-    updated: int = 0
+    linked: int = 0  # another source of a job already stored
+    updated: int = 0  # content changed
+    requeued: int = 0  # ...and the job went back to the queue
     unchanged: int = 0
-    ids: list[str] = Field(default_factory=list)
+    ids: list[str] = Field(default_factory=list)  # the job of each posting, in order

@@ -108,7 +108,19 @@ class Settings(BaseSettings):
     timezone: str = Field("UTC", description="IANA time zone for 'today' and schedules.")
     sources: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
-        description="Ingest sources (files, greenhouse:BOARD, lever:COMPANY), comma or JSON list.",
+        description=(
+            "Ingest sources (files, greenhouse:BOARD, lever:COMPANY, ashby:BOARD, "
+            "smartrecruiters:COMPANY, recruitee:COMPANY, workable:ACCOUNT), comma or JSON list."
+        ),
+    )
+
+    # --- job boards and tracking -----------------------------------------------------------
+    recruitee_token: SecretStr | None = Field(
+        None,
+        description="Recruitee Careers Site token (X-Careers-Sites-Token; required from Feb 2027).",
+    )
+    followup_days: int = Field(
+        7, ge=1, le=365, description="Days without a status change before an application is due."
     )
 
     # --- pipeline --------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from applyflow.settings import Settings
 from applyflow.spend import budget_summary
 from applyflow.stats import FUNNEL_SIDE, funnel
 from applyflow.store.runs import sweep_dead_runs
+from applyflow.tracking import followups
 from dashboard.prefect_api import flow_run_url, prefect_status, prefect_urls
 from dashboard.source import NOW_ENV, RUNTIME_KEY, Source, clear_caches, context, now, store
 
@@ -35,6 +36,7 @@ __all__ = [
     "load_applications",
     "load_funnel",
     "load_weekly",
+    "load_followups",
     "load_runs",
     "load_run",
     "load_progress",
@@ -103,6 +105,22 @@ def load_weekly(src: Source, weeks: int = 12) -> pd.DataFrame:
             "applications": [w.count for w in rows],
         }
     )
+
+
+FOLLOWUP_COLUMNS = [
+    "id", "company", "title", "status", "applied_at", "last_change", "quiet_days", "apply_url",
+]  # fmt: skip
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def load_followups(src: Source, days: int, limit: int = 100) -> pd.DataFrame:
+    """Applications with no status change for ``days`` days (``APPLYFLOW_FOLLOWUP_DAYS``), the
+    quietest first: the Overview's follow-up count is its length."""
+    due = followups(store(src.url), now(src), days, limit=limit)
+    rows = [item.model_dump(include=set(FOLLOWUP_COLUMNS)) for item in due]
+    for row in rows:
+        row["status"] = row["status"].value
+    return pd.DataFrame(rows, columns=FOLLOWUP_COLUMNS)
 
 
 # --- runs ------------------------------------------------------------------------------------

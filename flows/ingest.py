@@ -1,8 +1,10 @@
 """Ingest flow: read every source, upsert its postings into ``jobs``, report what was rejected.
 
 Jobs are keyed by fingerprint, so ingesting the same postings twice reports them ``unchanged``
-and adds nothing. A bad record is reported with its source and line/row and skipped; a source
-that cannot be read at all is reported and the other sources still land.
+and adds nothing; the same posting on another source is linked to its job; a changed posting
+updates its job and sends a finished one back to the queue (``requeued``). A bad record is
+reported with its source and line/row and skipped; a source that cannot be read at all is
+reported and the other sources still land.
 """
 
 from __future__ import annotations
@@ -55,9 +57,8 @@ def _land(
     # finds nothing to update.
     unique = list({posting.id: posting for posting in batch.postings}.values())
     upserted = store.upsert_jobs(unique, current_runtime().clock())
-    report.inserted += upserted.inserted
-    report.updated += upserted.updated
-    report.unchanged += upserted.unchanged
+    for count in ("inserted", "linked", "updated", "requeued", "unchanged"):
+        setattr(report, count, getattr(report, count) + getattr(upserted, count))
     report.job_ids.extend(upserted.ids)
     report.rejections.extend(batch.rejections)
     report.rejected += len(batch.rejections)
@@ -65,10 +66,12 @@ def _land(
         SourceOutcome(source=source, postings=len(batch.postings), rejected=len(batch.rejections))
     )
     logger.info(
-        "%s: %d postings (%d new), %d rejected",
+        "%s: %d postings (%d new, %d linked, %d requeued), %d rejected",
         source,
         len(batch.postings),
         upserted.inserted,
+        upserted.linked,
+        upserted.requeued,
         len(batch.rejections),
     )
 
@@ -80,7 +83,8 @@ def _publish(report: IngestReport) -> None:
             table=[asdict(r) for r in report.rejections[:ARTIFACT_ROWS]],
             key=ARTIFACT_KEY,
             description=(
-                f"Ingest: {report.inserted} inserted, {report.updated} updated, "
+                f"Ingest: {report.inserted} inserted, {report.linked} linked, "
+                f"{report.updated} updated ({report.requeued} requeued), "
                 f"{report.unchanged} unchanged, {report.rejected} rejected"
             ),
         )
@@ -88,7 +92,8 @@ def _publish(report: IngestReport) -> None:
 
 @flow(name="ingest", on_failure=[on_flow_failure])
 def ingest(sources: list[str] | None = None, base_url: str | None = None) -> IngestReport:
-    """Ingest postings from files (.json/.jsonl/.csv or a folder), greenhouse:BOARD, lever:COMPANY.
+    """Ingest postings from files (.json/.jsonl/.csv or a folder) and job boards: greenhouse:BOARD,
+    lever:COMPANY, ashby:BOARD, smartrecruiters:COMPANY, recruitee:COMPANY, workable:ACCOUNT.
 
     ``sources`` defaults to APPLYFLOW_SOURCES; ``base_url`` overrides the job-board API address.
     With neither, there is nothing to read: the run says so and completes (so the hourly

@@ -49,7 +49,9 @@ def _finish(
     """Mark the layers that will not run, end the claim, and describe the job."""
     for layer in skipped:
         mark(ctx.run_id, job_id, layer, ProgressStatus.SKIPPED, error=error)
-    ctx.store.release_job(job_id, ctx.run_id, status, ctx.runtime.clock(), error=error)
+    if not ctx.store.release_job(job_id, ctx.run_id, status, ctx.runtime.clock(), error=error):
+        # Someone else changed it meanwhile (a user's mark, a changed posting): theirs wins.
+        status = ctx.store.get_job(job_id).status
     return _outcome(ctx, job_id, status, error)
 
 

@@ -1,4 +1,5 @@
-"""Daily report flow: applications, the day's runs, spend per scope and the day's alerts.
+"""Daily report flow: applications, follow-ups due, the day's runs, spend per scope and the
+day's alerts.
 
 The report is a Markdown artifact (key ``daily-report``) and, when
 ``APPLYFLOW_ALERT_WEBHOOK_URL`` is set, the same text is POSTed to that webhook.
@@ -20,6 +21,7 @@ from applyflow.spend import budget_summary
 from applyflow.stats import funnel
 from applyflow.store import Store
 from applyflow.store.runs import sweep_dead_runs
+from applyflow.tracking import followups
 from flows.hooks import on_flow_failure
 from guards.alerts import post_webhook
 
@@ -28,6 +30,7 @@ __all__ = ["ARTIFACT_KEY", "build_report", "daily_report"]
 ARTIFACT_KEY = "daily-report"
 RUNS_SCANNED = 200  # newest runs read to find today's; a busier day says so in the report
 ALERTS_SHOWN = 100
+FOLLOWUPS_SHOWN = 50
 
 # What the user calls each run ending.
 _RUN_WORDS = {
@@ -107,6 +110,32 @@ def _spend_section(store: Store, settings: Settings, now: datetime, since: datet
     return [*lines, ""]
 
 
+def _followups_section(store: Store, settings: Settings, now: datetime) -> list[str]:
+    days = settings.followup_days
+    due = followups(store, now, days, limit=FOLLOWUPS_SHOWN + 1)
+    lines = ["## Follow-ups", ""]
+    if not due:
+        return [*lines, f"No application has gone {days} days without news.", ""]
+    rows = [
+        [
+            item.company,
+            item.title,
+            item.status.value,
+            item.applied_at.astimezone(settings.tz).date().isoformat() if item.applied_at else "",
+            f"{item.quiet_days} days",
+            item.apply_url or "",
+        ]
+        for item in due[:FOLLOWUPS_SHOWN]
+    ]
+    more = len(due) > FOLLOWUPS_SHOWN
+    count = f"More than {FOLLOWUPS_SHOWN}" if more else str(len(due))
+    lines += [f"{count} application(s) without news for {days} days or more, quietest first:", ""]
+    lines += _table(["company", "title", "status", "applied", "quiet for", "apply URL"], rows)
+    if more:
+        lines += ["", "`applyflow followups` lists them all."]
+    return [*lines, ""]
+
+
 def _alerts_section(alerts: list[Alert], settings: Settings) -> list[str]:
     lines = ["## Alerts today", ""]
     if not alerts:
@@ -133,6 +162,7 @@ def build_report(settings: Settings, store: Store, now: datetime) -> str:
         "",
         "Jobs: " + ", ".join(f"{n} {stage}" for stage, n in stages.items()) + ".",
         "",
+        *_followups_section(store, settings, now),
         *_runs_section(store, settings, since),
         *_spend_section(store, settings, now, since),
         *_alerts_section(store.list_alerts(limit=ALERTS_SHOWN, since=since), settings),

@@ -52,10 +52,16 @@ class SourceOutcome(BaseModel):
 
 
 class IngestReport(BaseModel):
-    """An ingest run: upsert counts, every rejected record, each source, the jobs it touched."""
+    """An ingest run: upsert counts, every rejected record, each source, the jobs it touched.
+
+    ``linked``: postings that are another source of a job already stored; ``updated``: postings
+    whose content changed, of which ``requeued`` sent a finished job back to the queue.
+    """
 
     inserted: int = 0
+    linked: int = 0
     updated: int = 0
+    requeued: int = 0
     unchanged: int = 0
     rejected: int = 0
     rejections: list[Rejection] = Field(default_factory=list)

@@ -21,7 +21,7 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, ValidationError
 
 from applyflow.errors import LayerError
-from applyflow.models import Job, LayerOutput, utcnow
+from applyflow.models import Job, LayerOutput, extra_content, utcnow
 from applyflow.modelspec import parse_model
 from tasks.progress import HOOKS, LayerResult
 from tasks.retries import RetryPolicy
@@ -88,12 +88,16 @@ class Layer:
 
 
 def posting_data(job: Job) -> dict[str, Any]:
+    """The posting as the layers read it: what its content hash covers. The fields added later
+    (remote policy, compensation) appear only when set, so the input hash of a layer that ran
+    on a posting without them stays the same."""
     return {
         "title": job.title,
         "company": job.company,
         "location": job.location,
         "url": job.url,
         "description": job.description,
+        **extra_content(job),
     }
 
 

@@ -50,6 +50,8 @@ INVALID = {
     "metrics_port": "0",
     "metrics_token": None,
     "trace_content": "perhaps",
+    "recruitee_token": None,
+    "followup_days": "0",
 }
 # Free-form values: any text is a valid path, URL base, secret or host name.
 FREE_FORM = {name for name, value in INVALID.items() if value is None}

@@ -7,7 +7,7 @@ from importlib import import_module
 from applyflow.cli._app import app
 
 # Command modules, in --help order.
-COMMAND_MODULES = ["core", "ops", "observe", "pipeline", "demo", "deploy", "budget"]
+COMMAND_MODULES = ["core", "tracking", "ops", "observe", "pipeline", "demo", "deploy", "budget"]
 
 for _name in COMMAND_MODULES:
     import_module(f"applyflow.cli.{_name}")

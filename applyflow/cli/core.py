@@ -11,11 +11,13 @@ from rich.table import Table
 
 from applyflow.cli._app import JsonFlag, app, console, fail, handle_errors, print_json
 from applyflow.cli._session import settings, store_session
+from applyflow.cli.tracking import parse_when
 from applyflow.errors import ApplyflowError
 from applyflow.models import Job, Status, parse_status, utcnow
 from applyflow.settings import env_name
 from applyflow.stats import funnel
 from applyflow.store import open_store
+from applyflow.store.jobs import NOTE_MAX
 
 if TYPE_CHECKING:
     from guards.health import ProviderHealth
@@ -45,10 +47,18 @@ def _job_row(job: Job) -> dict:
         "title": job.title,
         "company": job.company,
         "location": job.location,
+        "remote_policy": job.remote_policy.value if job.remote_policy else None,
+        "compensation": job.compensation,
+        "url": job.url,
+        "apply_url": job.apply_url,
+        "posted_at": job.posted_at.isoformat() if job.posted_at else None,
         "cost_usd": round(job.cost_usd, 6),
         "applied_at": job.applied_at.isoformat() if job.applied_at else None,
         "updated_at": job.updated_at.isoformat(),
         "error": job.error,
+        # Every posting of the job (one per board it was found on) and how its status went.
+        "sources": [s.model_dump(mode="json", exclude={"content_hash"}) for s in job.sources],
+        "history": [h.model_dump(mode="json") for h in job.history],
     }
 
 
@@ -101,13 +111,31 @@ def mark(
         str,
         typer.Argument(help="applied, interview, offer, rejected or discarded (or any status)."),
     ],
+    at: Annotated[
+        str | None,
+        typer.Option(
+            "--at",
+            help="When it happened, for changes made before: YYYY-MM-DD or 'YYYY-MM-DD HH:MM' "
+            "(local time, APPLYFLOW_TIMEZONE). Not in the future.",
+        ),
+    ] = None,
+    note: Annotated[
+        str | None,
+        typer.Option("--note", help=f"A short note kept with the change (<= {NOTE_MAX} chars)."),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Change a job's status; marking `applied` stamps the time."""
+    """Change a job's status; marking `applied` stamps the time (or the --at date)."""
     target = _parse_status_option(status)
     assert target is not None
-    with store_session() as store:
-        job = store.set_status(job_id, target, utcnow())
+    cfg = settings()
+    when = parse_when(at, cfg.tz) if at is not None else None
+    # Printable characters only: a note is shown in terminals and the dashboard.
+    text = "".join(c for c in note if c.isprintable()).strip() or None if note else None
+    if text is not None and len(text) > NOTE_MAX:
+        raise fail(f"--note is {len(text)} characters; keep it to {NOTE_MAX}")
+    with store_session(cfg) as store:
+        job = store.set_status(job_id, target, utcnow(), note=text, at=when)
     if as_json:
         print_json(_job_row(job))
         return

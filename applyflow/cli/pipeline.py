@@ -82,7 +82,8 @@ def let_prefect_record(flow_run_ids: list[str], timeout_s: float = 15.0) -> None
 
 def print_ingest(report: IngestReport) -> None:
     console.print(
-        f"inserted [bold]{report.inserted}[/]  updated [bold]{report.updated}[/]  "
+        f"inserted [bold]{report.inserted}[/]  linked [bold]{report.linked}[/]  "
+        f"updated [bold]{report.updated}[/] (requeued [bold]{report.requeued}[/])  "
         f"unchanged [bold]{report.unchanged}[/]  rejected [bold]{report.rejected}[/]"
     )
     if report.rejections:
@@ -100,7 +101,10 @@ def ingest(
     sources: Annotated[
         list[str] | None,
         typer.Argument(
-            help="Files (.json/.jsonl/.csv or a folder), greenhouse:BOARD, lever:COMPANY."
+            help=(
+                "Files (.json/.jsonl/.csv or a folder), greenhouse:BOARD, lever:COMPANY, "
+                "ashby:BOARD, smartrecruiters:COMPANY, recruitee:COMPANY, workable:ACCOUNT."
+            )
         ),
     ] = None,
     base_url: Annotated[
@@ -108,7 +112,12 @@ def ingest(
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Ingest postings; print inserted/updated/unchanged/rejected and every rejection."""
+    """Ingest postings; print inserted/linked/updated/requeued/unchanged/rejected and every
+    rejection.
+
+    The same posting on another source is linked to its job (another source, not another
+    job); a changed posting updates its job and sends a finished one back to the queue.
+    """
     if not (sources or settings().sources):
         raise fail("no sources: pass SOURCE... or set APPLYFLOW_SOURCES")
     ingest_flow, _ = load_flows()

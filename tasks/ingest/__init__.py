@@ -1,14 +1,17 @@
-"""Ingest readers: files, Greenhouse and Lever, each record normalised to a ``JobPosting``.
+"""Ingest readers: files and six job boards, each record normalised to a ``JobPosting``.
 
-The public surface is here; ``sources`` dispatches one SOURCE, ``files`` and ``boards`` read
-them, ``postings`` normalises records and describes each rejection.
+The public surface is here; ``sources`` dispatches one SOURCE (``BOARDS``, the registry by
+scheme), ``files`` reads files, ``boards`` holds the ``Board`` and its guarded GET plus
+Greenhouse and Lever, one module per other board (``ashby``, ``smartrecruiters``,
+``recruitee``, ``workable``), and ``postings`` normalises records and describes each rejection.
 """
 
 from tasks.ingest.files import FILE_SUFFIXES, MAX_FILE_BYTES, read_file
 from tasks.ingest.postings import Rejection, SourceBatch, posting_from_record
-from tasks.ingest.sources import expand_sources, read_source, read_source_task
+from tasks.ingest.sources import BOARDS, expand_sources, read_source, read_source_task
 
 __all__ = [
+    "BOARDS",
     "FILE_SUFFIXES",
     "MAX_FILE_BYTES",
     "Rejection",

@@ -1,7 +1,9 @@
 """Raw records to ``JobPosting``: field aliases, markup to text, reasons for every rejection.
 
-Every source (files, Greenhouse, Lever) goes through ``posting_from_record`` and ``collect``, so
-a bad record is described the same way wherever it came from: source, line/row/item, reason.
+Every source (files and every job board) goes through ``posting_from_record`` and ``collect``,
+so a bad record is described the same way wherever it came from: source, line/row/item, reason.
+``join_places`` and ``join_sections`` are how boards put several locations or description
+sections into one field.
 """
 
 from __future__ import annotations
@@ -16,9 +18,18 @@ from pydantic import ValidationError
 
 from applyflow.errors import InputError
 from applyflow.html import html_to_text, looks_like_html
-from applyflow.models import JobPosting
+from applyflow.models import JobPosting, RemotePolicy
 
-__all__ = ["TITLE_KEYS", "Rejection", "SourceBatch", "clean_text", "collect", "posting_from_record"]
+__all__ = [
+    "TITLE_KEYS",
+    "Rejection",
+    "SourceBatch",
+    "clean_text",
+    "collect",
+    "join_places",
+    "join_sections",
+    "posting_from_record",
+]
 
 # Control characters, plus bidi overrides/isolates and stray BOMs: these can make a title
 # display as something else in a terminal or the dashboard ("Trojan Source" spoofing).
@@ -39,7 +50,18 @@ _KEYS = {
     "url": ("url", "absolute_url", "hostedUrl", "apply_url", "link"),
     "external_id": ("external_id", "id", "job_id", "req_id"),
     "posted_at": ("posted_at", "updated_at", "date_posted", "createdAt", "created_at", "date"),
+    "remote_policy": ("remote_policy", "workplace_type", "workplace"),
+    "compensation": ("compensation", "salary", "pay"),
+    "apply_url": ("apply_url", "application_url", "applyUrl"),
 }
+# How a record may say its remote policy.
+_POLICIES = {
+    "remote": RemotePolicy.REMOTE, "fully remote": RemotePolicy.REMOTE,
+    "hybrid": RemotePolicy.HYBRID,
+    "onsite": RemotePolicy.ONSITE, "on-site": RemotePolicy.ONSITE, "on site": RemotePolicy.ONSITE,
+    "office": RemotePolicy.ONSITE, "in office": RemotePolicy.ONSITE,
+}  # fmt: skip
+PLACES_SHOWN = 5  # locations named in full; the rest are counted
 
 
 TITLE_KEYS = _KEYS["title"]
@@ -93,6 +115,36 @@ def _text(record: dict[str, Any], name: str) -> str | None:
     return clean_text(value)
 
 
+def _policy(record: dict[str, Any]) -> RemotePolicy | None:
+    value = _pick(record, "remote_policy")
+    if value is None:
+        return None
+    policy = _POLICIES.get(value.strip().casefold()) if isinstance(value, str) else None
+    if policy is None:
+        raise ValueError(f"remote_policy: {str(value)[:40]!r} is not remote, hybrid or onsite")
+    return policy
+
+
+def join_places(places: Iterable[Any]) -> str | None:
+    """Distinct places (non-empty text) joined with "; ", the first few named and the rest
+    counted."""
+    distinct = list(dict.fromkeys(p.strip() for p in places if isinstance(p, str) and p.strip()))
+    if len(distinct) > PLACES_SHOWN:
+        distinct = [*distinct[:PLACES_SHOWN], f"+{len(distinct) - PLACES_SHOWN} more"]
+    return "; ".join(distinct) or None
+
+
+def join_sections(sections: Iterable[tuple[str | None, Any]]) -> str:
+    """Description sections (heading, HTML or text) as text, "Heading:" before each body; empty
+    and non-text bodies are left out."""
+    blocks = []
+    for heading, body in sections:
+        text = html_to_text(body).strip() if isinstance(body, str) else ""
+        if text:
+            blocks.append(f"{heading}:\n\n{text}" if heading else text)
+    return "\n\n".join(blocks)
+
+
 def _when(value: Any) -> datetime | None:
     """ISO text, a date, or epoch seconds/milliseconds (Lever's createdAt) -> UTC datetime."""
     if value in (None, ""):
@@ -124,10 +176,12 @@ def posting_from_record(record: Any, source: str) -> JobPosting:
     if not isinstance(record, dict):
         raise ValueError(f"expected an object, got {type(record).__name__}")
     fields = {
-        name: _text(record, name) for name in ("title", "company", "location", "url", "external_id")
+        name: _text(record, name)
+        for name in ("title", "company", "location", "url", "external_id", "compensation")
     }
+    fields["apply_url"] = _text(record, "apply_url")
     fields["description"] = _text(record, "description")
-    for name in ("title", "company", "location", "description"):
+    for name in ("title", "company", "location", "description", "compensation"):
         # Markup is turned into text; in a short field it is never wanted.
         value = fields[name]
         if value and looks_like_html(value):
@@ -136,7 +190,12 @@ def posting_from_record(record: Any, source: str) -> JobPosting:
     if missing:
         raise ValueError(f"missing {', '.join(missing)}")
     try:
-        return JobPosting(source=source, posted_at=_when(_pick(record, "posted_at")), **fields)
+        return JobPosting(
+            source=source,
+            posted_at=_when(_pick(record, "posted_at")),
+            remote_policy=_policy(record),
+            **fields,
+        )
     except ValidationError as exc:
         raise ValueError(_errors(exc)) from None
 

@@ -1,5 +1,6 @@
-"""One SOURCE read: a file or folder, ``greenhouse:BOARD`` or ``lever:COMPANY``; and the Prefect
-task the ingest flow runs per source.
+"""One SOURCE read: a file or folder, or a job board as ``KIND:NAME`` (``BOARDS``: greenhouse,
+lever, ashby, smartrecruiters, recruitee, workable); and the Prefect task the ingest flow runs
+per source.
 
 Each source gives a ``SourceBatch``: the postings it could normalise and a ``Rejection``
 (source, line/row/item, reason) for each record it could not. A source that cannot be read at
@@ -16,11 +17,20 @@ from prefect.cache_policies import NO_CACHE
 
 from applyflow.errors import InputError
 from applyflow.settings import Settings, get_settings
-from tasks.ingest.boards import BOARDS, read_board
+from tasks.ingest.ashby import ASHBY
+from tasks.ingest.boards import GREENHOUSE, LEVER, Board, read_board
 from tasks.ingest.files import FILE_SUFFIXES, read_file
 from tasks.ingest.postings import SourceBatch
+from tasks.ingest.recruitee import RECRUITEE
+from tasks.ingest.smartrecruiters import SMARTRECRUITERS
+from tasks.ingest.workable import WORKABLE
 
-__all__ = ["expand_sources", "read_source", "read_source_task"]
+__all__ = ["BOARDS", "expand_sources", "read_source", "read_source_task"]
+
+# Job boards by SOURCE scheme, as `limits` keys its storages.
+BOARDS: dict[str, Board] = {
+    board.kind: board for board in (GREENHOUSE, LEVER, ASHBY, SMARTRECRUITERS, RECRUITEE, WORKABLE)
+}
 
 
 def read_source(
@@ -30,7 +40,7 @@ def read_source(
     base_url: str | None = None,
     client: httpx.Client | None = None,
 ) -> SourceBatch:
-    """Read one SOURCE: a file path, ``greenhouse:BOARD`` or ``lever:COMPANY``."""
+    """Read one SOURCE: a file path or ``KIND:NAME`` for a job board in ``BOARDS``."""
     kind, sep, name = spec.partition(":")
     # Job boards by the scheme before ``:``; anything else is a file path.
     board = BOARDS.get(kind) if sep else None

@@ -154,3 +154,19 @@ def test_ingest_flow_then_reingest_adds_nothing(
     assert flow["again"].unchanged == 20 and flow["again"].inserted == 0
     parts = time_parts(source, tmp_path / "parts")
     assert parts["postings"] == parts["inserted"] == parts["unchanged_again"] == 20
+
+
+def test_six_loopback_boards_ingest_and_reingest_adds_nothing(
+    prefect_harness: None, bench_env: None, tmp_path: Path
+) -> None:
+    from bench.boards import BOARD_SOURCES, serve_boards
+    from bench.ingest_rate import time_boards, time_flow
+
+    with serve_boards(12) as base:  # 12 postings: two SmartRecruiters pages would need 101+
+        flow = time_flow(BOARD_SOURCES, tmp_path / "flow", base)
+        reads = time_boards(base, tmp_path / "reads")
+    first, again = flow["first"], flow["again"]
+    assert first.rejected == 0 and first.inserted + first.linked == 6 * 12
+    assert [s.postings for s in first.sources] == [12] * 6
+    assert again.unchanged == 6 * 12 and again.inserted == again.updated == 0
+    assert set(reads) == set(BOARD_SOURCES)

@@ -70,3 +70,25 @@ def test_flow_run_link(
             monkeypatch.setenv(name, value)
     assert data.flow_run_url("abc") == expected
     assert data.flow_run_url(None) is None
+
+
+def test_followups_loader_lists_quiet_applications_for_the_overview(
+    app_env: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.conftest import make_store
+    from tests.dashboard.conftest import NOW
+    from tests.dashboard.seed import seed
+
+    store = make_store("sqlite", tmp_path)
+    try:
+        seed(store, NOW, UTC)  # applied 2 hours and 3 days ago, an interview 10 minutes ago...
+        monkeypatch.setenv("APPLYFLOW_STORE_URL", store.url)
+        _, src = data.context()
+        due = data.load_followups(src, 2)
+        assert list(due.columns) == data.FOLLOWUP_COLUMNS
+        assert due[["title", "company", "status", "quiet_days"]].values.tolist() == [
+            ["Backend Developer", "Initech", "applied", 3]
+        ]
+        assert data.load_followups(src, 7).empty  # the count the Overview shows is its length
+    finally:
+        store.close()

@@ -85,7 +85,7 @@ def test_prometheus_scrapes_spend_jobs_and_alerts(
             return bool(_query(prom, "applyflow_spend_usd_total")) and bool(
                 _query(prom, 'ALERTS{alertname="ApplyflowBudgetWarning",alertstate="firing"}')
             )
-        except httpx.HTTPError:
+        except (httpx.HTTPError, ValueError):  # not up yet: Prometheus says 503 in plain text
             return False
 
     wait_for_process(scraped, "Prometheus to scrape applyflow", server.popen, server.log,

@@ -47,6 +47,7 @@ LEVER = [
         "descriptionPlain": "We analyse freight.",
         "lists": [{"text": "Requirements", "content": "<li>SQL</li><li>Python</li>"}],
         "hostedUrl": "https://jobs.lever.co/acme/5ac2-1",
+        "applyUrl": "https://jobs.lever.co/acme/5ac2-1/apply",
         "createdAt": 1_767_225_600_000,
     },
     "not-a-posting",
@@ -102,6 +103,7 @@ def test_boards_and_files_land_bad_records_are_reported_and_reingest_adds_nothin
     assert platform.posted_at.hour == 15  # -05:00 stored as UTC
     analyst = jobs["Data Analyst"]
     assert analyst.company == "acme" and analyst.location == "Remote"
+    assert analyst.apply_url == "https://jobs.lever.co/acme/5ac2-1/apply"
     assert "Requirements:\n- SQL\n- Python" in analyst.description
     assert analyst.posted_at.year == 2026
     assert all(j.status == Status.NEW for j in jobs.values())

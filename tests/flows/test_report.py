@@ -105,8 +105,25 @@ def test_report_counts_runs_spend_and_alerts_of_the_day(store: Store) -> None:
     assert "yesterday's alert" not in text
 
 
+def test_report_lists_the_follow_ups_quietest_first(store: Store) -> None:
+    seed(store, NOW)  # applications sent 1 hour, 3, 20 and 60 days ago
+    text = build_report(load_settings(timezone=TZ, followup_days=7), store, NOW)
+    section = text.split("## Follow-ups\n", 1)[1].split("## Runs today", 1)[0]
+    assert "2 application(s) without news for 7 days or more, quietest first:" in section
+    sixty, twenty = store.list_followups(NOW - timedelta(days=7))
+    rows = [line for line in section.splitlines() if line.startswith(f"| {sixty.company} ")
+            or line.startswith(f"| {twenty.company} ")]  # fmt: skip
+    assert rows == [
+        f"| {sixty.company} | {sixty.title} | applied | 2026-09-29 | 60 days | {sixty.url} |",
+        f"| {twenty.company} | {twenty.title} | applied | 2026-11-08 | 20 days | {twenty.url} |",
+    ]
+    shorter = build_report(load_settings(timezone=TZ, followup_days=30), store, NOW)
+    assert "1 application(s) without news for 30 days or more" in shorter
+
+
 def test_report_of_a_quiet_day(store: Store) -> None:
     text = build_report(load_settings(timezone=TZ), store, NOW)
+    assert "No application has gone 7 days without news." in text
     assert "| 0 | 0 | 0 | 0 |" in text
     assert "No runs today." in text
     assert "No alerts today." in text

@@ -5,6 +5,7 @@ mongomock, and a real MongoDB when ``APPLYFLOW_TEST_MONGODB_URI`` is set):
 
     test_contract.py         StoreBase (this module)
     test_contract_jobs.py    JobStore
+    test_contract_tracking.py  JobStore across sources and after applying (history, follow-ups)
     test_contract_runs.py    RunStore
     test_contract_ledger.py  LedgerStore
     test_contract_alerts.py  AlertStore

@@ -135,6 +135,12 @@ def test_a_real_server_plans_each_query_on_its_index_without_sorting(
         "list_jobs": ("jobs", {}),
         "list_jobs_by_status": ("jobs", {"status": {"$in": ["new", "ready"]}}),
         "applied_since": ("jobs", {"applied_at": {"$gte": NOW, "$lte": later}}),
+        "job_of_posting": ("jobs", {"sources.posting_id": "p"}),
+        "same_posting_elsewhere": ("jobs", {"match_key": "k", "sources.source": {"$ne": "s"}}),
+        "list_followups": (
+            "jobs",
+            {"status": {"$in": ["applied"]}, "status_changed_at": {"$lte": NOW}},
+        ),
         "usage_between": ("usage", {"at": {"$gte": NOW, "$lt": later}}),
         "usage_of_run": ("usage", {"run_id": "r"}),
         "usage_of_job": ("usage", {"job_id": "j"}),
@@ -464,3 +470,27 @@ def test_rows_stored_before_the_rollups_are_counted_once(tmp_path: Path) -> None
     assert (totals.calls, totals.input_tokens, totals.cost_usd) == (1, 3, 0.5)
     (extract,) = store.layer_stats()
     assert (extract.completed, extract.seconds) == (1, 2.0)
+
+
+# --- jobs stored before job sources and history ----------------------------------------------
+def test_jobs_from_before_sources_are_backfilled_on_open(mongo_store: MongoStore) -> None:
+    ready, applied = make_posting(), make_posting(title="Platform Engineer")
+    old = {"ingested_at": NOW, "updated_at": NOW, "outputs": {}, "fit": None, "cost_nanos": 0,
+           "error": None, "claimed_by": None, "lease_until": None, "run_id": None}  # fmt: skip
+    for posting, status, applied_at in ((ready, "ready", None), (applied, "applied", NOW)):
+        fields = posting.model_dump(include={"source", "external_id", "url", "title", "company",
+                                             "location", "description", "posted_at"})  # fmt: skip
+        mongo_store._db.jobs.insert_one(  # the document the store wrote before sources existed
+            {"_id": posting.id, **fields, "content_hash": posting.content_hash(), **old,
+             "status": status, "applied_at": applied_at}
+        )  # fmt: skip
+    reopened = MongoStore(mongo_store.url, client=mongo_store._client)
+    job = reopened.get_job(ready.id)
+    assert [(s.posting_id, s.content_hash) for s in job.sources] == [
+        (ready.id, ready.content_hash())
+    ]
+    assert job.match_key == ready.match_key and job.history == []
+    assert reopened.get_job(applied.id).status_changed_at == NOW
+    report = reopened.upsert_jobs([ready, applied], NOW + timedelta(days=1))
+    assert (report.unchanged, report.requeued) == (2, 0)
+    assert reopened.get_job(ready.id).status == Status.READY

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from applyflow.errors import StoreError
-from applyflow.models import ProgressRecord, ProgressStatus
+from applyflow.models import JobPosting, ProgressRecord, ProgressStatus, Status
 from applyflow.store import open_store
 from applyflow.store.sqlite import SCHEMA_VERSION, SQLiteStore
 from tests.factories import NOW, add_job, make_usage
@@ -108,7 +108,13 @@ def test_stats_queries_use_indexes(sqlite_store: SQLiteStore) -> None:
         ("SELECT * FROM jobs ORDER BY updated_at DESC LIMIT 5", "jobs_updated"),
         ("SELECT count(*) FROM usage WHERE at >= 1 AND at < 2", "usage_at"),
         ("SELECT sum(cost) FROM usage WHERE run_id = 'r'", "usage_run"),
-    ]:
+        # The posting lookup, the cross-source match and the follow-ups.
+        ("SELECT job_id FROM job_sources WHERE posting_id = 'p' AND source = 's'",
+         "sqlite_autoindex_job_sources_1"),
+        ("SELECT id FROM jobs WHERE match_key = 'k' ORDER BY ingested_at LIMIT 1", "jobs_match"),
+        ("SELECT * FROM jobs WHERE status IN ('applied', 'interview') AND status_changed_at <= 5"
+         " ORDER BY status_changed_at", "jobs_status_changed"),
+    ]:  # fmt: skip
         plan = " ".join(row[-1] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}"))
         assert index in plan, (sql, plan)
 
@@ -168,3 +174,45 @@ def test_connections_of_finished_threads_are_closed(tmp_path) -> None:
         assert len(store._conns) <= 2  # this thread's, plus at most the one that opened it
     finally:
         store.close()
+
+
+# --- upgrading a store written before job sources and history (schema 2 -> 4) ---------------
+V2_DUMP = Path(__file__).resolve().parents[1] / "data" / "store_v2.sql"
+
+
+def test_a_version_2_store_is_upgraded_and_its_jobs_look_unchanged(tmp_path: Path) -> None:
+    """tests/data/store_v2.sql was written by applyflow at schema 2: a Greenhouse job that is
+    ready (with an extract output), a file job and an applied Lever job."""
+    db = tmp_path / "old.db"
+    with sqlite3.connect(db) as raw:
+        raw.executescript(V2_DUMP.read_text())
+    store = SQLiteStore(f"sqlite:///{db}")
+    try:
+        jobs = {j.source: j for j in store.list_jobs()}
+        board, filed, applied = (
+            jobs["greenhouse:nimbus"],
+            jobs["file:jobs.json"],
+            jobs["lever:acme"],
+        )
+        assert [s.posting_id for s in board.sources] == [board.id]  # its own one source
+        assert board.sources[0].content_hash == board.content_hash
+        assert board.match_key == "nimbusworks|senior backend engineer|berlin"
+        assert (board.status, list(board.outputs)) == (Status.READY, ["extract"])
+        assert applied.status_changed_at == applied.applied_at  # follow-ups count from there
+        assert board.history == []  # what happened before was not recorded
+        # Re-ingesting the same postings changes nothing: no stored job is requeued.
+        again = [
+            JobPosting(source=j.source, external_id=j.external_id, url=j.url, title=j.title,
+                       company=j.company, location=j.location, description=j.description)
+            for j in (board, filed, applied)
+        ]  # fmt: skip
+        report = store.upsert_jobs(again, NOW)
+        assert (report.unchanged, report.requeued, report.linked) == (3, 0, 0)
+        assert store.get_job(board.id).status == Status.READY
+        # And the upgraded jobs take part in matching: the same job on Ashby joins its job.
+        ashby = again[0].model_copy(update={"source": "ashby:nimbusworks", "external_id": "9d"})
+        assert store.upsert_posting(ashby, NOW).job_id == board.id
+    finally:
+        store.close()
+    with sqlite3.connect(db) as raw:
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5

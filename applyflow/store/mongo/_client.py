@@ -22,6 +22,7 @@ from pymongo.errors import ConnectionFailure, PyMongoError
 from applyflow.errors import StoreError
 from applyflow.settings import MASK, mask_url
 from applyflow.store.base import StoreBase
+from applyflow.store.mongo._postings import backfill
 from applyflow.store.mongo._rollups import build_rollups
 from applyflow.store.mongo.indexes import INDEXES, OBSOLETE, Index, index_name
 
@@ -109,6 +110,7 @@ class MongoBase(StoreBase):
             db = pinned_database(client, name)
             self._create_indexes(db)
             build_rollups(db)
+            backfill(db.jobs)  # jobs stored before sources and history (cheap once done)
         except PyMongoError as exc:
             if self._owns_client and client is not None:
                 client.close()

@@ -1,4 +1,6 @@
-"""Jobs in the MongoDB store: one document per job (``_id`` = fingerprint).
+"""Jobs in the MongoDB store: one document per job (``_id`` = its first posting's fingerprint),
+with its postings (``sources``) and status history (``history``) inside; postings in are
+``_postings``.
 
 Claims and status changes are single-document conditional writes: ``find_one_and_update`` /
 ``update_one`` filtered on the state they read, so two workers never both win. Layer outputs
@@ -13,25 +15,32 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo import ReturnDocument
-from pymongo.errors import DuplicateKeyError
 
 from applyflow.errors import JobNotFound, StoreError
 from applyflow.models import (
+    FOLLOWUP_STATUSES,
     Job,
     JobPosting,
     LayerOutput,
     Status,
+    StatusChange,
     applied_at_after,
     as_utc,
     check_transition,
 )
 from applyflow.money import from_nanos
-from applyflow.store.jobs import JobStore, UpsertOutcome, check_search_text
+from applyflow.store.jobs import (
+    JobStore,
+    Upserted,
+    check_change_at,
+    check_note,
+    check_search_text,
+)
 from applyflow.store.mongo._client import MongoBase
 from applyflow.store.mongo._codec import literal, nanos, safe_key, utc
+from applyflow.store.mongo._postings import history_doc, upsert_posting
 from applyflow.store.mongo.indexes import claim_query, order
 
-_POSTING_FIELDS = ("source", "external_id", "url", "title", "company", "location", "description")
 _SET_STATUS_ATTEMPTS = 50
 
 
@@ -59,7 +68,9 @@ def job_from_doc(doc: dict[str, Any]) -> Job:
         for layer, stored in (doc.get("outputs") or {}).items()
     }
     fields = {k: v for k, v in doc.items() if k not in ("_id", "outputs", "cost_nanos")}
-    for key in ("posted_at", "ingested_at", "updated_at", "applied_at", "lease_until"):
+    for key in (
+        "posted_at", "ingested_at", "updated_at", "applied_at", "lease_until", "status_changed_at"
+    ):  # fmt: skip
         fields[key] = utc(fields.get(key))
     fields["cost_usd"] = from_nanos(doc.get("cost_nanos", 0))
     return Job(id=doc["_id"], outputs=outputs, **fields)
@@ -68,33 +79,8 @@ def job_from_doc(doc: dict[str, Any]) -> Job:
 class MongoJobs(MongoBase, JobStore):
     """``JobStore`` on MongoDB."""
 
-    def upsert_job(self, posting: JobPosting, now: datetime) -> UpsertOutcome:
-        """Insert by fingerprint; update posting fields only when the content hash changed."""
-        fields: dict[str, Any] = {name: getattr(posting, name) for name in _POSTING_FIELDS}
-        fields["posted_at"] = utc(posting.posted_at)
-        fields["content_hash"] = posting.content_hash()
-        pipeline_state = {
-            "status": Status.NEW.value,
-            "applied_at": None,
-            "outputs": {},
-            "fit": None,
-            "cost_nanos": 0,
-            "error": None,
-            "claimed_by": None,
-            "lease_until": None,
-            "run_id": None,
-        }
-        doc = {"_id": posting.id, **fields, "ingested_at": now, "updated_at": now}
-        try:
-            self._jobs.insert_one({**doc, **pipeline_state})
-            return "inserted"
-        except DuplicateKeyError:
-            pass
-        result = self._jobs.update_one(
-            {"_id": posting.id, "content_hash": {"$ne": fields["content_hash"]}},
-            {"$set": {**fields, "updated_at": now}},
-        )
-        return "updated" if result.modified_count else "unchanged"
+    def upsert_posting(self, posting: JobPosting, now: datetime) -> Upserted:
+        return upsert_posting(self._jobs, posting, now)
 
     def get_job(self, job_id: str) -> Job:
         doc = self._jobs.find_one({"_id": str(job_id)})
@@ -169,6 +155,14 @@ class MongoJobs(MongoBase, JobStore):
         )
         return result.matched_count == 1
 
+    def list_followups(self, before: datetime, *, limit: int = 100) -> list[Job]:
+        query = {
+            "status": {"$in": [s.value for s in FOLLOWUP_STATUSES]},
+            "status_changed_at": {"$lte": before},
+        }
+        cursor = self._jobs.find(query).sort(order("list_followups"))
+        return [job_from_doc(doc) for doc in cursor.limit(int(limit))]
+
     def release_job(
         self,
         job_id: str,
@@ -179,18 +173,20 @@ class MongoJobs(MongoBase, JobStore):
         error: str | None = None,
     ) -> bool:
         """End the claim only while ``worker`` still holds the job (a user's change wins)."""
-        job_id, worker = str(job_id), str(worker)
-        check_transition(job_id, Status.PROCESSING, status)
+        job_id, worker, target = str(job_id), str(worker), Status(status)
+        check_transition(job_id, Status.PROCESSING, target)
         ended = {
-            "status": Status(status).value,
+            "status": target.value,
             "error": error,
             "claimed_by": None,
             "lease_until": None,
             "updated_at": now,
+            "status_changed_at": now,
         }
+        change = StatusChange(at=now, recorded_at=now, status=target, previous=Status.PROCESSING)
         result = self._jobs.update_one(
             {"_id": job_id, "status": Status.PROCESSING.value, "claimed_by": worker},
-            {"$set": ended},
+            {"$set": ended, "$push": {"history": history_doc(change)}},
         )
         return result.matched_count == 1
 
@@ -209,17 +205,28 @@ class MongoJobs(MongoBase, JobStore):
             raise JobNotFound(job_id)
 
     def set_status(
-        self, job_id: str, status: Status, now: datetime, *, error: str | None = None
+        self,
+        job_id: str,
+        status: Status,
+        now: datetime,
+        *,
+        error: str | None = None,
+        note: str | None = None,
+        at: datetime | None = None,
     ) -> Job:
         """Compare-and-set on the (status, applied_at) read; retried if it changed meanwhile."""
         job_id, target = str(job_id), Status(status)
+        check_note(note)
+        when = now if at is None else at
         for _ in range(_SET_STATUS_ATTEMPTS):
             doc = self._jobs.find_one({"_id": job_id}, {"status": 1, "applied_at": 1})
             if doc is None:
                 raise JobNotFound(job_id)
-            current = Status(doc["status"])
+            current, stamped = Status(doc["status"]), utc(doc.get("applied_at"))
             check_transition(job_id, current, target)
-            applied_at = applied_at_after(current, target, utc(doc.get("applied_at")), now)
+            if at is not None:
+                check_change_at(job_id, target, at, now, stamped)
+            applied_at = applied_at_after(current, target, stamped, when, backdated=at is not None)
             fields: dict[str, Any] = {
                 "status": target.value,
                 "applied_at": applied_at,
@@ -228,9 +235,16 @@ class MongoJobs(MongoBase, JobStore):
             }
             if target != Status.PROCESSING:  # leaving processing ends the claim
                 fields.update(claimed_by=None, lease_until=None)
+            update: dict[str, Any] = {"$set": fields}
+            if target != current or note is not None or at is not None:
+                fields["status_changed_at"] = when
+                entry = StatusChange(
+                    at=when, recorded_at=now, status=target, previous=current, note=note
+                )
+                update["$push"] = {"history": history_doc(entry)}
             result = self._jobs.update_one(
                 {"_id": job_id, "status": current.value, "applied_at": doc.get("applied_at")},
-                {"$set": fields},
+                update,
             )
             if result.matched_count == 1:
                 return self.get_job(job_id)

@@ -65,6 +65,9 @@ _CLAIM: Keys = (("status", ASCENDING), ("ingested_at", ASCENDING), ("_id", ASCEN
 _NEWEST_UPDATED: Keys = (("updated_at", DESCENDING), ("_id", ASCENDING))
 _STATUS_NEWEST: Keys = (("status", ASCENDING), *_NEWEST_UPDATED)
 _RUNS_NEWEST: Keys = (("started_at", DESCENDING), ("_id", ASCENDING))
+# Cross-source matching (the oldest job first) and follow-ups (the quietest first).
+_MATCH: Keys = (("match_key", ASCENDING), ("ingested_at", ASCENDING), ("_id", ASCENDING))
+_FOLLOWUPS: Keys = (("status", ASCENDING), ("status_changed_at", ASCENDING), ("_id", ASCENDING))
 _ALERTS_NEWEST: Keys = (("at", DESCENDING), ("_id", DESCENDING))
 _ALERT_KINDS: Keys = (("kind", ASCENDING),)
 _TOTALS: Keys = (("provider", ASCENDING), ("model", ASCENDING), ("layer", ASCENDING))
@@ -74,6 +77,9 @@ INDEXES: tuple[Index, ...] = (
     Index("jobs", _NEWEST_UPDATED),
     Index("jobs", _STATUS_NEWEST),
     Index("jobs", (("applied_at", ASCENDING),)),
+    Index("jobs", (("sources.posting_id", ASCENDING),)),
+    Index("jobs", _MATCH),
+    Index("jobs", _FOLLOWUPS),
     Index("usage", (("call_id", ASCENDING),), unique=True),
     Index("usage", (("at", ASCENDING),)),
     Index("usage", (("run_id", ASCENDING),)),
@@ -99,6 +105,11 @@ QUERIES: dict[str, Query] = {
     "list_jobs": Query("jobs", index_name(_NEWEST_UPDATED), (), _NEWEST_UPDATED),
     "list_jobs_by_status": Query("jobs", index_name(_STATUS_NEWEST), ("status",), _NEWEST_UPDATED),
     "applied_since": Query("jobs", "applied_at_1", ranges=("applied_at",)),
+    "job_of_posting": Query("jobs", "sources.posting_id_1", ("sources.posting_id",)),
+    "same_posting_elsewhere": Query("jobs", index_name(_MATCH), ("match_key",), _MATCH[1:]),
+    "list_followups": Query(
+        "jobs", index_name(_FOLLOWUPS), ("status",), _FOLLOWUPS[1:], ("status_changed_at",)
+    ),
     "usage_between": Query("usage", "at_1", ranges=("at",)),
     "usage_of_run": Query("usage", "run_id_1", ("run_id",)),
     "usage_of_job": Query("usage", "job_id_1", ("job_id",)),
@@ -119,7 +130,13 @@ QUERIES: dict[str, Query] = {
 
 # Indexes earlier versions created that no query uses any more: dropped when a store opens.
 OBSOLETE: dict[str, tuple[str, ...]] = {
-    "jobs": ("status_1_ingested_at_1", "updated_at_1", "company_1"),
+    "jobs": (
+        "status_1_ingested_at_1",
+        "updated_at_1",
+        "company_1",
+        "match_key_1_ingested_at_1",
+        "status_1_status_changed_at_1",
+    ),
     "usage": ("provider_1", "model_1", "layer_1"),
     "runs": ("started_at_-1",),
     "alerts": ("key_1_at_-1", "at_-1"),

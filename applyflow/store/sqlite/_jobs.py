@@ -1,5 +1,6 @@
-"""Jobs in the SQLite store: upserts by fingerprint, claims under ``BEGIN IMMEDIATE``, layer
-outputs (table ``job_outputs``) and validated status changes."""
+"""Jobs in the SQLite store: postings in (``_postings``), claims under ``BEGIN IMMEDIATE``, layer
+outputs (table ``job_outputs``), sources (``job_sources``) and validated status changes with
+their history (``job_history``)."""
 
 from __future__ import annotations
 
@@ -11,69 +12,61 @@ from typing import Any
 
 from applyflow.errors import JobNotFound
 from applyflow.models import (
+    FOLLOWUP_STATUSES,
     Job,
     JobPosting,
+    JobSource,
     LayerOutput,
     Status,
+    StatusChange,
     UpsertReport,
     applied_at_after,
     check_transition,
 )
 from applyflow.money import from_nanos, to_nanos
-from applyflow.store.jobs import JobStore, UpsertOutcome, check_search_text, tally
+from applyflow.store.jobs import (
+    JobStore,
+    Upserted,
+    check_change_at,
+    check_note,
+    check_search_text,
+    tally,
+)
 from applyflow.store.sqlite._db import Database, from_us, opt_us, seconds_us, to_us
+from applyflow.store.sqlite._postings import add_history, upsert_posting
 
-_POSTING_COLUMNS = (
-    "source", "external_id", "url", "title", "company", "location", "description", "posted_at",
-)  # fmt: skip
+_IN_IDS = "job_id IN (SELECT value FROM json_each(?)) ORDER BY rowid"
 
 
 class SQLiteJobs(Database, JobStore):
     """``JobStore`` on SQLite."""
 
-    def _upsert(
-        self, conn: sqlite3.Connection, posting: JobPosting, now: datetime
-    ) -> UpsertOutcome:
-        values = [getattr(posting, c) for c in _POSTING_COLUMNS]
-        values[-1] = opt_us(posting.posted_at)
-        content_hash, now_us = posting.content_hash(), to_us(now)
-        inserted = conn.execute(
-            f"INSERT INTO jobs (id, {', '.join(_POSTING_COLUMNS)}, content_hash, ingested_at,"
-            " updated_at, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'new')"
-            " ON CONFLICT (id) DO NOTHING",
-            (posting.id, *values, content_hash, now_us, now_us),
-        ).rowcount
-        if inserted:
-            return "inserted"
-        updated = conn.execute(
-            f"UPDATE jobs SET {', '.join(f'{c} = ?' for c in _POSTING_COLUMNS)},"
-            " content_hash = ?, updated_at = ? WHERE id = ? AND content_hash != ?",
-            (*values, content_hash, now_us, posting.id, content_hash),
-        ).rowcount
-        return "updated" if updated else "unchanged"
-
-    def upsert_job(self, posting: JobPosting, now: datetime) -> UpsertOutcome:
+    def upsert_posting(self, posting: JobPosting, now: datetime) -> Upserted:
         with self._tx() as conn:
-            return self._upsert(conn, posting, now)
+            return upsert_posting(conn, posting, now)
 
     def upsert_jobs(self, postings: Iterable[JobPosting], now: datetime) -> UpsertReport:
         """Upsert many postings in one transaction; counts per outcome."""
         report = UpsertReport()
         with self._tx() as conn:
             for posting in postings:
-                tally(report, posting.id, self._upsert(conn, posting, now))
+                tally(report, upsert_posting(conn, posting, now))
         return report
 
     def _jobs(self, conn: sqlite3.Connection, rows: list[sqlite3.Row]) -> list[Job]:
-        ids = [row["id"] for row in rows]
-        outputs: dict[str, dict[str, LayerOutput]] = {i: {} for i in ids}
+        ids = json.dumps([row["id"] for row in rows])
+        outputs: dict[str, dict[str, LayerOutput]] = {row["id"]: {} for row in rows}
+        sources: dict[str, list[JobSource]] = {row["id"]: [] for row in rows}
+        history: dict[str, list[StatusChange]] = {row["id"]: [] for row in rows}
         for out in conn.execute(
-            "SELECT job_id, layer, data FROM job_outputs"
-            " WHERE job_id IN (SELECT value FROM json_each(?)) ORDER BY rowid",
-            (json.dumps(ids),),
+            f"SELECT job_id, layer, data FROM job_outputs WHERE {_IN_IDS}", (ids,)
         ):
             outputs[out["job_id"]][out["layer"]] = LayerOutput.model_validate_json(out["data"])
-        return [_job(row, outputs[row["id"]]) for row in rows]
+        for src in conn.execute(f"SELECT * FROM job_sources WHERE {_IN_IDS}", (ids,)):
+            sources[src["job_id"]].append(_source(src))
+        for entry in conn.execute(f"SELECT * FROM job_history WHERE {_IN_IDS}", (ids,)):
+            history[entry["job_id"]].append(_change(entry))
+        return [_job(r, outputs[r["id"]], sources[r["id"]], history[r["id"]]) for r in rows]
 
     def _select_jobs(self, sql: str, params: Sequence[Any] = ()) -> list[Job]:
         with self._snapshot() as conn:
@@ -168,6 +161,13 @@ class SQLiteJobs(Database, JobStore):
             )
         )
 
+    def list_followups(self, before: datetime, *, limit: int = 100) -> list[Job]:
+        return self._select_jobs(
+            "SELECT * FROM jobs WHERE status IN (SELECT value FROM json_each(?))"
+            " AND status_changed_at <= ? ORDER BY status_changed_at, id LIMIT ?",
+            (json.dumps([s.value for s in FOLLOWUP_STATUSES]), to_us(before), limit),
+        )
+
     def release_job(
         self,
         job_id: str,
@@ -177,14 +177,21 @@ class SQLiteJobs(Database, JobStore):
         *,
         error: str | None = None,
     ) -> bool:
-        check_transition(job_id, Status.PROCESSING, status)
-        return bool(
-            self._write(
+        target = Status(status)
+        check_transition(job_id, Status.PROCESSING, target)
+        with self._tx() as conn:
+            released = conn.execute(
                 "UPDATE jobs SET status = ?, claimed_by = NULL, lease_until = NULL, error = ?,"
-                " updated_at = ? WHERE id = ? AND status = 'processing' AND claimed_by = ?",
-                (Status(status).value, error, to_us(now), job_id, worker),
-            )
-        )
+                " updated_at = ?, status_changed_at = ? WHERE id = ? AND status = 'processing'"
+                " AND claimed_by = ?",
+                (target.value, error, to_us(now), to_us(now), job_id, worker),
+            ).rowcount
+            if released:
+                change = StatusChange(
+                    at=now, recorded_at=now, status=target, previous=Status.PROCESSING
+                )
+                add_history(conn, job_id, change)
+        return bool(released)
 
     def save_layer_output(
         self, job_id: str, layer: str, output: LayerOutput, *, fit: int | None = None
@@ -204,31 +211,70 @@ class SQLiteJobs(Database, JobStore):
             )
 
     def set_status(
-        self, job_id: str, status: Status, now: datetime, *, error: str | None = None
+        self,
+        job_id: str,
+        status: Status,
+        now: datetime,
+        *,
+        error: str | None = None,
+        note: str | None = None,
+        at: datetime | None = None,
     ) -> Job:
         target = Status(status)
+        check_note(note)
         with self._tx() as conn:
             row = conn.execute(
                 "SELECT status, applied_at FROM jobs WHERE id = ?", (job_id,)
             ).fetchone()
             if row is None:
                 raise JobNotFound(job_id)
-            current = Status(row["status"])
+            current, applied_at = Status(row["status"]), from_us(row["applied_at"])
             check_transition(job_id, current, target)
-            applied = applied_at_after(current, target, from_us(row["applied_at"]), now)
+            when = now if at is None else at
+            if at is not None:
+                check_change_at(job_id, target, at, now, applied_at)
+            applied = applied_at_after(current, target, applied_at, when, backdated=at is not None)
             # Leaving `processing` ends the claim: the worker's release then returns False.
             keep_claim = target == Status.PROCESSING
+            changed = target != current or note is not None or at is not None
             conn.execute(
                 "UPDATE jobs SET status = ?, applied_at = ?, error = ?, updated_at = ?,"
+                " status_changed_at = CASE WHEN ? THEN ? ELSE status_changed_at END,"
                 " claimed_by = CASE WHEN ? THEN claimed_by END,"
                 " lease_until = CASE WHEN ? THEN lease_until END WHERE id = ?",
-                (target.value, opt_us(applied), error, to_us(now), keep_claim, keep_claim, job_id),
-            )
+                (target.value, opt_us(applied), error, to_us(now), changed, to_us(when),
+                 keep_claim, keep_claim, job_id),
+            )  # fmt: skip
+            if changed:
+                entry = StatusChange(
+                    at=when, recorded_at=now, status=target, previous=current, note=note
+                )
+                add_history(conn, job_id, entry)
             rows = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchall()
             return self._jobs(conn, rows)[0]
 
 
-def _job(row: sqlite3.Row, outputs: dict[str, LayerOutput]) -> Job:
+def _source(row: sqlite3.Row) -> JobSource:
+    return JobSource(
+        source=row["source"], posting_id=row["posting_id"], external_id=row["external_id"],
+        url=row["url"], apply_url=row["apply_url"], content_hash=row["content_hash"],
+        first_seen=from_us(row["first_seen"]), changed_at=from_us(row["changed_at"]),
+    )  # fmt: skip
+
+
+def _change(row: sqlite3.Row) -> StatusChange:
+    return StatusChange(
+        at=from_us(row["at"]), recorded_at=from_us(row["recorded_at"]), status=row["status"],
+        previous=row["previous"], note=row["note"],
+    )  # fmt: skip
+
+
+def _job(
+    row: sqlite3.Row,
+    outputs: dict[str, LayerOutput],
+    sources: list[JobSource],
+    history: list[StatusChange],
+) -> Job:
     return Job(
         id=row["id"], source=row["source"], external_id=row["external_id"], url=row["url"],
         title=row["title"], company=row["company"], location=row["location"],
@@ -238,4 +284,7 @@ def _job(row: sqlite3.Row, outputs: dict[str, LayerOutput]) -> Job:
         applied_at=from_us(row["applied_at"]), outputs=outputs, fit=row["fit"],
         cost_usd=from_nanos(row["cost"]), error=row["error"], claimed_by=row["claimed_by"],
         lease_until=from_us(row["lease_until"]), run_id=row["run_id"],
+        remote_policy=row["remote_policy"], compensation=row["compensation"],
+        apply_url=row["apply_url"], match_key=row["match_key"], sources=sources,
+        history=history, status_changed_at=from_us(row["status_changed_at"]),
     )  # fmt: skip

@@ -14,11 +14,14 @@ from __future__ import annotations
 import sqlite3
 
 from applyflow.errors import StoreError
+from applyflow.matching import match_key
 from applyflow.store.runs import LAYER_DURATION_BUCKETS
 
-# 2: usage (at, cost) covering index for the spend series; 3: rollups for the metrics;
-# 4: runs by status (the crash sweep)
-SCHEMA_VERSION = 4
+# 2: usage (at, cost) covering index for the spend series; 3: rollups for the metrics
+# 4: job_sources, job_history; jobs.remote_policy, compensation, apply_url, match_key,
+#    status_changed_at (``migrate_v4`` fills them for jobs stored before)
+# 5: runs by status (the crash sweep)
+SCHEMA_VERSION = 5
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -41,12 +44,45 @@ CREATE TABLE IF NOT EXISTS jobs (
     error TEXT,
     claimed_by TEXT,
     lease_until INTEGER,
-    run_id TEXT
+    run_id TEXT,
+    remote_policy TEXT,
+    compensation TEXT,
+    apply_url TEXT,
+    match_key TEXT NOT NULL DEFAULT '',
+    status_changed_at INTEGER
 );
 CREATE INDEX IF NOT EXISTS jobs_status_ingested ON jobs (status, ingested_at);
 CREATE INDEX IF NOT EXISTS jobs_updated ON jobs (updated_at);
 CREATE INDEX IF NOT EXISTS jobs_applied ON jobs (applied_at);
 CREATE INDEX IF NOT EXISTS jobs_fit ON jobs (fit);
+CREATE INDEX IF NOT EXISTS jobs_match ON jobs (match_key, ingested_at);
+CREATE INDEX IF NOT EXISTS jobs_status_changed ON jobs (status, status_changed_at);
+
+-- Each posting of a job: one row per (posting fingerprint, source), so a job found on two
+-- boards has two. Its own content hash tells whether that posting changed.
+CREATE TABLE IF NOT EXISTS job_sources (
+    posting_id TEXT NOT NULL,
+    source TEXT NOT NULL,
+    job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+    external_id TEXT,
+    url TEXT,
+    apply_url TEXT,
+    content_hash TEXT NOT NULL,
+    first_seen INTEGER NOT NULL,
+    changed_at INTEGER NOT NULL,
+    PRIMARY KEY (posting_id, source)
+);
+CREATE INDEX IF NOT EXISTS job_sources_job ON job_sources (job_id, source);
+
+CREATE TABLE IF NOT EXISTS job_history (
+    job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+    at INTEGER NOT NULL,
+    recorded_at INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    previous TEXT,
+    note TEXT
+);
+CREATE INDEX IF NOT EXISTS job_history_job ON job_history (job_id);
 
 CREATE TABLE IF NOT EXISTS job_outputs (
     job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
@@ -229,6 +265,33 @@ REBUILD_ROLLUPS = [
 ]
 
 
+_V4_COLUMNS = (
+    "remote_policy TEXT", "compensation TEXT", "apply_url TEXT",
+    "match_key TEXT NOT NULL DEFAULT ''", "status_changed_at INTEGER",
+)  # fmt: skip
+
+
+def migrate_v4(conn: sqlite3.Connection) -> None:
+    """Jobs stored before version 4: each becomes its own one source (with its stored content
+    hash, so re-ingesting it finds it unchanged), gets its match key, and its last status
+    change is taken to be its application (or its last update). Their history starts empty."""
+    conn.execute(
+        "INSERT OR IGNORE INTO job_sources (posting_id, source, job_id, external_id, url,"
+        " content_hash, first_seen, changed_at) SELECT id, source, id, external_id, url,"
+        " content_hash, ingested_at, updated_at FROM jobs"
+    )
+    rows = conn.execute("SELECT id, company, title, location FROM jobs").fetchall()
+    conn.executemany(
+        "UPDATE jobs SET match_key = ? WHERE id = ?",
+        [(match_key(r["company"], r["title"], r["location"]), r["id"]) for r in rows],
+    )
+    conn.execute(
+        "UPDATE jobs SET status_changed_at = CASE WHEN status = 'applied'"
+        " THEN coalesce(applied_at, updated_at) ELSE updated_at END"
+        " WHERE status_changed_at IS NULL"
+    )
+
+
 def create_schema(conn: sqlite3.Connection) -> None:
     """Switch to WAL and create the tables once; refuse a database from a newer applyflow."""
     mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
@@ -243,11 +306,17 @@ def create_schema(conn: sqlite3.Connection) -> None:
                 f"({SCHEMA_VERSION}); upgrade applyflow"
             )
         if version < SCHEMA_VERSION:
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(jobs)")}
+            older = bool(columns) and "match_key" not in columns  # jobs from before version 4
+            for column in _V4_COLUMNS if older else ():
+                conn.execute(f"ALTER TABLE jobs ADD COLUMN {column}")
             for statement in SCHEMA.split(";"):
                 if statement.strip():
                     conn.execute(statement)
             for statement in [*TRIGGERS, *REBUILD_ROLLUPS]:
                 conn.execute(statement)
+            if older:
+                migrate_v4(conn)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         conn.execute("COMMIT")
     except BaseException:
