@@ -367,6 +367,7 @@ class RunStatus(StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"
     STOPPED = "stopped"  # ended early by a wider-scope budget or rate limit
+    CRASHED = "crashed"  # its process died: no heartbeat for APPLYFLOW_CLAIM_LEASE_S
 
 
 class Run(BaseModel):
@@ -377,6 +378,8 @@ class Run(BaseModel):
     started_at: datetime
     ended_at: datetime | None = None
     status: RunStatus = RunStatus.RUNNING
+    # Last sign of life of a running run (renewed with its job claims); None: its start.
+    heartbeat_at: datetime | None = None
     model: str = "offline"
     params: dict[str, Any] = Field(default_factory=dict)
     summary: dict[str, Any] = Field(default_factory=dict)

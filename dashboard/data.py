@@ -17,6 +17,7 @@ from applyflow.models import Job, Run, Status
 from applyflow.settings import Settings
 from applyflow.spend import budget_summary
 from applyflow.stats import FUNNEL_SIDE, funnel
+from applyflow.store.runs import sweep_dead_runs
 from applyflow.tracking import followups
 from dashboard.prefect_api import flow_run_url, prefect_status, prefect_urls
 from dashboard.source import NOW_ENV, RUNTIME_KEY, Source, clear_caches, context, now, store
@@ -124,9 +125,11 @@ def load_followups(src: Source, days: int, limit: int = 100) -> pd.DataFrame:
 
 # --- runs ------------------------------------------------------------------------------------
 @st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
-def load_runs(src: Source, limit: int = 20) -> pd.DataFrame:
-    """Recent runs, newest first."""
-    runs = store(src.url).list_runs(limit=limit)
+def load_runs(src: Source, _settings: Settings, limit: int = 20) -> pd.DataFrame:
+    """Recent runs, newest first (runs whose process died marked crashed first)."""
+    runs_store = store(src.url)
+    sweep_dead_runs(runs_store, now(src), _settings.claim_lease_s)
+    runs = runs_store.list_runs(limit=limit)
     return pd.DataFrame(
         [
             {

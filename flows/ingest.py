@@ -24,10 +24,14 @@ from flows.hooks import on_flow_failure
 from flows.results import IngestReport, SourceOutcome
 from tasks.ingest import Rejection, SourceBatch, expand_sources, read_source_task
 
-__all__ = ["ARTIFACT_KEY", "ingest"]
+__all__ = ["ARTIFACT_KEY", "NO_SOURCES", "ingest"]
 
 ARTIFACT_KEY = "ingest-report"
 ARTIFACT_ROWS = 500
+NO_SOURCES = (
+    "nothing to ingest: no sources were given and APPLYFLOW_SOURCES is empty; set it "
+    "(e.g. APPLYFLOW_SOURCES=greenhouse:BOARD,postings.json) or pass sources to the run"
+)
 
 RunLogger = Logger | LoggerAdapter
 
@@ -92,13 +96,16 @@ def ingest(sources: list[str] | None = None, base_url: str | None = None) -> Ing
     lever:COMPANY, ashby:BOARD, smartrecruiters:COMPANY, recruitee:COMPANY, workable:ACCOUNT.
 
     ``sources`` defaults to APPLYFLOW_SOURCES; ``base_url`` overrides the job-board API address.
+    With neither, there is nothing to read: the run says so and completes (so the hourly
+    ``ingest`` deployment never fails on a machine that has no sources configured yet).
     """
     settings = get_settings()
     logger = get_run_logger()
     wanted = expand_sources(list(sources or settings.sources))
-    if not wanted:
-        raise InputError("ingest", None, "no sources: pass SOURCE... or set APPLYFLOW_SOURCES")
     report = IngestReport(flow_run_id=str(flow_run.id) if flow_run.id else None)
+    if not wanted:
+        logger.warning(NO_SOURCES)
+        return report
     store = current_runtime().store_factory(settings.store_url)
     try:
         for source in wanted:

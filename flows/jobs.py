@@ -100,8 +100,9 @@ def _drive(ctx: RunContext, run_id: str, job_id: str) -> JobOutcome:
     for index, layer_task in enumerate(LAYER_TASKS.values()):
         if ctx.stopped:
             return _finish(ctx, job_id, Status.NEW, LAYERS[index:], f"deferred: {ctx.stop_reason}")
-        lease = ctx.settings.claim_lease_s
-        if not ctx.store.renew_lease(job_id, run_id, lease, ctx.runtime.clock()):
+        lease, now = ctx.settings.claim_lease_s, ctx.runtime.clock()
+        ctx.store.touch_run(run_id, now)  # the run's heartbeat, renewed with its claims
+        if not ctx.store.renew_lease(job_id, run_id, lease, now):
             # The user discarded it or the lease passed to another worker: theirs now.
             for layer in LAYERS[index:]:
                 mark(run_id, job_id, layer, ProgressStatus.SKIPPED, error="claim lost")

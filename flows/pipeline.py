@@ -29,6 +29,7 @@ from applyflow.modelspec import OFFLINE, parse_model
 from applyflow.runtime import Runtime, current_runtime
 from applyflow.settings import LAYERS, Settings, get_settings
 from applyflow.store import Store
+from applyflow.store.runs import sweep_dead_runs
 from applyflow.tracing import attributes_of
 from flows.hooks import alert_flow_failed
 from flows.jobs import run_all
@@ -214,6 +215,9 @@ def _start(
 ) -> tuple[RunContext, Run]:
     """Open the store, build the run's guard and context, save its ``Run`` row, register it."""
     store = runtime.store_factory(settings.store_url)
+    started = runtime.clock()
+    for dead in sweep_dead_runs(store, started, settings.claim_lease_s):
+        get_run_logger().warning("run %s stopped without ending: marked crashed", dead)
     models = [chosen] if chosen else models_in_use(settings)
     run_id, flow_run_id = uuid.uuid4().hex[:12], str(flow_run.id) if flow_run.id else None
     ctx = RunContext(
@@ -241,7 +245,8 @@ def _start(
     run = Run(
         id=ctx.run_id,
         flow_run_id=flow_run_id,
-        started_at=runtime.clock(),
+        started_at=started,
+        heartbeat_at=started,
         model=chosen or settings.model,
         params=params,
     )

@@ -20,6 +20,7 @@ from applyflow.settings import Settings, get_settings
 from applyflow.spend import budget_summary
 from applyflow.stats import funnel
 from applyflow.store import Store
+from applyflow.store.runs import sweep_dead_runs
 from applyflow.tracking import followups
 from flows.hooks import on_flow_failure
 from guards.alerts import post_webhook
@@ -37,6 +38,7 @@ _RUN_WORDS = {
     RunStatus.FAILED: "failed",
     RunStatus.STOPPED: "stopped (over budget or rate limit)",
     RunStatus.RUNNING: "running",
+    RunStatus.CRASHED: "crashed (its process died)",
 }
 
 
@@ -176,6 +178,7 @@ def daily_report() -> str:
     now = runtime.clock()
     store = runtime.store_factory(settings.store_url)
     try:
+        sweep_dead_runs(store, now, settings.claim_lease_s)  # a dead run reads as crashed
         text = build_report(settings, store, now)
     finally:
         store.close()

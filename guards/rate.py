@@ -29,6 +29,7 @@ __all__ = [
     "RateWindow",
     "rate_storage_url",
     "request_limits",
+    "storage_options",
     "token_limits",
 ]
 
@@ -57,24 +58,30 @@ def rate_storage_url(settings: Settings) -> str:
     return settings.store_url
 
 
+def storage_options(url: str) -> dict[str, Any]:
+    """Options for ``limits``' storage at ``url``. MongoDB: the store's database and client
+    timeouts, its own collections, and primary reads with majority writes whatever the URI
+    says (a window read from a secondary, or lost in a failover, would over-admit)."""
+    if not url.startswith("mongodb"):
+        return {}
+    from applyflow.store.mongo import client_options, database_name
+
+    return {
+        **client_options(url),
+        "database_name": database_name(url),
+        "counter_collection_name": "ratelimit_counters",
+        "window_collection_name": "ratelimit_windows",
+        "readPreference": "primary",
+        "w": "majority",
+    }
+
+
 def _open_storage(url: str) -> Storage:
     """One storage per URL per process (memory:// is then shared by every guard in it)."""
     with _storages_lock:
         storage = _storages.get(url)
         if storage is None:
-            options: dict[str, Any] = {}
-            if url.startswith("mongodb"):
-                from applyflow.store.mongo import database_name
-
-                # Same database as the store, own collections; fail fast if the server is down.
-                options = {
-                    "database_name": database_name(url),
-                    "counter_collection_name": "ratelimit_counters",
-                    "window_collection_name": "ratelimit_windows",
-                }
-                if "serverselectiontimeoutms" not in url.lower():
-                    options["serverSelectionTimeoutMS"] = 5000
-            storage = storage_from_string(url, **options)
+            storage = storage_from_string(url, **storage_options(url))
             _storages[url] = storage
         return storage
 
@@ -128,10 +135,11 @@ class RateGuard:
         *,
         on_quota_exhausted: Callable[[str, str], None] | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        storage: Storage | None = None,
     ) -> None:
         self.settings = settings
         self.storage_url = storage_url or rate_storage_url(settings)
-        self.storage = _open_storage(self.storage_url)
+        self.storage = storage if storage is not None else _open_storage(self.storage_url)
         self._moving = MovingWindowRateLimiter(self.storage)
         self._sliding = SlidingWindowCounterRateLimiter(self.storage)
         self._on_quota_exhausted = on_quota_exhausted
@@ -148,12 +156,29 @@ class RateGuard:
     def _limiter(self, check: _Check) -> MovingWindowRateLimiter | SlidingWindowCounterRateLimiter:
         return self._moving if check.kind == "requests" else self._sliding
 
+    def _moving_window(self, provider: str, check: _Check) -> tuple[float, int]:
+        """(oldest entry's time, weight used) of a request window; an empty one starts now.
+
+        ``limits``' MongoDB storage answers (None, 0) on a real server for a window document
+        whose entries have all aged out but that the TTL monitor has not removed yet (it runs
+        every 60 s), which ``limits``' own ``get_window_stats`` cannot add to.
+        """
+        key = check.item.key_for(_NAMESPACE, provider, check.kind)
+        start, used = self.storage.get_moving_window(
+            key, check.item.amount, check.item.get_expiry()
+        )
+        return (time.time() if start is None else start), used
+
     def _wait_s(self, provider: str, check: _Check) -> float:
         """Seconds until ``check`` could pass, from the window the storage reports."""
         ids = (_NAMESPACE, provider, check.kind)
         if check.kind == "requests":
-            reset = self._moving.get_window_stats(check.item, *ids).reset_time
-            return max(0.0, reset - time.time())
+            start, used = self._moving_window(provider, check)
+            if used + check.cost <= check.item.amount:
+                # Room now: the refusal was a lost race, not a full window (limits' MongoDB
+                # storage refuses the loser of two first inserts of a window on a server).
+                return 0.0
+            return max(0.0, start + check.item.get_expiry() - time.time())
         expiry = check.item.get_expiry()
         previous, previous_ttl, current, current_ttl = self.storage.get_sliding_window(
             check.item.key_for(*ids), expiry
@@ -217,17 +242,21 @@ class RateGuard:
         """Each limit of ``provider`` with what is left and when its window next frees up."""
         out = []
         for check in self._checks(provider, 1):
-            ids = (_NAMESPACE, provider, check.kind)
-            stats = self._limiter(check).get_window_stats(check.item, *ids)
+            if check.kind == "requests":
+                start, used = self._moving_window(provider, check)
+                remaining, reset = check.item.amount - used, start + check.item.get_expiry()
+            else:
+                ids = (_NAMESPACE, provider, check.kind)
+                reset, remaining = self._sliding.get_window_stats(check.item, *ids)
             out.append(
                 RateWindow(
                     kind=check.kind,
                     limit=_label(check.item, check.kind),
-                    remaining=stats.remaining,
+                    remaining=remaining,
                     reset_in_s=(
                         0.0
-                        if stats.remaining >= check.item.amount
-                        else round(max(0.0, stats.reset_time - time.time()), 3)
+                        if remaining >= check.item.amount
+                        else round(max(0.0, reset - time.time()), 3)
                     ),
                 )
             )

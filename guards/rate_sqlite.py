@@ -33,8 +33,15 @@ CREATE INDEX IF NOT EXISTS windows_expiry ON windows (expires_at);
 """
 
 
-class SQLiteStorage(Storage, MovingWindowSupport, SlidingWindowCounterSupport):
-    """Fixed window, moving window and sliding window counter storage in one SQLite file."""
+class SQLiteStorage(
+    Storage, MovingWindowSupport, SlidingWindowCounterSupport, TimestampedSlidingWindow
+):
+    """Fixed window, moving window and sliding window counter storage in one SQLite file.
+
+    Its sliding windows are aligned to the clock (``int(now / expiry)`` keys, like limits'
+    memory storage), which ``TimestampedSlidingWindow`` declares; limits' own tests
+    (``tests/limits_suite``) take that branch for it.
+    """
 
     STORAGE_SCHEME = ["sqlite"]
 
@@ -173,7 +180,7 @@ class SQLiteStorage(Storage, MovingWindowSupport, SlidingWindowCounterSupport):
     def _window_info(
         conn: sqlite3.Connection, key: str, expiry: int, now: float
     ) -> tuple[int, float, int, float]:
-        previous_key, current_key = TimestampedSlidingWindow.sliding_window_keys(key, expiry, now)
+        previous_key, current_key = SQLiteStorage.sliding_window_keys(key, expiry, now)
         previous = SQLiteStorage._get(conn, previous_key, now)
         current = SQLiteStorage._get(conn, current_key, now)
         previous_ttl = 0.0 if previous == 0 else (1 - (((now - expiry) / expiry) % 1)) * expiry
@@ -191,7 +198,7 @@ class SQLiteStorage(Storage, MovingWindowSupport, SlidingWindowCounterSupport):
             previous, previous_ttl, current, _ = self._window_info(conn, key, expiry, now)
             if floor(previous * previous_ttl / expiry + current) + amount > limit:
                 return False
-            _, current_key = TimestampedSlidingWindow.sliding_window_keys(key, expiry, now)
+            _, current_key = self.sliding_window_keys(key, expiry, now)
             self._incr(conn, current_key, 2 * expiry, amount, now)
             return True
 
@@ -199,8 +206,6 @@ class SQLiteStorage(Storage, MovingWindowSupport, SlidingWindowCounterSupport):
         return self._window_info(self._conn(), key, expiry, time.time())
 
     def clear_sliding_window(self, key: str, expiry: int) -> None:
-        previous_key, current_key = TimestampedSlidingWindow.sliding_window_keys(
-            key, expiry, time.time()
-        )
+        previous_key, current_key = self.sliding_window_keys(key, expiry, time.time())
         with self._tx() as conn:
             conn.execute("DELETE FROM counters WHERE key IN (?, ?)", (previous_key, current_key))

@@ -22,8 +22,8 @@ for _name in list(os.environ):
 import pytest  # noqa: E402
 
 from applyflow.store import Store  # noqa: E402
+from tests.mongo_server import MONGO_URI  # noqa: E402
 
-MONGO_URI = os.environ.get("APPLYFLOW_TEST_MONGODB_URI")
 STORE_KINDS = ["sqlite", "mongomock"] + (["mongodb"] if MONGO_URI else [])
 
 
@@ -42,14 +42,9 @@ def make_store(kind: str, tmp_path: Path) -> Store:
 
         make_writes_atomic()  # a real server's single-document atomicity (see that module)
         return MongoStore("mongodb://mongomock.test/applyflow_test", client=mongomock.MongoClient())
-    import uuid
-    from urllib.parse import urlsplit, urlunsplit
+    from tests.mongo_server import fresh_store
 
-    assert MONGO_URI
-    # A fresh database per test; the URI's options (authSource, replicaSet...) are kept.
-    parts = urlsplit(MONGO_URI)
-    url = urlunsplit(parts._replace(path=f"/applyflow_test_{uuid.uuid4().hex[:8]}"))
-    return MongoStore(url, drop_on_close=True)
+    return fresh_store()  # the session's client and database, every collection emptied
 
 
 @contextmanager
@@ -73,6 +68,26 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
 def sqlite_store(tmp_path: Path) -> Iterator[Store]:
     with opened_store("sqlite", tmp_path) as s:
         yield s
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _mongo_session() -> Iterator[None]:
+    """The real server's one client and database (if a test used them) end with the session."""
+    yield
+    if MONGO_URI:
+        from tests.mongo_server import end_session
+
+        end_session()
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``redis://127.0.0.1:PORT/0`` of a real redis-server started for this session (Debian's
+    package; tests/redis_server.py). Tests sharing it use their own keys or flush it."""
+    from tests.redis_server import running_redis
+
+    with running_redis(tmp_path_factory.mktemp("redis")) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

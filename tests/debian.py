@@ -1,5 +1,5 @@
-"""Debian tools the tests run for real (Prometheus, promtool): skipped where missing, except
-in CI, which must install them (`.ci/run`)."""
+"""Debian tools the tests run for real (Prometheus, promtool, redis-server, PostgreSQL 15):
+skipped where missing, except in CI, which must install them (`.ci/run`)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,13 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["PROMETHEUS", "PROMTOOL", "require"]
+__all__ = ["INITDB", "PG_BIN", "PROMETHEUS", "PROMTOOL", "REDIS_SERVER", "require"]
 
 PROMETHEUS = Path("/usr/bin/prometheus")
 PROMTOOL = Path("/usr/bin/promtool")
+REDIS_SERVER = Path("/usr/bin/redis-server")
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+INITDB = PG_BIN / "initdb"
 
 
 def require(binary: Path, package: str) -> Path:

@@ -20,16 +20,22 @@ def _api_url() -> str | None:
     return PREFECT_API_URL.value() or os.environ.get("PREFECT_API_URL")
 
 
-def _pooled(names: list[str]) -> list[str]:
-    """Deployments of these names that `prefect deploy` tied to a work pool."""
+def _pooled(flows_by_name: dict[str, str]) -> list[str]:
+    """``flow/deployment`` of the deployments `prefect deploy` made for workers (tied to a work
+    pool) that serving these would take over."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
 
     with get_client(sync_client=True) as client:
         found = client.read_deployments(
-            deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=names))
+            deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=list(flows_by_name)))
         )
-    return sorted(f"{d.name} (pool {d.work_pool_name})" for d in found if d.work_pool_name)
+        flow_names = {d.flow_id: client.read_flow(d.flow_id).name for d in found}
+    return sorted(
+        f"{flow_names[d.flow_id]}/{d.name}"
+        for d in found
+        if d.work_pool_name and flow_names[d.flow_id] == flows_by_name[d.name]
+    )
 
 
 @app.command()
@@ -48,6 +54,7 @@ def serve(
 
     Runs here, from this folder, until Ctrl-C; schedules are paused on exit. Set
     PREFECT_API_URL (e.g. after `make server`) to see and trigger the runs in the Prefect UI.
+    Refuses to start when that server has the same deployments in worker mode.
     """
     cfg = settings()
     with ExitStack() as stack:
@@ -71,21 +78,22 @@ def _serve(cfg: Settings, limit: int | None) -> None:
         raise fail(f"cannot load the flows to serve: {exc}") from None
     url = _api_url()
     try:
-        pooled = _pooled([d.name for d in deployments]) if url else []
+        pooled = _pooled({d.name: d.flow_name for d in deployments}) if url else []
     except httpx.HTTPError as exc:
         raise fail(
             f"Prefect API {url} is unreachable ({type(exc).__name__}); start it (`make server`) "
             "or unset PREFECT_API_URL"
         ) from None
     if pooled:
-        # Serving updates them in place and keeps their pool: a worker could take runs too.
-        err_console.print(
-            f"[yellow]note:[/] {', '.join(pooled)} came from `prefect deploy`; a worker on that "
-            "pool may also run them. Use one mode per server: stop those workers, or delete the "
-            "deployments first (`prefect deployment delete FLOW/NAME`).",
-            highlight=False,
+        # Serving would update them in place (their workers could take the runs too) and pause
+        # their schedules when it stops: leave worker mode alone.
+        removal = "; ".join(f"prefect deployment delete {name}" for name in pooled)
+        raise fail(
+            f"{', '.join(pooled)} are worker-mode deployments (`prefect deploy`) on {url}; "
+            "serving would take them over and pause them on exit. Use one mode per Prefect "
+            f"server: keep the workers, or remove those deployments first ({removal})."
         )
-    elif not url:
+    if not url:
         err_console.print(
             "[yellow]note:[/] PREFECT_API_URL is not set, so Prefect runs a temporary local API "
             "that ends with this process. For the UI: `make server`, then "

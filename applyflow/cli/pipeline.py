@@ -25,6 +25,7 @@ from applyflow.models import Job, ProgressRecord, ProgressStatus, Run, RunStatus
 from applyflow.modelspec import OFFLINE
 from applyflow.runtime import current_runtime
 from applyflow.settings import LAYERS
+from applyflow.store.runs import sweep_dead_runs
 
 if TYPE_CHECKING:
     from flows.results import IngestReport, JobOutcome, RunSummary
@@ -118,7 +119,8 @@ def ingest(
     The same posting on another source is linked to its job (another source, not another
     job); a changed posting updates its job and sends a finished one back to the queue.
     """
-    settings()
+    if not (sources or settings().sources):
+        raise fail("no sources: pass SOURCE... or set APPLYFLOW_SOURCES")
     ingest_flow, _ = load_flows()
     report = ingest_flow(sources=sources or None, base_url=base_url)
     let_prefect_record([report.flow_run_id])
@@ -250,6 +252,7 @@ def _progress_view(run: Run, rows: list[ProgressRecord], jobs: dict[str, Job]) -
 
 def _load(run_id: str | None) -> tuple[Run, list[ProgressRecord], dict[str, Job]]:
     with store_session() as store:
+        sweep_dead_runs(store, current_runtime().clock(), settings().claim_lease_s)
         found = store.get_run(run_id) if run_id else next(iter(store.list_runs(1)), None)
         if found is None:
             raise fail(
@@ -300,9 +303,11 @@ def _last_change(run_: Run, rows: list[ProgressRecord]) -> datetime:
 def _follow(
     run_: Run, rows: list[ProgressRecord], jobs: dict[str, Job], stale_s: float
 ) -> str | None:
-    """Redraw until the run ends (None) or looks dead (why it stopped following).
+    """Redraw until the run ends (None), crashes or looks dead (why it stopped following).
 
-    A run whose process died stays "running" forever; the store's own timestamps tell.
+    Each redraw reads the store through ``_load``, which marks a run with no heartbeat for a
+    claim lease ``crashed``; a run whose layers all finished but that never ended is given up
+    on sooner.
     """
     runtime = current_runtime()
     with Live(_progress_view(run_, rows, jobs), console=console, auto_refresh=False) as live:
@@ -313,12 +318,12 @@ def _follow(
                     f"every layer of run {run_.id} has finished but the run is still marked "
                     "running; its process probably died"
                 )
-            if quiet_s > stale_s:
-                return (
-                    f"run {run_.id} has not changed for over {stale_s:g}s "
-                    "(APPLYFLOW_CLAIM_LEASE_S); its process probably died"
-                )
             runtime.sleep(FOLLOW_POLL_S)  # polling the store is how --follow sees other processes
             run_, rows, jobs = _load(run_.id)
             live.update(_progress_view(run_, rows, jobs), refresh=True)
+    if run_.status == RunStatus.CRASHED:
+        return (
+            f"run {run_.id} crashed: its process gave no sign of life for over {stale_s:g}s "
+            "(APPLYFLOW_CLAIM_LEASE_S) and never ended it"
+        )
     return None

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from applyflow.errors import InvalidDate
+from applyflow.errors import InvalidDate, StoreError
 from applyflow.models import (
     APPLICATION_STATUSES,
     REQUEUE_ON_CHANGE,
@@ -24,6 +24,7 @@ from applyflow.models import (
 )
 
 __all__ = [
+    "MAX_SEARCH_CHARS",
     "NOTE_MAX",
     "JobStore",
     "PostingKeys",
@@ -31,12 +32,30 @@ __all__ = [
     "UpsertOutcome",
     "check_change_at",
     "check_note",
+    "check_search_text",
     "on_posting_change",
     "tally",
 ]
 
 UpsertOutcome = Literal["inserted", "linked", "updated", "requeued", "unchanged"]
 NOTE_MAX = 500  # characters of a status change's note
+
+
+# Longer search text is refused with a clear error on every store (MongoDB rejects a pattern
+# over 32 KB; no one types a search of 1,000 characters).
+MAX_SEARCH_CHARS = 1000
+
+
+def check_search_text(name: str, value: str | None) -> None:
+    """``StoreError`` when search text (``company``/``text``) cannot be searched for."""
+    if value is None:
+        return
+    if "\x00" in value:
+        raise StoreError(f"search {name} contains a NUL character; remove it and search again")
+    if len(value) > MAX_SEARCH_CHARS:
+        raise StoreError(
+            f"search {name} is {len(value):,} characters long; at most {MAX_SEARCH_CHARS:,}"
+        )
 
 
 @dataclass(frozen=True)
@@ -148,7 +167,8 @@ class JobStore(ABC):
     ) -> list[Job]:
         """Jobs newest-updated first. ``company`` and ``text`` match case-insensitively as
         substrings (text searches title, company and description); they are literal text,
-        never a regex or query operator."""
+        never a regex or query operator. Search text with a NUL character or longer than
+        ``MAX_SEARCH_CHARS`` is refused with ``StoreError`` (``check_search_text``)."""
 
     @abstractmethod
     def claim_jobs(

@@ -5,10 +5,17 @@ from __future__ import annotations
 import bisect
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
 
 from applyflow.models import LayerStats, ProgressRecord, Run
 
-__all__ = ["LAYER_DURATION_BUCKETS", "RunStore", "collect_layer_stats", "duration_bucket"]
+__all__ = [
+    "LAYER_DURATION_BUCKETS",
+    "RunStore",
+    "collect_layer_stats",
+    "duration_bucket",
+    "sweep_dead_runs",
+]
 
 # Upper bounds (seconds) of the layer duration buckets, as Prometheus histograms use them
 # (``le``). The stores keep counts per bucket: changing these needs a store schema upgrade.
@@ -44,6 +51,13 @@ def collect_layer_stats(
     ]
 
 
+def sweep_dead_runs(store: RunStore, now: datetime, lease_s: float) -> list[str]:
+    """Mark ``crashed`` the runs with no heartbeat for ``lease_s`` seconds: the claim lease
+    (``APPLYFLOW_CLAIM_LEASE_S``), after which their jobs can be claimed again anyway. Run by
+    every later run, ``applyflow status``, the dashboard's Runs page and the daily report."""
+    return store.crash_stale_runs(now - timedelta(seconds=lease_s))
+
+
 class RunStore(ABC):
     """Runs (one per pipeline flow run) and the (run, job, layer) progress rows."""
 
@@ -57,6 +71,16 @@ class RunStore(ABC):
     @abstractmethod
     def list_runs(self, limit: int = 20) -> list[Run]:
         """Newest started first."""
+
+    @abstractmethod
+    def touch_run(self, run_id: str, now: datetime) -> bool:
+        """Record a running run's heartbeat at ``now``; False unless it is still ``running``."""
+
+    @abstractmethod
+    def crash_stale_runs(self, stale_before: datetime) -> list[str]:
+        """Mark ``crashed`` every ``running`` run whose last heartbeat (its start, when it has
+        none) is before ``stale_before``: its process died. ``ended_at`` becomes that last
+        heartbeat. The ids marked, oldest first; atomic per run across processes."""
 
     @abstractmethod
     def record_progress(self, record: ProgressRecord) -> None:

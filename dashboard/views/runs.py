@@ -93,7 +93,7 @@ def _detail_guarded(src: data.Source, run_id: str, polling: bool) -> None:
 
 
 def _body(settings: Settings, src: data.Source) -> None:
-    runs = data.load_runs(src)
+    runs = data.load_runs(src, settings)
     if runs.empty:
         ui.empty("No runs yet. Process the queue (`make demo` runs one) and it shows up here.")
         return

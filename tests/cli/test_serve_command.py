@@ -1,4 +1,5 @@
-"""`applyflow serve` hands the three deployments to `prefect.serve` and warns about mixed modes.
+"""`applyflow serve` hands the three deployments to `prefect.serve`, and refuses to take over
+worker-mode deployments of the same names.
 
 `prefect.serve` itself (which runs until Ctrl-C) is replaced by a recorder here; serving for
 real is covered by tests/e2e/test_serve_e2e.py against a real Prefect server.
@@ -44,7 +45,7 @@ def test_serve_passes_every_deployment_and_the_limit(
     assert call["limit"] == 3
 
 
-def test_serve_warns_when_worker_mode_deployments_exist(
+def test_serve_leaves_worker_mode_deployments_alone(
     prefect_harness: None, cli_env: Path, runner: CliRunner, served: list[dict[str, Any]]
 ) -> None:
     from prefect.client.orchestration import get_client
@@ -59,13 +60,23 @@ def test_serve_warns_when_worker_mode_deployments_exist(
     pooled = daily_report.to_deployment(name="daily-report", work_pool_name="serve-test-pool")
     deployment_id = pooled.apply()
     try:
+        with get_client(sync_client=True) as client:
+            before = client.read_deployment(deployment_id)
         result = runner.invoke(app, ["serve"])
+        with get_client(sync_client=True) as client:
+            after = client.read_deployment(deployment_id)
     finally:
         with get_client(sync_client=True) as client:
             client.delete_deployment(deployment_id)
-    assert result.exit_code == 0, result.output
-    assert "daily-report (pool serve-test-pool) came from `prefect deploy`" in result.output
-    assert len(served) == 1
+    assert result.exit_code == 1
+    [line] = result.output.strip().splitlines()
+    assert line.startswith("error: daily-report/daily-report are worker-mode deployments")
+    assert "serving would take them over and pause them on exit" in line
+    assert "prefect deployment delete daily-report/daily-report" in line
+    assert served == []  # prefect.serve never ran: nothing was updated, nothing paused
+    assert (after.updated, after.work_pool_name, after.paused) == (
+        before.updated, "serve-test-pool", False,
+    )  # fmt: skip
 
 
 def test_serve_reports_an_unreachable_api(

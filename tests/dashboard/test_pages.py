@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from datetime import UTC
+from datetime import UTC, timedelta
 
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from applyflow.models import Status
+from applyflow.models import Run, RunStatus, Status
 from applyflow.settings import LAYERS, load_settings
 from applyflow.spend import budget_summary
 from applyflow.stats import funnel
@@ -107,6 +107,21 @@ def test_runs_page_shows_a_failed_layer_and_its_error(
     errors = _frame(at, "layer", "error")
     assert list(errors["error"]) == [FAILURE]
     assert at.get("progress")[0].value == 100  # a failed run still finished every layer task
+
+
+def test_runs_page_marks_a_run_whose_process_died_crashed(
+    seeded: SeededStore, open_app: Opener
+) -> None:
+    store, ids = seeded
+    silent_since = NOW - timedelta(hours=1)  # past the 15-minute claim lease
+    store.save_run(Run(id="run-dead", started_at=silent_since, heartbeat_at=silent_since))
+    at = open_app("runs")
+    runs = _frame(at, "run", "status").set_index("run")["status"]
+    assert runs["run-dead"] == "crashed"
+    assert runs[ids.live_run] == "running"  # its heartbeat is recent (its start, minutes ago)
+    dead = store.get_run("run-dead")
+    assert (dead.status, dead.ended_at) == (RunStatus.CRASHED, silent_since)
+    assert not at.error
 
 
 def test_runs_page_without_prefect_has_no_link(seeded: SeededStore, open_app: Opener) -> None:

@@ -26,7 +26,8 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 from applyflow.models import JobPosting, ProgressRecord, Run, utcnow
 from applyflow.settings import LAYERS
 from applyflow.store import Store, open_store
-from tests.e2e.conftest import VENV_BIN, PrefectServer
+from flows.deployments import WORK_POOL
+from tests.e2e.conftest import VENV_BIN, PrefectServer, Proc
 from tests.waiting import wait_until
 
 TIMEZONE = "Europe/Berlin"
@@ -211,3 +212,38 @@ def sample_states(
             return samples
         time.sleep(0.2)
     raise AssertionError(f"runs {ids} not final after {until_s:.0f}s; last {samples[-1:]}")
+
+
+def start_worker(ws: Workspace, name: str, *args: str, **env: str) -> Proc:
+    """A worker on the pool, returned once it says it started (so it polls from now on)."""
+    [proc] = start_workers(ws, [name], *args, **env)
+    return proc
+
+
+def start_workers(ws: Workspace, names: list[str], *args: str, **env: str) -> list[Proc]:
+    """Workers on the pool, started together, returned once each says it started."""
+    procs = [
+        ws.server.start(
+            name,
+            [PREFECT, "worker", "start", "--pool", WORK_POOL, "--name", name, *args],
+            ws.env(**env),
+        )
+        for name in names
+    ]
+    for name, proc in zip(names, procs, strict=True):
+
+        def started(proc: Proc = proc, name: str = name) -> bool:
+            assert proc.alive(), f"worker {name} exited:\n{proc.output()}"
+            return f"Worker '{name}' started!" in proc.output(tail=100_000)
+
+        wait_until(started, f"worker {name} to start", timeout=60, interval=0.25)
+    return procs
+
+
+def executed_by(log: str, runs: list[FlowRun]) -> list[str]:
+    """The flow runs that ran under a worker: their own output is streamed into its log.
+
+    ("submitting flow run" is not proof: two workers may both try the same run and the
+    server lets one of them have it.)
+    """
+    return [r.name for r in runs if f"Beginning flow run '{r.name}'" in log]

@@ -1,4 +1,5 @@
-"""A real Prefect server for the e2e tests: one per session, on a free port, stopped by PID.
+"""A real Prefect server for the e2e tests: one per session, on PostgreSQL, on a free port,
+stopped by PID.
 
 Every process these tests start runs in its own process group from the repo root, with the
 venv's binaries first on PATH, and is stopped by its PID (SIGINT, then SIGKILL) in teardown.
@@ -12,6 +13,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,6 +65,7 @@ class PrefectServer:
     home: Path
     logs: Path
     procs: list[Proc] = field(default_factory=list)
+    database_url: str | None = None  # the PostgreSQL database it keeps its state in
 
     def env(self, **extra: str) -> dict[str, str]:
         """Environment for a subprocess: this server, no developer settings, venv first."""
@@ -118,10 +121,10 @@ def _healthy(url: str) -> bool:
         return False
 
 
-@pytest.fixture(scope="session")
-def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectServer]:
-    """``prefect server start`` on a free port with a temporary PREFECT_HOME."""
-    base = tmp_path_factory.mktemp("prefect-server")
+@contextmanager
+def _prefect_server(base: Path, **server_env: str) -> Iterator[PrefectServer]:
+    """``prefect server start`` on a free port with a temporary PREFECT_HOME; every process
+    started through it is stopped at the end, the server last."""
     port = free_port()
     server = PrefectServer(
         api_url=f"http://127.0.0.1:{port}/api", home=base / "home", logs=base / "logs"
@@ -141,7 +144,7 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prefect
                 str(port),
             ],
             # A run refused a deployment slot is retried after 2 s instead of 30 s.
-            server.env(PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS="2"),
+            server.env(PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS="2", **server_env),
         )
 
         def up() -> bool:
@@ -154,3 +157,20 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prefect
         # Workers and serve processes first, the server last.
         for started in reversed(server.procs):
             started.stop()
+
+
+@pytest.fixture(scope="session")
+def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectServer]:
+    """``prefect server start`` on a throwaway PostgreSQL cluster (tests/postgres_server.py), as
+    production runs it: PREFECT_API_DATABASE_CONNECTION_URL=postgresql+asyncpg://..."""
+    from tests.postgres_server import running_postgres
+
+    with (
+        running_postgres() as database_url,
+        _prefect_server(
+            tmp_path_factory.mktemp("prefect-server"),
+            PREFECT_API_DATABASE_CONNECTION_URL=database_url,
+        ) as server,
+    ):
+        server.database_url = database_url
+        yield server

@@ -1,11 +1,16 @@
-"""Worker mode against a real Prefect server: `applyflow setup`, `prefect deploy --all` from
-prefect.yaml, `prefect worker start --pool applyflow`, runs triggered with `run_deployment`."""
+"""Worker mode against a real Prefect server on PostgreSQL: `applyflow setup`, `prefect deploy
+--all` from prefect.yaml, `prefect worker start --pool applyflow`, runs triggered with
+`run_deployment`."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
+from uuid import UUID
 
+import asyncpg
 import pytest
 from prefect.client.schemas.objects import FlowRun
 from prefect.deployments import run_deployment
@@ -16,22 +21,35 @@ from flows.deployments import DEPLOYMENTS, PROJECT_DIR, WORK_POOL
 from tests.e2e._helpers import (
     APPLYFLOW,
     PREFECT,
+    RUN_TIMEOUT_S,
     TIMEZONE,
     Workspace,
     api,
     deployment,
+    executed_by,
     progress_artifact,
     sample_states,
     settled_layer_runs,
+    start_worker,
+    start_workers,
     wait_final,
 )
-from tests.e2e.conftest import PrefectServer, Proc
+from tests.e2e.conftest import PrefectServer
+from tests.reliability.fake_openai import FakeOpenAI, Request, running
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
 JOBS = 20
-PARALLEL = "e2e-parallel"  # process_jobs with no deployment limit, for the two-worker test
+PARALLEL = "e2e-parallel"  # process_jobs with no deployment limit, for the two-worker tests
+SLOT_JOBS, SLOTS, LATENCY_S = 4, 2, 0.3
+CALLS_PER_JOB = 4  # extract, research, score, generate (publish calls no model)
+
+
+@pytest.fixture
+def provider() -> Iterator[FakeOpenAI]:
+    """A priced OpenAI-compatible loopback provider that takes LATENCY_S to answer."""
+    yield from running(latency_s=LATENCY_S, hang_s=180.0)  # a held call waits for the test
 
 
 @pytest.fixture(scope="module")
@@ -55,22 +73,6 @@ def deployed(prefect_server: PrefectServer, tmp_path_factory: pytest.TempPathFac
         env,
     )
     return ws
-
-
-def start_worker(ws: Workspace, name: str, *args: str, **env: str) -> Proc:
-    """A worker on the pool, returned once it says it started (so it polls from now on)."""
-    proc = ws.server.start(
-        name,
-        [PREFECT, "worker", "start", "--pool", WORK_POOL, "--name", name, *args],
-        ws.env(**env),
-    )
-
-    def started() -> bool:
-        assert proc.alive(), f"worker {name} exited:\n{proc.output()}"
-        return f"Worker '{name}' started!" in proc.output(tail=100_000)
-
-    wait_until(started, f"worker {name} to start", timeout=60, interval=0.25)
-    return proc
 
 
 @dataclass
@@ -193,15 +195,6 @@ def _calls_per_job(queue_run: QueueRun) -> int:
     return calls
 
 
-def _executed(log: str, runs: list[FlowRun]) -> list[str]:
-    """The flow runs that ran under a worker: their own output is streamed into its log.
-
-    ("submitting flow run" is not proof: two workers may both try the same run and the
-    server lets one of them have it.)
-    """
-    return [r.name for r in runs if f"Beginning flow run '{r.name}'" in log]
-
-
 def _spend_cap(queue_run: QueueRun, runs_at_once: int) -> float:
     """A total cap just above what the same 20 jobs cost in the single-worker run.
 
@@ -231,7 +224,7 @@ def test_two_workers_share_one_store(
     cap = _spend_cap(queue_run, runs_at_once=2)
     env = {"APPLYFLOW_BUDGET_TOTAL_USD": f"{cap:.6f}", "APPLYFLOW_JOB_CONCURRENCY": "1"}
     # One run per worker at a time, so two runs at once land on different workers.
-    workers = [start_worker(ws, f"worker-{n}", "--limit", "1", **env) for n in ("x", "y")]
+    workers = start_workers(ws, ["worker-x", "worker-y"], "--limit", "1", **env)
     try:
         with api(ws.server) as client:
             parallel = deployment(client, PARALLEL).id
@@ -247,7 +240,7 @@ def test_two_workers_share_one_store(
     logs = [w.output(tail=200_000) for w in workers]
     assert [r.state_name for r in runs] == ["Completed", "Completed"], logs
     # Each worker ran one of the two runs.
-    executed = [_executed(log, runs) for log in logs]
+    executed = [executed_by(log, runs) for log in logs]
     assert sorted(executed) == sorted([[runs[0].name], [runs[1].name]]), (executed, logs)
 
     done = [{r.job_id for r in ws.progress(ws.run_of(run.id).id)} for run in runs]
@@ -258,3 +251,107 @@ def test_two_workers_share_one_store(
     spent = ws.total_spend()
     assert spent == pytest.approx(expected, abs=1e-9), (spent, expected)
     assert spent <= cap, (spent, cap)
+
+
+def _most_in_flight(requests: list[Request]) -> int:
+    """The most requests the provider was answering at one moment."""
+    edges = sorted([(r.at, 1) for r in requests] + [(r.answered or r.at, -1) for r in requests])
+    most = current = 0
+    for _, step in edges:  # an answer at the instant of an arrival counts as before it
+        current += step
+        most = max(most, current)
+    return most
+
+
+def _flow_runs_in_postgres(database_url: str, ids: list[UUID]) -> int:
+    async def count() -> int:
+        conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
+        try:
+            return await conn.fetchval("SELECT count(*) FROM flow_run WHERE id = ANY($1)", ids)
+        finally:
+            await conn.close()
+
+    return asyncio.run(count())
+
+
+def test_two_workers_hold_llm_slots_across_workers_on_postgres(
+    deployed: Workspace, provider: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Two workers calling a priced provider that takes 0.3 s to answer, ``llm-openai`` set to 2
+    slots and two jobs at a time in each run: up to four calls want to go at once, and the
+    provider must never have more than two in flight. The provider holds the first call until a
+    call of the other run arrives, so the two runs are calling at the same time. Each job is
+    processed exactly once; the runs and their task runs are in the API and in the server's
+    PostgreSQL database."""
+    server = deployed.server
+    ws = Workspace(server, tmp_path_factory.mktemp("slots"))
+    job_ids = ws.add_jobs(SLOT_JOBS, "slots")
+    env = {
+        "APPLYFLOW_MODEL": "openai:gpt-4o-mini",  # priced by genai-prices; takes an llm slot
+        "APPLYFLOW_BASE_URL": provider.url,
+        "APPLYFLOW_API_KEY": "sk-fake-e2e-0000",
+        "APPLYFLOW_MAX_PARALLEL_CALLS": f'{{"openai": {SLOTS}}}',
+        "APPLYFLOW_JOB_CONCURRENCY": "2",
+        "APPLYFLOW_BUDGET_TOTAL_USD": "100",
+        "APPLYFLOW_MODEL_MAX_RETRIES": "0",
+        "APPLYFLOW_MODEL_TIMEOUT_S": "180",  # the held first call must not time out
+    }
+    with ws.store() as store:
+        job_of = {store.get_job(j).title: j for j in job_ids}
+
+    def run_of(request: Request) -> str | None:
+        with ws.store() as store:
+            return store.get_job(job_of[request.title]).run_id
+
+    provider.on(lambda request: True, "gate", times=1)
+    server.run([APPLYFLOW, "setup"], ws.env(**env))  # llm-openai with 2 slots
+    # One run per worker at a time, so the two runs land on different workers.
+    workers = start_workers(ws, ["slots-a", "slots-b"], "--limit", "1", **env)
+    try:
+        with api(server) as client:
+            assert client.read_global_concurrency_limit_by_name("llm-openai").limit == SLOTS
+            parallel = deployment(client, PARALLEL).id
+            ids = [
+                run_deployment(parallel, timeout=0, parameters={"limit": SLOT_JOBS // 2}).id
+                for _ in workers
+            ]
+            wait_until(provider.state.at_gate.is_set, "a first call", timeout=RUN_TIMEOUT_S)
+            held_by = run_of(provider.requests[0])
+
+            def other_run_calls() -> bool:
+                return any(run_of(r) != held_by for r in provider.requests[1:])
+
+            wait_until(other_run_calls, "the other run's call", timeout=RUN_TIMEOUT_S)
+            provider.open_gate()
+            runs = [wait_final(client, i, workers[0].output() + workers[1].output()) for i in ids]
+            held_after = client.read_global_concurrency_limit_by_name("llm-openai").active_slots
+    finally:
+        for worker in workers:
+            worker.stop()
+
+    logs = [w.output(tail=200_000) for w in workers]
+    assert [r.state_name for r in runs] == ["Completed", "Completed"], logs
+    assert sorted(executed_by(log, runs) for log in logs) == sorted([[r.name] for r in runs])
+
+    # Every job exactly once, across the two workers.
+    done = [{row.job_id for row in ws.progress(ws.run_of(run.id).id)} for run in runs]
+    assert done[0].isdisjoint(done[1]) and done[0] | done[1] == set(job_ids), done
+    with ws.store() as store:
+        assert {store.get_job(j).status for j in job_ids} == {Status.READY}
+    assert ws.usage_rows(job_ids) == dict.fromkeys(job_ids, CALLS_PER_JOB)
+    assert len(provider.billed()) == SLOT_JOBS * CALLS_PER_JOB
+
+    # The llm-openai slots held across both workers: never more than two calls in flight at the
+    # provider, although both runs called at once (the held call overlapped the other run's).
+    assert _most_in_flight(provider.requests) == SLOTS
+    assert held_after == 0
+
+    # The runs, as the API shows them, and in PostgreSQL.
+    for run, jobs in zip(runs, done, strict=True):
+        with api(server) as client:
+            names = {f"{layer}-{j}" for layer in LAYERS for j in jobs}
+            layer_runs = settled_layer_runs(client, run.id, names)
+        assert set(layer_runs) == names
+        assert {r.state_name for rs in layer_runs.values() for r in rs} == {"Completed"}
+    assert server.database_url is not None
+    assert _flow_runs_in_postgres(server.database_url, [run.id for run in runs]) == 2

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import html
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from applyflow.cli import app
+from applyflow.errors import StoreError
 from applyflow.models import Status
-from flows.ingest import ingest
+from applyflow.runtime import Runtime, use_runtime
+from applyflow.store import Store, open_store
+from flows.ingest import NO_SOURCES, ingest
 from tests.flows.conftest import Env
 from tests.loopback import Handler, serve
+
+ROOT = Path(__file__).resolve().parents[2]
 
 GREENHOUSE = {
     "jobs": [
@@ -106,9 +114,37 @@ def test_boards_and_files_land_bad_records_are_reported_and_reingest_adds_nothin
 
 
 def test_a_failed_ingest_raises_a_flow_failed_alert(pipeline_env: Env):
-    state = ingest(sources=[], return_state=True)  # no sources given and none configured
+    opened: list[str] = []
+
+    def store_factory(url: str) -> Store:
+        opened.append(url)
+        if len(opened) == 1:  # the flow's own store: the server is down
+            raise StoreError(f"store {url} is unreachable")
+        return open_store(url)  # the failure hook's: it records the alert
+
+    with use_runtime(Runtime(store_factory=store_factory)):
+        state = ingest(sources=[str(ROOT / "samples" / "postings.json")], return_state=True)
     assert state.is_failed(), state
     [alert] = pipeline_env.store.list_alerts()
     assert (alert.kind, alert.level) == ("flow_failed", "error")
     assert alert.key == f"flow:ingest:{state.state_details.flow_run_id}"
-    assert "ingest run" in alert.message and "no sources" in alert.message
+    assert "ingest run" in alert.message and "is unreachable" in alert.message
+
+
+def test_ingest_with_no_sources_says_so_and_completes(
+    pipeline_env: Env, caplog: pytest.LogCaptureFixture
+):
+    # The hourly deployment on a machine where APPLYFLOW_SOURCES is not set (yet).
+    with caplog.at_level(logging.WARNING):
+        state = ingest(sources=None, return_state=True)
+    assert state.is_completed(), state
+    report = state.result()
+    assert (report.inserted, report.rejected, report.sources) == (0, 0, [])
+    assert NO_SOURCES in caplog.text
+    assert pipeline_env.store.list_alerts() == []  # nothing failed, nothing to alert
+
+
+def test_cli_ingest_with_no_sources_is_a_one_line_error(pipeline_env: Env):
+    result = CliRunner().invoke(app, ["ingest"])
+    assert result.exit_code == 1
+    assert result.output.strip() == "error: no sources: pass SOURCE... or set APPLYFLOW_SOURCES"

@@ -92,9 +92,9 @@ class _Clock:
 
 
 def _follow(env: Env, statuses: list[ProgressStatus], clock: _Clock) -> tuple[Run, str]:
-    """A run left ``running`` with progress rows last written at NOW; follow it."""
+    """A run left ``running`` with progress rows and its heartbeat last written at NOW."""
     [job_id] = env.add_jobs(1)
-    run = Run(id="run-left", started_at=NOW - timedelta(minutes=5))
+    run = Run(id="run-left", started_at=NOW - timedelta(minutes=5), heartbeat_at=NOW)
     env.store.save_run(run)
     for layer, status in zip(LAYERS, statuses, strict=True):
         row = ProgressRecord(
@@ -115,14 +115,19 @@ def test_follow_stops_when_every_layer_finished_but_the_run_never_ended(pipeline
     assert f"every layer of run {run.id} has finished but the run is still marked" in output
 
 
-def test_follow_stops_when_a_running_run_has_not_changed_for_a_lease(pipeline_env: Env):
+def test_follow_shows_a_run_without_a_heartbeat_for_a_lease_as_crashed(pipeline_env: Env):
     pipeline_env.set(claim_lease_s=30)
     statuses = [ProgressStatus.COMPLETED, ProgressStatus.RUNNING] + [ProgressStatus.PENDING] * 3
     clock = _Clock(step_s=10)
     run, output = _follow(pipeline_env, statuses, clock)
-    assert clock.sleeps == 4  # quiet for 0, 10, 20, 30 s: still followed; 40 s: stopped
-    assert f"run {run.id} has not changed for over 30s" in output
-    assert "APPLYFLOW_CLAIM_LEASE_S" in output
+    assert clock.sleeps == 4  # silent for 0, 10, 20, 30 s: still running; 40 s: crashed
+    assert f"run {run.id} crashed" in output
+    assert "no sign of life for over 30s (APPLYFLOW_CLAIM_LEASE_S)" in output
+    stored = pipeline_env.store.get_run(run.id)
+    assert (stored.status, stored.ended_at) == (RunStatus.CRASHED, NOW)  # its last heartbeat
+    with use_runtime(Runtime(clock=lambda: clock.now)):
+        shown = json.loads(CliRunner().invoke(app, ["status", run.id, "--json"]).stdout)
+    assert shown["run"]["status"] == "crashed"
 
 
 def test_follow_keeps_following_a_live_run_until_it_ends(pipeline_env: Env):

@@ -35,17 +35,17 @@ def rate_worker(rate_url: str, attempts: int, barrier: Any, results: Any) -> Non
     results.put((os.getpid(), admitted))
 
 
-def spend_settings(store_url: str) -> Settings:
+def spend_settings(store_url: str, rate_url: str = "memory://") -> Settings:
     """$1.00 total cap; each call reserves $0.05 (50 output tokens) and costs $0.03."""
     return load_settings(
         store_url=store_url,
         budget_total_usd=SPEND_CAP_USD,
         prices={SPEND_MODEL: {"input": 0, "output": 1000}},
-        rate_storage_url="memory://",
+        rate_storage_url=rate_url,
     )
 
 
-def spend_worker(store_url: str, barrier: Any, results: Any) -> None:
+def spend_worker(store_url: str, rate_url: str, barrier: Any, results: Any) -> None:
     """Call through ``ModelGuard`` until the budget refuses. Reports the calls made and the most
     money the store held on the total scope (spent + reserved, nano-dollars) seen mid-call."""
     from langchain_core.messages import HumanMessage
@@ -66,7 +66,10 @@ def spend_worker(store_url: str, barrier: Any, results: Any) -> None:
 
     fake = FakeChat(input_tokens=4, output_tokens=30, during=sample_held)
     guard = ModelGuard(
-        spend_settings(store_url), store, model_factory=lambda m, t: fake, prefect_slots=False
+        spend_settings(store_url, rate_url),
+        store,
+        model_factory=lambda m, t: fake,
+        prefect_slots=False,
     )
     barrier.wait(WAIT_S)
     calls = 0

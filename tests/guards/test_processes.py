@@ -1,4 +1,5 @@
-"""Across processes: one SQLite rate window and one budget shared by 8 spawned workers."""
+"""Across processes: one rate window (SQLite or a real Redis) and one budget shared by 8 spawned
+workers."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from applyflow.models import utcnow
 from applyflow.money import to_nanos
 from applyflow.store.sqlite import SQLiteStore
 from guards.budget import BudgetGuard
+from guards.rate import RateGuard
 from tests import multiproc
 from tests.guards import _workers
 from tests.guards._workers import SPEND_CAP_USD, SPEND_MODEL
@@ -19,9 +21,24 @@ from tests.guards._workers import SPEND_CAP_USD, SPEND_MODEL
 WORKERS = 8
 
 
-def test_eight_processes_never_exceed_30_per_minute(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'ratelimits.db'}"
-    results = multiproc.run_together(_workers.rate_worker, [(url, 10)] * WORKERS)
+def _emptied(redis_url: str) -> str:
+    import redis
+
+    with redis.Redis.from_url(redis_url) as client:
+        client.flushdb()
+    return redis_url
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def rate_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The shared rate storage: a SQLite file, or the session's redis-server emptied first."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'ratelimits.db'}"
+    return _emptied(request.getfixturevalue("redis_url"))
+
+
+def test_eight_processes_never_exceed_30_per_minute(rate_url: str) -> None:
+    results = multiproc.run_together(_workers.rate_worker, [(rate_url, 10)] * WORKERS)
     stamps = sorted(t for _, admitted in results for t in admitted)
     assert len({pid for pid, _ in results}) == WORKERS
     assert len(stamps) >= 30  # the full allowance is used, not throttled below it
@@ -30,10 +47,12 @@ def test_eight_processes_never_exceed_30_per_minute(tmp_path: Path) -> None:
         assert in_window <= 30, f"{in_window} admissions in the minute from {start}"
 
 
-def test_eight_processes_never_spend_or_hold_over_the_cap(tmp_path: Path) -> None:
+def test_eight_processes_never_spend_or_hold_over_the_cap(tmp_path: Path, redis_url: str) -> None:
+    """The budget race, with every call's rate window in the session's real Redis."""
+    rate_url = _emptied(redis_url)
     url = f"sqlite:///{tmp_path / 'applyflow.db'}"
     SQLiteStore(url).close()  # create the schema once, before the race
-    outcomes = multiproc.run_together(_workers.spend_worker, [(url,)] * WORKERS)
+    outcomes = multiproc.run_together(_workers.spend_worker, [(url, rate_url)] * WORKERS)
     store = SQLiteStore(url)
     try:
         now = utcnow()
@@ -51,6 +70,10 @@ def test_eight_processes_never_spend_or_hold_over_the_cap(tmp_path: Path) -> Non
         assert total.reserved == 0 and store.open_reservations(now) == 0
     finally:
         store.close()
+    # Every call took its request from the shared Redis window (fakeai: 60/minute by default);
+    # each worker's last call, refused by the budget, may have taken one too (guard order).
+    window = RateGuard(_workers.spend_settings(url, rate_url)).windows("fakeai")[0]
+    assert 60 - usage.calls - WORKERS <= window.remaining <= 60 - usage.calls
 
 
 def test_a_crashed_holders_reservation_expires_after_its_lease(tmp_path: Path) -> None:

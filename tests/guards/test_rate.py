@@ -14,7 +14,13 @@ from limits.strategies import (
 )
 
 from applyflow.errors import RateLimited
-from guards.rate import RateGuard, rate_storage_url, request_limits, token_limits
+from guards.rate import (
+    RateGuard,
+    rate_storage_url,
+    request_limits,
+    storage_options,
+    token_limits,
+)
 from guards.rate_sqlite import SQLiteStorage
 
 
@@ -154,24 +160,30 @@ def test_default_storage_follows_the_store(make_settings, tmp_path: Path) -> Non
     assert rate_storage_url(explicit) == "redis://cache:6379"
 
 
-def test_mongo_store_shares_its_database_for_rate_windows(make_settings, monkeypatch) -> None:
-    import guards.rate as rate
+def test_mongo_rate_storage_uses_the_store_database_pinned_to_the_primary() -> None:
+    import pymongo
+    from pymongo.read_preferences import Primary
 
-    opened = []
-    monkeypatch.setattr(rate, "storage_from_string", lambda url, **kw: opened.append((url, kw)))
-    monkeypatch.setattr(rate, "_storages", {})
-    rate._open_storage("mongodb://db.example:27017/apps")
-    assert opened == [
-        (
-            "mongodb://db.example:27017/apps",
-            {
-                "database_name": "apps",
-                "counter_collection_name": "ratelimit_counters",
-                "window_collection_name": "ratelimit_windows",
-                "serverSelectionTimeoutMS": 5000,
-            },
-        )
-    ]
+    url = "mongodb://db.example:27017/apps?readPreference=secondaryPreferred&w=1"
+    options = storage_options(url)
+    assert {k: options[k] for k in ("database_name", "counter_collection_name")} == {
+        "database_name": "apps",
+        "counter_collection_name": "ratelimit_counters",
+    }
+    assert options["window_collection_name"] == "ratelimit_windows"
+    # limits hands the rest to pymongo's MongoClient: the options beat the URI's own.
+    limits_own = ("database_name", "counter_collection_name", "window_collection_name")
+    client_kwargs = {k: v for k, v in options.items() if k not in limits_own}
+    client = pymongo.MongoClient(url, connect=False, **client_kwargs)
+    try:
+        assert isinstance(client.read_preference, Primary)
+        assert client.write_concern.document == {"w": "majority"}
+        assert client.options.server_selection_timeout == 20  # outlasts an election
+        assert client.options.pool_options.socket_timeout == 30  # no half-open hang
+    finally:
+        client.close()
+    assert storage_options("redis://cache:6379/0") == {}
+    assert storage_options("sqlite:///x.db") == {}
 
 
 # --- the SQLite storage on its own, through limits' own strategies -------------------------

@@ -16,7 +16,8 @@ echo_key    401 whose message repeats the API key it was sent (a careless proxy)
 gate        like ok, but only once ``open_gate()`` is called (a call in flight, held by the test)
 
 Every request is recorded (arrival time, fault, status, usage sent) so tests assert on what the
-provider really saw and billed.
+provider really saw and billed. ``latency_s`` makes each good answer take that long, so calls
+overlap the way they do at a real provider.
 """
 
 from __future__ import annotations
@@ -116,8 +117,11 @@ def _tokens(text: str) -> int:
 class FakeOpenAI:
     """The server; ``url`` is the base URL to give ``APPLYFLOW_BASE_URL``."""
 
-    def __init__(self, *, retry_after_s: float = 1.0, hang_s: float = 10.0) -> None:
+    def __init__(
+        self, *, retry_after_s: float = 1.0, hang_s: float = 10.0, latency_s: float = 0.0
+    ) -> None:
         self.retry_after_s, self.hang_s = retry_after_s, hang_s
+        self.latency_s = latency_s  # how long an answer takes, as a real provider's would
         self.state = _State()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
@@ -274,6 +278,8 @@ class FakeOpenAI:
                     if fault == "gate":
                         fake.state.at_gate.set()
                         fake.state.gate.wait(fake.hang_s)
+                    elif fake.latency_s:
+                        time.sleep(fake.latency_s)  # the provider thinking, not a wait for sync
                     status, payload = fake._reply(body, fault, request)
                     request.status = status
                     self._send(status, payload)

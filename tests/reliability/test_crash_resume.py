@@ -1,4 +1,5 @@
-"""kill -9 a worker mid-layer: its claim and reservation expire, a rerun finishes the job once."""
+"""kill -9 a worker mid-layer: its claim and reservation expire, its run is marked crashed, and a
+rerun finishes the job once."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
-from applyflow.models import ProgressStatus, Status, utcnow
+from applyflow.models import ProgressStatus, RunStatus, Status, utcnow
 from applyflow.runtime import Runtime, use_runtime
 from flows.pipeline import process_jobs
 from tests.reliability.conftest import ROOT, Pipeline, provider_settings
@@ -72,6 +73,8 @@ def test_killed_worker_mid_layer_resumes_without_paying_twice(pipeline: Pipeline
     assert worker.returncode == -signal.SIGKILL
 
     # Right now the dead worker still holds both; once the leases pass, neither is held.
+    [dead_run] = pipeline.store.list_runs(1)
+    assert dead_run.status == RunStatus.RUNNING and dead_run.heartbeat_at is not None
     now = utcnow()
     later = now + timedelta(seconds=CLAIM_LEASE_S + 1)
     assert pipeline.store.claim_jobs(1, "another-worker", 60, now) == []
@@ -81,10 +84,16 @@ def test_killed_worker_mid_layer_resumes_without_paying_twice(pipeline: Pipeline
     paid_before = pipeline.store.usage_total(job_id=job_id)
     assert paid_before.calls == 2  # extract and research were billed before the crash
 
-    # The rerun sees the claim expired (a later "now") and finishes the job.
+    # The rerun (configured as the dead worker was) sees the claim expired (a later "now").
+    pipeline.set(claim_lease_s=CLAIM_LEASE_S, budget_lease_s=BUDGET_LEASE_S)
     with use_runtime(Runtime(clock=lambda: utcnow() + timedelta(seconds=60))):
         summary = process_jobs(limit=5)
     assert [(j.id, j.status) for j in summary.jobs] == [(job_id, "ready")]
+    # The rerun found the dead run silent past the lease and marked it crashed, at its last
+    # heartbeat (the score layer's start), not at the rerun's "now".
+    crashed = pipeline.store.get_run(dead_run.id)
+    assert (crashed.status, crashed.ended_at) == (RunStatus.CRASHED, dead_run.heartbeat_at)
+    assert pipeline.store.get_run(summary.run_id).status == RunStatus.COMPLETED
     progress = {r.layer: r.status for r in pipeline.store.list_progress(summary.run_id)}
     assert progress["extract"] == progress["research"] == ProgressStatus.CACHED
 

@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from applyflow.errors import InvalidTransition, JobNotFound
+from applyflow.errors import InvalidTransition, JobNotFound, StoreError
 from applyflow.models import Status
 from applyflow.store import Store
+from applyflow.store.jobs import MAX_SEARCH_CHARS
 from tests.factories import NOW, add_job, add_jobs, make_output, make_posting
 
 LATER = NOW + timedelta(minutes=5)
@@ -107,6 +108,19 @@ class TestListJobs:
             add_job(store, company=company, description="Plain description.")
         assert sorted(j.company for j in store.list_jobs(company=query)) == expected
         assert sorted(j.company for j in store.list_jobs(text=query)) == expected
+
+    @pytest.mark.parametrize("field", ["company", "text"])
+    def test_unsearchable_text_is_refused_with_a_clear_error(
+        self, store: Store, field: str
+    ) -> None:
+        add_job(store, company="Acme", description="Plain description.")
+        with pytest.raises(StoreError, match=f"search {field} contains a NUL character"):
+            store.list_jobs(**{field: "Ac\x00me"})
+        with pytest.raises(StoreError, match=f"search {field} is 1,001 characters long"):
+            store.list_jobs(**{field: "x" * (MAX_SEARCH_CHARS + 1)})
+        # The longest allowed search runs, even where escaping doubles it ('.' -> '\.').
+        assert store.list_jobs(**{field: "." * MAX_SEARCH_CHARS}) == []
+        assert store.list_jobs(**{field: "€" * MAX_SEARCH_CHARS}) == []
 
     def test_min_fit_excludes_lower_and_unscored(self, store: Store) -> None:
         low, high, _unscored = add_jobs(store, 3)

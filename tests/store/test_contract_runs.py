@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
@@ -100,3 +101,55 @@ class TestRuns:
         assert store.get_run("r1") == done
         assert [r.id for r in store.list_runs()] == ["r2", "r1"]
         assert [r.id for r in store.list_runs(limit=1)] == ["r2"]
+
+
+class TestHeartbeats:
+    def test_touch_renews_only_a_running_run(self, store: Store) -> None:
+        store.save_run(Run(id="live", started_at=NOW))
+        store.save_run(Run(id="done", started_at=NOW, status=RunStatus.COMPLETED, ended_at=NOW))
+        assert store.touch_run("live", LATER) is True
+        assert store.get_run("live").heartbeat_at == LATER
+        assert store.touch_run("done", LATER) is False
+        assert store.touch_run("missing", LATER) is False
+        assert store.get_run("done").heartbeat_at is None
+
+    def test_runs_silent_past_the_bound_are_crashed_at_their_last_heartbeat(
+        self, store: Store
+    ) -> None:
+        store.save_run(Run(id="dead", started_at=NOW))
+        store.touch_run("dead", NOW + timedelta(minutes=1))
+        store.save_run(Run(id="never-beat", started_at=NOW))  # started, then nothing
+        store.save_run(Run(id="alive", started_at=NOW))
+        store.touch_run("alive", LATER)
+        ended = Run(id="ended", started_at=NOW, status=RunStatus.FAILED, ended_at=NOW)
+        store.save_run(ended)
+
+        bound = NOW + timedelta(minutes=2)
+        assert store.crash_stale_runs(bound) == ["never-beat", "dead"]  # oldest sign first
+        dead, never = store.get_run("dead"), store.get_run("never-beat")
+        assert (dead.status, dead.ended_at) == (RunStatus.CRASHED, NOW + timedelta(minutes=1))
+        assert (never.status, never.ended_at) == (RunStatus.CRASHED, NOW)
+        assert store.get_run("alive").status == RunStatus.RUNNING
+        assert store.get_run("ended") == ended
+        assert store.crash_stale_runs(bound) == []  # once
+        assert store.touch_run("dead", LATER) is False  # a crashed run stays crashed...
+        finished = dead.model_copy(update={"status": RunStatus.COMPLETED, "ended_at": LATER})
+        store.save_run(finished)  # ...unless its own process ends it after all
+        assert store.get_run("dead") == finished
+
+    def test_threads_sweeping_at_once_mark_each_run_once(self, store: Store) -> None:
+        for i in range(20):
+            store.save_run(Run(id=f"r{i:02d}", started_at=NOW))
+        marked: list[list[str]] = []
+        barrier = threading.Barrier(4)
+
+        def sweep() -> None:
+            barrier.wait(timeout=30)
+            marked.append(store.crash_stale_runs(LATER))
+
+        threads = [threading.Thread(target=sweep) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert sorted(run for ids in marked for run in ids) == [f"r{i:02d}" for i in range(20)]

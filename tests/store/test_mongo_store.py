@@ -19,6 +19,7 @@ from typing import Any
 
 import mongomock
 import pytest
+from pymongo.errors import OperationFailure
 
 from applyflow.errors import BudgetExceeded, JobNotFound, StoreError
 from applyflow.models import (
@@ -29,9 +30,11 @@ from applyflow.models import (
     Status,
     UsageRecord,
 )
-from applyflow.store.mongo import MongoStore
-from tests.conftest import MONGO_URI, opened_store
+from applyflow.store.mongo import MongoStore, client_options, pinned_database
+from applyflow.store.mongo.indexes import INDEXES, OBSOLETE, QUERIES, claim_query, index_name, order
+from tests.conftest import opened_store
 from tests.factories import make_posting
+from tests.mongo_server import MONGO_URI, with_database
 
 pytestmark = pytest.mark.mongo
 
@@ -68,21 +71,177 @@ def _run_threads(target: Any) -> None:
         raise errors[0]
 
 
-# --- indexes ---------------------------------------------------------------------------------
-def test_indexes_are_created_on_open(mongo_store: MongoStore) -> None:
+# --- indexes (the table in applyflow/store/mongo/_indexes.py) -------------------------------
+def _key_fields(keys: tuple[tuple[str, int], ...]) -> list[str]:
+    return [field for field, _ in keys]
+
+
+def test_the_indexes_are_exactly_the_table(mongo_store: MongoStore) -> None:
     db = mongo_store._db
-    jobs = db.jobs.index_information()
-    assert {"status_1_ingested_at_1", "applied_at_1", "updated_at_1", "company_1"} <= set(jobs)
-    # Postings by fingerprint, the cross-source match, the follow-ups.
-    assert {"sources.posting_id_1", "match_key_1_ingested_at_1"} <= set(jobs)
-    assert "status_1_status_changed_at_1" in jobs
-    usage = db.usage.index_information()
-    assert usage["call_id_1"].get("unique") is True
-    assert {"at_1", "provider_1", "model_1", "layer_1", "job_id_1", "run_id_1"} <= set(usage)
-    progress = db.progress.index_information()["run_id_1_job_id_1_layer_1"]
-    assert progress.get("unique") is True
-    assert "state_1_lease_until_1" in db.reservations.index_information()
-    assert "key_1_at_-1" in db.alerts.index_information()
+    for collection in {index.collection for index in INDEXES} | set(OBSOLETE):
+        got = db[collection].index_information()
+        want = {index_name(i.keys): i for i in INDEXES if i.collection == collection}
+        assert set(got) - {"_id_"} == set(want), collection  # nothing unused, nothing missing
+        for name, index in want.items():
+            assert [(f, int(d)) for f, d in got[name]["key"]] == list(index.keys), name
+            assert bool(got[name].get("unique")) == index.unique, name
+            assert got[name].get("expireAfterSeconds") == index.expire_after_s, name
+
+
+def test_each_query_is_served_by_its_index_in_order() -> None:
+    """Equality fields first, then the sort (direction included), then the ranges: an index
+    in that order serves the sort with no in-memory SORT and bounds every range."""
+    by_name = {index_name(i.keys): i for i in INDEXES}
+    used = set()
+    for name, query in QUERIES.items():
+        index = by_name[query.index]
+        assert index.collection == query.collection, name
+        fields = _key_fields(index.keys)
+        n_eq, n_sort = len(query.equality), len(query.sort)
+        assert set(fields[:n_eq]) == set(query.equality), name
+        assert index.keys[n_eq : n_eq + n_sort] == query.sort, name
+        sorted_fields = set(_key_fields(query.sort))
+        assert all(r in sorted_fields or r in fields[n_eq + n_sort :] for r in query.ranges), name
+        used.add(query.index)
+    # Every index serves a query, but for constraints (unique call ids) and TTL expiry.
+    plain = {name for name, i in by_name.items() if not i.unique and i.expire_after_s is None}
+    assert plain <= used, f"indexes no query uses: {plain - used}"
+
+
+def test_old_indexes_are_dropped_when_a_store_opens() -> None:
+    client = mongomock.MongoClient()
+    db = client["upgraded"]
+    for collection, names in OBSOLETE.items():
+        for name in names:
+            fields = name.removesuffix("_1").removesuffix("_-1").split("_1_")
+            db[collection].create_index([(f, 1) for f in fields], name=name)
+    MongoStore("mongodb://mongomock.test/upgraded", client=client)
+    for collection, names in OBSOLETE.items():
+        assert not set(names) & set(db[collection].index_information()), collection
+
+
+@pytest.mark.skipif(not MONGO_URI, reason="needs APPLYFLOW_TEST_MONGODB_URI (a real server)")
+def test_a_real_server_plans_each_query_on_its_index_without_sorting(
+    mongo_store: MongoStore,
+) -> None:
+    """explain() of the queries the store sends: the named index wins, no SORT, no COLLSCAN."""
+    statuses = list(Status)
+    mongo_store.upsert_jobs((make_posting() for _ in range(300)), NOW)
+    for i, job in enumerate(mongo_store.list_jobs(limit=300)):
+        mongo_store.set_status(job.id, statuses[i % 3 + 1] if i % 2 else Status.NEW, NOW)
+    db, later = mongo_store._db, NOW + timedelta(days=1)
+    finds = {
+        "claim_jobs": ("jobs", claim_query([Status.NEW], NOW)),
+        "list_jobs": ("jobs", {}),
+        "list_jobs_by_status": ("jobs", {"status": {"$in": ["new", "ready"]}}),
+        "applied_since": ("jobs", {"applied_at": {"$gte": NOW, "$lte": later}}),
+        "job_of_posting": ("jobs", {"sources.posting_id": "p"}),
+        "same_posting_elsewhere": ("jobs", {"match_key": "k", "sources.source": {"$ne": "s"}}),
+        "list_followups": (
+            "jobs",
+            {"status": {"$in": ["applied"]}, "status_changed_at": {"$lte": NOW}},
+        ),
+        "usage_between": ("usage", {"at": {"$gte": NOW, "$lt": later}}),
+        "usage_of_run": ("usage", {"run_id": "r"}),
+        "usage_of_job": ("usage", {"job_id": "j"}),
+        "list_progress": ("progress", {"run_id": "r"}),
+        "list_runs": ("runs", {}),
+        "stale_runs": ("runs", {"status": "running", "heartbeat_at": {"$lt": NOW}}),
+        "reservations_past_lease": ("reservations", {"state": "open", "lease_until": {"$lt": NOW}}),
+        "expired_holds": ("budget", {"holds.until": {"$lt": NOW}}),
+        "old_settle_markers": ("budget", {"applied.at": {"$lt": NOW}}),
+        "list_alerts": ("alerts", {"at": {"$gte": NOW}}),
+        "alerts_by_kind": ("alerts", {}),
+        "usage_totals": ("usage_totals", {}),
+        "pending_alerts": ("alert_keys", {"pending.at": {"$gte": NOW}}),
+        "status_counts": ("jobs", {"status": "new"}),
+    }
+    assert set(finds) == set(QUERIES)
+    for name, (collection, query) in finds.items():
+        shape = QUERIES[name]
+        cursor = db[collection].find(query)
+        if shape.sort:
+            cursor = cursor.sort(order(name))
+        stages, indexes = _plan(cursor.explain())
+        assert "COLLSCAN" not in stages and "SORT" not in stages, (name, stages)
+        assert indexes == {shape.index}, (name, indexes)
+
+
+def _plan(explained: dict) -> tuple[set[str], set[str]]:
+    """Stages and index names of the winning plan (rejected plans left out)."""
+    stages: set[str] = set()
+    indexes: set[str] = set()
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            if "stage" in node:
+                stages.add(node["stage"])
+            if "indexName" in node:
+                indexes.add(node["indexName"])
+            for key, value in node.items():
+                if key != "rejectedPlans":
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(explained.get("queryPlanner", {}).get("winningPlan", explained))
+    return stages, indexes
+
+
+# --- the connection: timeouts, pinned reads and writes, test databases ------------------------
+def test_a_uri_cannot_unpin_primary_reads_or_majority_writes() -> None:
+    import pymongo
+    from pymongo.read_preferences import Primary
+
+    url = "mongodb://db.example/apps?readPreference=secondaryPreferred&w=0"
+    client = pymongo.MongoClient(url, connect=False, **client_options(url))
+    try:
+        db = pinned_database(client, "apps")
+        assert isinstance(db.read_preference, Primary)
+        assert db.write_concern.document == {"w": "majority"}
+        assert client.options.server_selection_timeout == 20  # outlasts a 10-12 s election
+        assert client.options.pool_options.socket_timeout == 30  # a reply is awaited 30 s
+        assert client.options.pool_options.connect_timeout == 10
+    finally:
+        client.close()
+
+
+def test_the_uri_own_timeouts_win() -> None:
+    url = "mongodb://h/x?serverSelectionTimeoutMS=300&socketTimeoutMS=5000"
+    options = client_options(url)
+    assert "serverSelectionTimeoutMS" not in options and "socketTimeoutMS" not in options
+    assert options["connectTimeoutMS"] == 10_000
+    assert "socketTimeoutMS" not in client_options("mongodb://h/x?timeoutMS=9000")
+
+
+@pytest.mark.parametrize(
+    ("uri", "expected"),
+    [
+        ("mongodb://root:pw@host/", "mongodb://root:pw@host/t?authSource=admin"),
+        ("mongodb://u:p@h:27017/app?replicaSet=rs", "mongodb://u:p@h:27017/t?replicaSet=rs&authSource=app"),
+        ("mongodb://u:p@h/app?authSource=users", "mongodb://u:p@h/t?authSource=users"),
+        ("mongodb+srv://u:p@cluster.example.net", "mongodb+srv://u:p@cluster.example.net/t?authSource=admin"),
+        ("mongodb://h/app?w=majority", "mongodb://h/t?w=majority"),
+    ],
+)  # fmt: skip
+def test_a_test_database_keeps_the_uri_login_database(uri: str, expected: str) -> None:
+    assert with_database(uri, "t") == expected
+
+
+def test_drop_on_close_drops_collections_without_drop_database() -> None:
+    class ReadWriteOnly(mongomock.MongoClient):
+        """A user with the readWrite role: no dropDatabase."""
+
+        def drop_database(self, name_or_database: object) -> None:
+            raise OperationFailure("not authorized on x to execute command dropDatabase", 13)
+
+    client = ReadWriteOnly()
+    store = MongoStore("mongodb://mongomock.test/throwaway", client=client, drop_on_close=True)
+    store.upsert_job(make_posting(), NOW)
+    assert client["throwaway"].list_collection_names()
+    store.close()
+    assert client["throwaway"].list_collection_names() == []
 
 
 # --- user text stays literal -----------------------------------------------------------------
@@ -191,29 +350,6 @@ def test_budget_counters_are_integers_without_float_drift(mongo_store: MongoStor
     assert counter["spent"] == 300_000_000 and counter["reserved"] == 0
     assert isinstance(counter["spent"], int)
     assert mongo_store.scope_states(["total"], NOW)["total"].spent == 0.3
-
-
-def test_reservation_cut_short_is_undone_on_exactly_the_scopes_it_held(
-    mongo_store: MongoStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    caps = {"total": 1.0, "day:2026-03-04": 1.0, "run:r": 1.0}
-    real_ensure = mongo_store._ensure_counter
-
-    def die_on_run_scope(scope: str) -> None:
-        if scope == "run:r":
-            raise RuntimeError("worker killed mid-reservation")
-        real_ensure(scope)
-
-    monkeypatch.setattr(mongo_store, "_ensure_counter", die_on_run_scope)
-    with pytest.raises(RuntimeError):
-        mongo_store.reserve("cut", caps, 0.4, NOW, lease_s=60)
-    monkeypatch.undo()
-    raw = {doc["_id"]: doc["reserved"] for doc in mongo_store._db.budget.find()}
-    assert raw == {"total": 400_000_000, "day:2026-03-04": 400_000_000}
-
-    assert mongo_store.expire_reservations(NOW + timedelta(seconds=61)) == 1
-    raw = {doc["_id"]: doc["reserved"] for doc in mongo_store._db.budget.find()}
-    assert raw == {"total": 0, "day:2026-03-04": 0}  # run:r never touched, nothing negative
 
 
 def test_reservation_is_held_through_the_last_instant_of_its_lease(

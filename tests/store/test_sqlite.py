@@ -215,4 +215,4 @@ def test_a_version_2_store_is_upgraded_and_its_jobs_look_unchanged(tmp_path: Pat
     finally:
         store.close()
     with sqlite3.connect(db) as raw:
-        assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5

@@ -14,8 +14,9 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pymongo
-from pymongo import ASCENDING, DESCENDING
+from pymongo import ReadPreference, WriteConcern
 from pymongo.collection import Collection
+from pymongo.database import Database
 from pymongo.errors import ConnectionFailure, PyMongoError
 
 from applyflow.errors import StoreError
@@ -23,10 +24,34 @@ from applyflow.settings import MASK, mask_url
 from applyflow.store.base import StoreBase
 from applyflow.store.mongo._postings import backfill
 from applyflow.store.mongo._rollups import build_rollups
+from applyflow.store.mongo.indexes import INDEXES, OBSOLETE, Index, index_name
 
-# Closed reservations are kept a week (a late settle stays idempotent), then the server's TTL
-# monitor drops them. `closed_at` is wall-clock time because TTL runs on the server's clock.
-CLOSED_RESERVATION_TTL_S = 7 * 24 * 3600
+# Client timeouts unless the URI sets its own. Server selection outlasts a replica-set election
+# (10-12 s), so a stepdown is waited out instead of failing the flow; `socketTimeoutMS` bounds
+# every reply, so a half-open connection cannot hang a worker. (Not `timeoutMS`: pymongo then
+# uses it for server selection too, overriding a URI's serverSelectionTimeoutMS.)
+CLIENT_TIMEOUTS_MS = {
+    "serverSelectionTimeoutMS": 20_000,
+    "connectTimeoutMS": 10_000,
+    "socketTimeoutMS": 30_000,
+}
+# The compare-and-set writes assume they read and write the primary, and that an acknowledged
+# write survives a failover: pinned whatever the URI says (readPreference, w).
+PINNED = {"read_preference": ReadPreference.PRIMARY, "write_concern": WriteConcern("majority")}
+
+
+def client_options(url: str) -> dict[str, Any]:
+    """pymongo client options for ``url``: the timeouts above where the URI sets none."""
+    given = {key.lower() for key in parse_qs(urlsplit(url).query)}
+    if "timeoutms" in given:  # the URI's own operation bound replaces the socket one
+        given.add("sockettimeoutms")
+    timeouts = {k: v for k, v in CLIENT_TIMEOUTS_MS.items() if k.lower() not in given}
+    return {"tz_aware": True, "uuidRepresentation": "standard", **timeouts}
+
+
+def pinned_database(client: Any, name: str) -> Database:
+    """The database with primary reads and majority writes, whatever the client's URI says."""
+    return client.get_database(name, **PINNED)
 
 
 def database_name(url: str) -> str:
@@ -49,8 +74,10 @@ def masked(url: str, exc: BaseException) -> str:
 class MongoBase(StoreBase):
     """The client, the database named by the URL path, and one attribute per collection.
 
-    ``client`` lets tests pass ``mongomock.MongoClient()``; ``drop_on_close`` drops the
-    database on ``close`` (throwaway test databases on a real server).
+    ``client`` lets tests pass ``mongomock.MongoClient()`` or a session's shared client (opening
+    a store on a database that has its indexes only lists them); ``drop_on_close`` drops
+    the store's collections on ``close`` (throwaway test databases on a real server; dropping
+    collections needs only the ``readWrite`` role, unlike ``dropDatabase``).
     """
 
     _jobs: Collection
@@ -75,16 +102,12 @@ class MongoBase(StoreBase):
         self.url = url
         self._drop_on_close = drop_on_close
         self._owns_client = client is None
-        options = {key.lower() for key in parse_qs(urlsplit(url).query)}
         try:
             name = database_name(url)
             if client is None:
-                kwargs: dict[str, Any] = {"tz_aware": True, "uuidRepresentation": "standard"}
-                if "serverselectiontimeoutms" not in options:  # an explicit URI option wins
-                    kwargs["serverSelectionTimeoutMS"] = 5000
-                client = pymongo.MongoClient(url, **kwargs)
+                client = pymongo.MongoClient(url, **client_options(url))
             self._client = client
-            db = client[name]
+            db = pinned_database(client, name)
             self._create_indexes(db)
             build_rollups(db)
             backfill(db.jobs)  # jobs stored before sources and history (cheap once done)
@@ -102,34 +125,30 @@ class MongoBase(StoreBase):
 
     @staticmethod
     def _create_indexes(db: Any) -> None:
-        # (status, ingested_at) serves status filters and the oldest-first claim order.
-        db.jobs.create_index([("status", ASCENDING), ("ingested_at", ASCENDING)])
-        for field in ("applied_at", "updated_at", "company", "sources.posting_id"):
-            db.jobs.create_index(field)
-        # The cross-source match (oldest job first) and the follow-ups (quietest first).
-        db.jobs.create_index([("match_key", ASCENDING), ("ingested_at", ASCENDING)])
-        db.jobs.create_index([("status", ASCENDING), ("status_changed_at", ASCENDING)])
-        db.usage.create_index("call_id", unique=True)
-        for field in ("at", "provider", "model", "layer", "job_id", "run_id"):
-            db.usage.create_index(field)
-        db.progress.create_index(
-            [("run_id", ASCENDING), ("job_id", ASCENDING), ("layer", ASCENDING)], unique=True
-        )
-        db.runs.create_index([("started_at", DESCENDING)])
-        db.reservations.create_index([("state", ASCENDING), ("lease_until", ASCENDING)])
-        db.reservations.create_index("closed_at", expireAfterSeconds=CLOSED_RESERVATION_TTL_S)
-        db.alerts.create_index([("key", ASCENDING), ("at", DESCENDING)])
-        db.alerts.create_index([("at", DESCENDING)])
-        db.alerts.create_index("kind")
-        db.usage_totals.create_index(
-            [("provider", ASCENDING), ("model", ASCENDING), ("layer", ASCENDING)], unique=True
-        )
+        """Exactly the indexes of ``indexes.INDEXES``: the missing ones are made, the ones
+        earlier versions made are dropped (one listing per collection when nothing changed)."""
+        wanted: dict[str, list[Index]] = {}
+        for index in INDEXES:
+            wanted.setdefault(index.collection, []).append(index)
+        for collection in sorted(set(wanted) | set(OBSOLETE)):
+            existing = db[collection].index_information()
+            for name in OBSOLETE.get(collection, ()):
+                if name in existing:
+                    db[collection].drop_index(name)
+            for index in wanted.get(collection, []):
+                if index_name(index.keys) in existing:
+                    continue
+                options: dict[str, Any] = {"unique": True} if index.unique else {}
+                if index.expire_after_s is not None:
+                    options["expireAfterSeconds"] = index.expire_after_s
+                db[collection].create_index(list(index.keys), **options)
 
     def close(self) -> None:
-        """Drop the database when asked to (test runs), then release the connection."""
+        """Drop the store's collections when asked to (test runs), then release the connection."""
         try:
             if self._drop_on_close:
-                self._client.drop_database(self._db.name)
+                for name in self._db.list_collection_names():
+                    self._db.drop_collection(name)
         finally:
             if self._owns_client:
                 self._client.close()

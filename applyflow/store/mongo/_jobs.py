@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo import ReturnDocument
 
 from applyflow.errors import JobNotFound, StoreError
 from applyflow.models import (
@@ -29,10 +29,17 @@ from applyflow.models import (
     check_transition,
 )
 from applyflow.money import from_nanos
-from applyflow.store.jobs import JobStore, Upserted, check_change_at, check_note
+from applyflow.store.jobs import (
+    JobStore,
+    Upserted,
+    check_change_at,
+    check_note,
+    check_search_text,
+)
 from applyflow.store.mongo._client import MongoBase
 from applyflow.store.mongo._codec import literal, nanos, safe_key, utc
 from applyflow.store.mongo._postings import history_doc, upsert_posting
+from applyflow.store.mongo.indexes import claim_query, order
 
 _SET_STATUS_ATTEMPTS = 50
 
@@ -91,6 +98,8 @@ class MongoJobs(MongoBase, JobStore):
         limit: int = 500,
     ) -> list[Job]:
         """Newest-updated first; ``company`` and ``text`` are matched as literal text."""
+        check_search_text("company", company)
+        check_search_text("text", text)
         query: dict[str, Any] = {}
         if status is not None:
             wanted = [status] if isinstance(status, str) else list(status)
@@ -101,7 +110,7 @@ class MongoJobs(MongoBase, JobStore):
             query["fit"] = {"$gte": int(min_fit)}
         if text:
             query["$or"] = [{field: literal(text)} for field in ("title", "company", "description")]
-        cursor = self._jobs.find(query).sort([("updated_at", DESCENDING), ("_id", ASCENDING)])
+        cursor = self._jobs.find(query).sort(order("list_jobs"))
         return [job_from_doc(doc) for doc in cursor.limit(int(limit))]
 
     def claim_jobs(
@@ -116,14 +125,7 @@ class MongoJobs(MongoBase, JobStore):
         statuses: Sequence[Status] = (Status.NEW,),
     ) -> list[Job]:
         """One atomic ``find_one_and_update`` per job: its filter re-checks status and lease."""
-        query: dict[str, Any] = {
-            "$or": [
-                {"status": {"$in": [Status(s).value for s in statuses]}},
-                {"status": Status.PROCESSING.value, "lease_until": {"$lt": now}},
-            ]
-        }
-        if job_ids is not None:
-            query["_id"] = {"$in": [str(j) for j in job_ids]}
+        query = claim_query(statuses, now, job_ids)
         claim: dict[str, Any] = {
             "status": Status.PROCESSING.value,
             "claimed_by": str(worker),
@@ -137,7 +139,7 @@ class MongoJobs(MongoBase, JobStore):
             doc = self._jobs.find_one_and_update(
                 query,
                 {"$set": claim},
-                sort=[("ingested_at", ASCENDING), ("_id", ASCENDING)],
+                sort=order("claim_jobs"),
                 return_document=ReturnDocument.AFTER,
             )
             if doc is None:
@@ -158,7 +160,7 @@ class MongoJobs(MongoBase, JobStore):
             "status": {"$in": [s.value for s in FOLLOWUP_STATUSES]},
             "status_changed_at": {"$lte": before},
         }
-        cursor = self._jobs.find(query).sort([("status_changed_at", ASCENDING), ("_id", ASCENDING)])
+        cursor = self._jobs.find(query).sort(order("list_followups"))
         return [job_from_doc(doc) for doc in cursor.limit(int(limit))]
 
     def release_job(

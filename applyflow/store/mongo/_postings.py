@@ -12,7 +12,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING
 from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
 
@@ -21,6 +20,7 @@ from applyflow.matching import match_key
 from applyflow.models import JobPosting, Status, StatusChange
 from applyflow.store.jobs import Upserted, UpsertOutcome, on_posting_change
 from applyflow.store.mongo._codec import utc
+from applyflow.store.mongo.indexes import order
 
 _ATTEMPTS = 50
 
@@ -162,7 +162,7 @@ def upsert_posting(jobs: Collection, posting: JobPosting, now: datetime) -> Upse
         same = jobs.find_one({"sources.posting_id": posting.id}, {"_id": 1}) or jobs.find_one(
             {"match_key": posting.match_key, "sources.source": {"$ne": posting.source}},
             {"_id": 1},
-            sort=[("ingested_at", ASCENDING), ("_id", ASCENDING)],
+            sort=order("same_posting_elsewhere"),
         )
         if same is not None:
             if _link(jobs, same["_id"], posting, now):

@@ -4,16 +4,22 @@ JSON text; progress is one document per (run, job, layer), upserted on a unique 
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from applyflow.models import LayerStats, ProgressRecord, Run, as_utc
+from applyflow.models import LayerStats, ProgressRecord, Run, RunStatus, as_utc
 from applyflow.store.mongo._client import MongoBase
 from applyflow.store.mongo._codec import utc
 from applyflow.store.mongo._rollups import add_progress, progress_delta
+from applyflow.store.mongo.indexes import order
 from applyflow.store.runs import LAYER_DURATION_BUCKETS, RunStore
+
+
+def _last_seen(doc: dict[str, Any]) -> tuple[Any, str]:
+    return doc.get("heartbeat_at") or doc["started_at"], doc["_id"]
 
 
 class MongoRuns(MongoBase, RunStore):
@@ -33,8 +39,32 @@ class MongoRuns(MongoBase, RunStore):
         return self._run(doc) if doc else None
 
     def list_runs(self, limit: int = 20) -> list[Run]:
-        cursor = self._runs.find().sort([("started_at", DESCENDING), ("_id", ASCENDING)])
+        cursor = self._runs.find().sort(order("list_runs"))
         return [self._run(doc) for doc in cursor.limit(int(limit))]
+
+    def touch_run(self, run_id: str, now: datetime) -> bool:
+        running = {"_id": str(run_id), "status": RunStatus.RUNNING.value}
+        return self._runs.update_one(running, {"$set": {"heartbeat_at": now}}).matched_count == 1
+
+    def crash_stale_runs(self, stale_before: datetime) -> list[str]:
+        """Each stale run is marked by a write conditional on the heartbeat it was read with."""
+        running = RunStatus.RUNNING.value
+        query = {
+            "status": running,
+            "$or": [
+                {"heartbeat_at": {"$lt": stale_before}},
+                {"heartbeat_at": None, "started_at": {"$lt": stale_before}},
+            ],
+        }
+        crashed = []
+        found = self._runs.find(query, {"heartbeat_at": 1, "started_at": 1})
+        for doc in sorted(found, key=_last_seen):
+            last = doc.get("heartbeat_at")
+            ended = {"status": RunStatus.CRASHED.value, "ended_at": last or doc["started_at"]}
+            still = {"_id": doc["_id"], "status": running, "heartbeat_at": last}
+            if self._runs.update_one(still, {"$set": ended}).matched_count:
+                crashed.append(doc["_id"])
+        return crashed
 
     @staticmethod
     def _run(doc: dict[str, Any]) -> Run:
@@ -43,6 +73,7 @@ class MongoRuns(MongoBase, RunStore):
             flow_run_id=doc.get("flow_run_id"),
             started_at=as_utc(doc["started_at"]),
             ended_at=utc(doc.get("ended_at")),
+            heartbeat_at=utc(doc.get("heartbeat_at")),
             status=doc["status"],
             model=doc.get("model", "offline"),
             params=json.loads(doc["params_json"]),

@@ -17,10 +17,9 @@ class MongoStats(MongoBase, StatsStore):
     """``StatsStore`` on MongoDB."""
 
     def status_counts(self) -> dict[str, int]:
-        counts = {s.value: 0 for s in Status}
-        for row in self._jobs.aggregate([{"$group": {"_id": "$status", "n": {"$sum": 1}}}]):
-            counts[row["_id"]] = row["n"]
-        return counts
+        """One count per status over the claim index's ``status`` prefix: index keys only,
+        never a scan of the job documents."""
+        return {s.value: self._jobs.count_documents({"status": s.value}) for s in Status}
 
     def application_stats(self, now: datetime, tz: ZoneInfo) -> ApplicationStats:
         """Four ``count_documents`` over the ``applied_at`` index; windows ``[bound, now]``."""

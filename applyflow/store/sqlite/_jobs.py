@@ -24,7 +24,14 @@ from applyflow.models import (
     check_transition,
 )
 from applyflow.money import from_nanos, to_nanos
-from applyflow.store.jobs import JobStore, Upserted, check_change_at, check_note, tally
+from applyflow.store.jobs import (
+    JobStore,
+    Upserted,
+    check_change_at,
+    check_note,
+    check_search_text,
+    tally,
+)
 from applyflow.store.sqlite._db import Database, from_us, opt_us, seconds_us, to_us
 from applyflow.store.sqlite._postings import add_history, upsert_posting
 
@@ -80,6 +87,8 @@ class SQLiteJobs(Database, JobStore):
         text: str | None = None,
         limit: int = 500,
     ) -> list[Job]:
+        check_search_text("company", company)
+        check_search_text("text", text)
         where, params = [], []
         if status is not None:
             statuses = [status] if isinstance(status, str) else list(status)

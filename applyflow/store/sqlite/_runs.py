@@ -3,10 +3,14 @@
 
 from __future__ import annotations
 
-from applyflow.models import LayerStats, ProgressRecord, Run
+from datetime import datetime
+
+from applyflow.models import LayerStats, ProgressRecord, Run, RunStatus
 from applyflow.money import from_nanos, to_nanos
 from applyflow.store.runs import RunStore, collect_layer_stats
 from applyflow.store.sqlite._db import Database, from_us, opt_us, to_us
+
+_RUNNING = "SELECT data FROM runs WHERE id = ? AND json_extract(data, '$.status') = 'running'"
 
 
 class SQLiteRuns(Database, RunStore):
@@ -26,6 +30,34 @@ class SQLiteRuns(Database, RunStore):
     def list_runs(self, limit: int = 20) -> list[Run]:
         rows = self._all("SELECT data FROM runs ORDER BY started_at DESC, id LIMIT ?", (limit,))
         return [Run.model_validate_json(row[0]) for row in rows]
+
+    def touch_run(self, run_id: str, now: datetime) -> bool:
+        with self._tx() as conn:
+            row = conn.execute(_RUNNING, (run_id,)).fetchone()
+            if row is None:
+                return False
+            run = Run.model_validate_json(row[0]).model_copy(update={"heartbeat_at": now})
+            conn.execute("UPDATE runs SET data = ? WHERE id = ?", (run.model_dump_json(), run_id))
+            return True
+
+    def crash_stale_runs(self, stale_before: datetime) -> list[str]:
+        with self._tx() as conn:
+            rows = conn.execute(
+                "SELECT data FROM runs WHERE json_extract(data, '$.status') = ?",
+                (RunStatus.RUNNING.value,),
+            ).fetchall()
+            running = [Run.model_validate_json(row[0]) for row in rows]
+            stale = sorted(
+                (run for run in running if (run.heartbeat_at or run.started_at) < stale_before),
+                key=lambda run: (run.heartbeat_at or run.started_at, run.id),
+            )
+            for run in stale:
+                ended = run.heartbeat_at or run.started_at
+                crashed = run.model_copy(update={"status": RunStatus.CRASHED, "ended_at": ended})
+                conn.execute(
+                    "UPDATE runs SET data = ? WHERE id = ?", (crashed.model_dump_json(), run.id)
+                )
+        return [run.id for run in stale]
 
     def record_progress(self, record: ProgressRecord) -> None:
         # An upsert, not INSERT OR REPLACE: the rollup triggers need the row's old values.

@@ -20,7 +20,8 @@ from applyflow.store.runs import LAYER_DURATION_BUCKETS
 # 2: usage (at, cost) covering index for the spend series; 3: rollups for the metrics
 # 4: job_sources, job_history; jobs.remote_policy, compensation, apply_url, match_key,
 #    status_changed_at (``migrate_v4`` fills them for jobs stored before)
-SCHEMA_VERSION = 4
+# 5: runs by status (the crash sweep)
+SCHEMA_VERSION = 5
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -96,6 +97,7 @@ CREATE TABLE IF NOT EXISTS runs (
     data TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS runs_started ON runs (started_at);
+CREATE INDEX IF NOT EXISTS runs_status ON runs (json_extract(data, '$.status'));
 
 CREATE TABLE IF NOT EXISTS progress (
     run_id TEXT NOT NULL,
