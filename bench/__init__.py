@@ -12,4 +12,5 @@ BENCHMARKS = (
     "stats_queries",
     "ingest_rate",
     "prefect_slot",
+    "paid_pipeline",
 )
