@@ -370,6 +370,15 @@ class RunStatus(StrEnum):
     CRASHED = "crashed"  # its process died: no heartbeat for APPLYFLOW_CLAIM_LEASE_S
 
 
+class RunWait(BaseModel):
+    """What a live run's model calls wait on (a full rate window, an open breaker, a busy
+    Prefect slot), since when; cleared when the call goes on."""
+
+    kind: str  # rate | breaker | slot
+    since: datetime
+    detail: str | None = None  # e.g. "openai 60 requests/minute"
+
+
 class Run(BaseModel):
     """One pipeline flow run."""
 
@@ -383,6 +392,9 @@ class Run(BaseModel):
     model: str = "offline"
     params: dict[str, Any] = Field(default_factory=dict)
     summary: dict[str, Any] = Field(default_factory=dict)
+    waiting: RunWait | None = None
+    # The effective guard settings its workers used (no secrets): guards.health.effective_guards.
+    guards: dict[str, Any] = Field(default_factory=dict)
 
 
 class UsageRecord(BaseModel):

@@ -251,6 +251,7 @@ def _start(
         params=params,
     )
     store.save_run(run)
+    ctx.guard.waits = ctx.waiting  # the run's Run row shows where its calls wait
     register_run(ctx)
     return ctx, run
 

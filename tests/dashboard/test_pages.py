@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable
 from datetime import UTC, timedelta
 
 import pandas as pd
 import pytest
+from streamlit.proto.Metric_pb2 import Metric as MetricProto
 from streamlit.testing.v1 import AppTest
+from streamlit.testing.v1.element_tree import Metric
 
-from applyflow.models import Run, RunStatus, Status
+from applyflow.models import Run, RunStatus, RunWait, Status, UsageRecord
+from applyflow.periods import budget_scopes
 from applyflow.settings import LAYERS, load_settings
 from applyflow.spend import budget_summary
 from applyflow.stats import funnel
 from applyflow.store import Store
+from applyflow.tracking import followups
+from dashboard import ui
+from guards.pricing import cost_usd
 from tests.dashboard.conftest import NOW
 from tests.dashboard.seed import CV, FAILURE, LETTER, Seeded
 
@@ -40,6 +47,16 @@ def _texts(at: AppTest) -> str:
     return "\n".join(parts)
 
 
+def ui_colour(state: str) -> int:
+    """The metric proto's colour number for a budget state's colour."""
+    colours = MetricProto.DESCRIPTOR.fields_by_name["color"].enum_type.values_by_name
+    return colours[ui.STATE_COLOURS[state].upper()].number
+
+
+def _metric(at: AppTest, label: str) -> Metric:
+    return next(m for m in at.metric if m.label == label)
+
+
 def test_overview_cards_funnel_and_weeks_equal_store_stats(
     seeded: SeededStore, open_app: Opener
 ) -> None:
@@ -51,8 +68,20 @@ def test_overview_cards_funnel_and_weeks_equal_store_stats(
     assert [shown[k] for k in ("Today", "This week", "This month", "Total")] == [
         str(stats.today), str(stats.week), str(stats.month), str(stats.total),
     ]  # fmt: skip
-    bars = [p.value for p in at.get("progress")]
-    assert bars == [round(n / stats.total * 100) for n in (2, 3, 4, 5)]
+    # Each count against the same window one period earlier, not a share of the total.
+    earlier = {
+        "Today": store.application_stats(NOW - timedelta(days=1), UTC).today,
+        "This week": store.application_stats(NOW - timedelta(days=7), UTC).week,
+        "This month": store.application_stats(NOW - timedelta(days=30), UTC).month,
+    }
+    assert earlier == {"Today": 0, "This week": 0, "This month": 1}  # the seed: 60 days ago
+    for label, count in (("Today", 2), ("This week", 3), ("This month", 4)):
+        metric = _metric(at, label)
+        assert metric.delta == str(count - earlier[label])
+        assert metric.proto.delta_description.startswith("vs ")
+    total = _metric(at, "Total")
+    assert (total.delta, total.proto.delta_description) == ("4", "in the last 30 days")
+    assert not at.get("progress"), "no '% of total' bars any more"
     expected_funnel = funnel(store.status_counts())
     table = _frame(at, "stage", "jobs")
     assert dict(zip(table["stage"], table["jobs"], strict=True)) == expected_funnel
@@ -62,6 +91,40 @@ def test_overview_cards_funnel_and_weeks_equal_store_stats(
     expected_weeks = store.weekly_applications(NOW, UTC, weeks=12)
     assert list(weekly["applications"]) == [w.count for w in expected_weeks]
     assert len(weekly) == 12
+    assert not at.error
+
+
+def test_overview_answers_spend_live_run_and_followups(
+    seeded: SeededStore, open_app: Opener, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, ids = seeded
+    monkeypatch.setenv("APPLYFLOW_FOLLOWUP_DAYS", "2")  # the seed's 3-day-old application is due
+    store.set_run_waiting(
+        ids.live_run,
+        RunWait(kind="rate", since=NOW - timedelta(seconds=42), detail="openai 60 requests/minute"),
+    )
+    at = open_app()
+    scopes = {s.kind: s for s in budget_summary(load_settings(), store, NOW)}
+    today, month = _metric(at, "Spent today"), _metric(at, "Spent this month")
+    day = scopes["day"]  # the seed: $0.038 spent of a $0.045 daily cap
+    assert today.value == f"${day.spent:,.4f}"
+    assert today.delta == f"{day.state} · ${day.remaining:,.4f} left of $0.0450"
+    assert today.proto.color == ui_colour(day.state)
+    assert month.value == f"${scopes['month'].spent:,.4f}"
+    assert month.delta.endswith("no cap") or "left of" in month.delta
+    # The run in progress: none of its 2 jobs done, its progress rows' spend, what it waits on.
+    assert _metrics(at)["Jobs done"] == "0 of 2"
+    live_spend = sum(r.cost_usd for r in store.list_progress(ids.live_run))
+    assert _metrics(at)["Spend so far"] == f"${live_spend:,.4f}"
+    assert [w.value for w in at.warning] == [
+        "waiting on a rate window (openai 60 requests/minute) for 42 s"
+    ]
+    link = next(p for p in at.get("page_link") if p.proto.label.startswith("Open run"))
+    assert link.proto.page.endswith("runs") and f"run={ids.live_run}" in link.proto.query_string
+    due = followups(store, NOW, load_settings().followup_days)
+    assert _metrics(at)["Applications to follow up"] == str(len(due))
+    assert [d.title for d in due] == ["Backend Developer"]
+    assert any("Backend Developer @ Initech" in c.value for c in at.caption)
     assert not at.error
 
 
@@ -131,10 +194,31 @@ def test_runs_page_without_prefect_has_no_link(seeded: SeededStore, open_app: Op
     assert len(at.link_button) == 0
 
 
+def _free_call(store: Store, job_id: str) -> None:
+    """A $0 offline call for ``job_id``: tokens used, nothing spent."""
+    scopes = budget_scopes(NOW, UTC, job_id=job_id)
+    store.reserve("res-free", dict.fromkeys(scopes.values()), 0.0, NOW, 600)
+    usage = UsageRecord(
+        call_id="call-free", job_id=job_id, layer="extract", provider="offline",
+        model="offline", input_tokens=500, output_tokens=100, cost_usd=0.0, at=NOW,
+    )  # fmt: skip
+    store.settle("res-free", list(scopes.values()), 0.0, NOW, usage)
+
+
+def _column_labels(at: AppTest, *columns: str) -> dict[str, dict[str, object]]:
+    """The column config (label, format...) of the first dataframe showing ``columns``."""
+    for element in at.dataframe:
+        if set(columns) <= set(element.value.columns):
+            config = json.loads(element.proto.columns)
+            return {name: config.get(name, {}) for name in columns}
+    raise AssertionError(f"no dataframe with columns {columns}")
+
+
 def test_spend_page_scopes_breakdown_and_forecast_equal_store(
     seeded: SeededStore, open_app: Opener
 ) -> None:
-    store, _ = seeded
+    store, ids = seeded
+    _free_call(store, ids.job("DevOps Engineer"))
     at = open_app("spend")
     settings = load_settings()
     expected = budget_summary(settings, store, NOW)
@@ -152,15 +236,40 @@ def test_spend_page_scopes_breakdown_and_forecast_equal_store(
         groups = store.spend_by(field)
         assert list(shown[field]) == [g.key for g in groups]
         assert list(shown["cost_usd"]) == pytest.approx([g.cost_usd for g in groups])
+    # Readable headings, money as money.
+    config = _column_labels(at, "provider", "input_tokens", "cost_usd")
+    assert config["input_tokens"]["label"] == "Input tokens"
+    assert (config["cost_usd"]["label"], config["cost_usd"]["type_config"]["format"]) == (
+        "Cost", "$%.4f",
+    )  # fmt: skip
     expensive = _frame(at, "job_id", "title")
     by_job = [g for g in store.spend_by("job_id") if g.key]
-    assert list(expensive["job_id"]) == [g.key for g in by_job][:10]
-    assert expensive["title"].iloc[0] == store.get_job(by_job[0].key).title
+    costly = [g for g in by_job if g.cost_usd > 0]
+    assert len(costly) == len(by_job) - 1  # the $0 DevOps call is not "expensive"
+    assert list(expensive["job_id"]) == [g.key for g in costly][:10]
+    assert ids.job("DevOps Engineer") not in set(expensive["job_id"])
+    assert expensive["title"].iloc[0] == store.get_job(costly[0].key).title
+    # The forecast, on the default paid model (the configured one is offline) at the average
+    # tokens per job; the recorded-cost figure beside it.
+    model = at.selectbox(key="forecast_model").value
+    assert model == "openai:gpt-4o-mini"
     shown = _metrics(at)
     queue = store.status_counts()["new"]
-    average = sum(g.cost_usd for g in by_job) / len(by_job)
+    tokens_in = round(sum(g.input_tokens for g in by_job) / len(by_job))
+    tokens_out = round(sum(g.output_tokens for g in by_job) / len(by_job))
+    per_job = cost_usd(settings, model, tokens_in, tokens_out)
     assert shown["New jobs in the queue"] == str(queue)
-    assert shown["Forecast for the queue"] == f"${queue * average:,.4f}"
+    assert shown[f"Per job on {model}"] == f"${per_job:,.4f}"
+    assert shown[f"Queue on {model}"] == f"${queue * per_job:,.4f}"
+    average = sum(g.cost_usd for g in by_job) / len(by_job)
+    assert shown["Average cost per job"] == f"${average:,.4f}"
+    assert any(f"${queue * average:,.4f}" in c.value for c in at.caption)
+    assert len(at.get("vega_lite_chart")) == 2  # daily and hourly: the seed spent in both
+    other = "anthropic:claude-3-5-haiku-latest"
+    at.selectbox(key="forecast_model").set_value(other).run()
+    per_job = cost_usd(settings, other, tokens_in, tokens_out)
+    assert per_job > 0
+    assert _metrics(at)[f"Queue on {other}"] == f"${queue * per_job:,.4f}"
     assert not at.error
 
 
