@@ -19,8 +19,14 @@ from applyflow.spend import budget_summary
 from applyflow.stats import FUNNEL_SIDE, funnel
 from applyflow.tracking import followups
 from dashboard.forecast import default_forecast_model, load_forecast, priced_models
+from dashboard.guards_table import guards_rows, load_run_guards, own_guards
 from dashboard.live import LIVE_TTL_S, load_live_run, load_runs, wait_text
-from dashboard.prefect_api import flow_run_url, prefect_status, prefect_urls
+from dashboard.prefect_api import (
+    FLOW_RUN_NAME_PATTERN,
+    flow_run_url,
+    prefect_status,
+    prefect_urls,
+)
 from dashboard.source import NOW_ENV, RUNTIME_KEY, Source, clear_caches, context, now, store
 
 if TYPE_CHECKING:
@@ -57,9 +63,13 @@ __all__ = [
     "ping_store",
     "mark_job",
     "load_providers",
+    "load_run_guards",
+    "own_guards",
+    "guards_rows",
     "prefect_urls",
     "prefect_status",
     "flow_run_url",
+    "FLOW_RUN_NAME_PATTERN",
 ]
 
 # Live pages (a running run) re-read often (LIVE_TTL_S); the rest can be a little stale.

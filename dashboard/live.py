@@ -94,7 +94,7 @@ def load_live_run(src: Source, _settings: Settings) -> LiveRun | None:
 
 RUN_COLUMNS = [
     "run", "status", "started", "ended", "duration_s", "jobs", "ready", "failed", "spend_usd",
-    "model", "waiting", "flow_run_id", "flow_run_name",
+    "model", "note", "flow_run_id", "flow_run_name",
 ]  # fmt: skip
 
 
@@ -132,6 +132,14 @@ def _progress_counts(rows: list[ProgressRecord]) -> _Counts:
     )
 
 
+def _note(run: Run, at: datetime) -> str | None:
+    """What a live run waits on; why a run stopped or failed."""
+    if run.status == RunStatus.RUNNING:
+        return wait_text(run.waiting, at) if run.waiting else None
+    reason = run.summary.get("stop_reason") or run.summary.get("error")
+    return str(reason) if reason else None
+
+
 def _row(run: Run, counts: _Counts, at: datetime) -> dict[str, object]:
     ended = run.ended_at or (at if run.status == RunStatus.RUNNING else None)
     return {
@@ -142,7 +150,7 @@ def _row(run: Run, counts: _Counts, at: datetime) -> dict[str, object]:
         "duration_s": (ended - run.started_at).total_seconds() if ended else None,
         **counts._asdict(),
         "model": run.model,
-        "waiting": wait_text(run.waiting, at) if run.waiting else None,
+        "note": _note(run, at),
         "flow_run_id": run.flow_run_id,
         "flow_run_name": getattr(run, "flow_run_name", None),
     }

@@ -35,6 +35,7 @@ from flows.hooks import alert_flow_failed
 from flows.jobs import run_all
 from flows.results import JobOutcome, RunSummary
 from guards.call import ModelGuard
+from guards.health import effective_guards
 from guards.pricing import check_prices, models_in_use, price_of
 from tasks.progress import mark
 from tasks.run import RunContext, register_run, unregister_run
@@ -249,6 +250,10 @@ def _start(
         heartbeat_at=started,
         model=chosen or settings.model,
         params=params,
+        # What this worker's guards enforce, for the dashboard's Health page (no secrets).
+        guards=effective_guards(
+            settings, sorted({parse_model(m).provider for m in models})
+        ).model_dump(mode="json"),
     )
     store.save_run(run)
     ctx.guard.waits = ctx.waiting  # the run's Run row shows where its calls wait

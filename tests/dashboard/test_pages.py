@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Callable
 from datetime import UTC, timedelta
@@ -20,7 +21,7 @@ from applyflow.spend import budget_summary
 from applyflow.stats import funnel
 from applyflow.store import Store
 from applyflow.tracking import followups
-from dashboard import ui
+from dashboard import data, ui
 from guards.pricing import cost_usd
 from tests.dashboard.conftest import NOW
 from tests.dashboard.seed import CV, FAILURE, LETTER, Seeded
@@ -134,7 +135,7 @@ def test_runs_page_shows_grid_progress_and_prefect_link(
     store, ids = seeded
     monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:4200/api")
     at = open_app("runs")
-    runs = _frame(at, "run", "flow_run_id")
+    runs = _frame(at, "run", "prefect")
     assert list(runs["run"]) == [r.id for r in store.list_runs()]
     # Newest first: the live run is selected; 1 of its 2 jobs x 5 layers has finished.
     assert at.selectbox(key="run_pick").value == ids.live_run
@@ -153,6 +154,62 @@ def test_runs_page_shows_grid_progress_and_prefect_link(
     link = at.link_button[0]
     assert link.proto.url == f"http://127.0.0.1:4200/runs/flow-run/{ids.flow_run_id}"
     assert not at.error
+
+
+def test_runs_list_counts_jobs_hides_idle_runs_and_names_the_prefect_run(
+    seeded: SeededStore, open_app: Opener, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, ids = seeded
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:4200/api")
+    counts = {"ready": 0, "needs_review": 0, "failed": 0, "over_budget": 0, "new": 0}
+    idle = Run(
+        id="run-idle", started_at=NOW - timedelta(minutes=30),
+        ended_at=NOW - timedelta(minutes=29), status=RunStatus.COMPLETED,
+        summary={"counts": counts, "spend_usd": 0.0},
+    )  # fmt: skip
+    stopped = Run(
+        id="run-stopped", flow_run_id="f-2", started_at=NOW - timedelta(hours=2),
+        ended_at=NOW - timedelta(hours=2) + timedelta(seconds=90), status=RunStatus.STOPPED,
+        summary={"counts": counts | {"ready": 3, "failed": 1, "new": 2}, "spend_usd": 0.0123,
+                 "stop_reason": "openai circuit breaker is open"},
+    )  # fmt: skip
+    store.save_run(idle)
+    store.save_run(stopped)
+    store.set_run_waiting(
+        ids.live_run, RunWait(kind="slot", since=NOW - timedelta(minutes=3), detail="openai")
+    )
+    at = open_app("runs")
+    runs = _frame(at, "run", "jobs").set_index("run")
+    assert "run-idle" not in runs.index, "a run that took no job is hidden by default"
+    assert any("1 run(s) that took no job hidden" in c.value for c in at.caption)
+    row = runs.loc["run-stopped"]
+    assert (row["jobs"], row["ready"], row["failed"]) == (6, 3, 1)
+    assert row["spend_usd"] == pytest.approx(0.0123) and row["duration_s"] == 90
+    assert row["note"] == "openai circuit breaker is open"
+    assert row["prefect"] == "http://127.0.0.1:4200/runs/flow-run/f-2"  # no name: the id
+    finished = runs.loc[ids.finished_run]  # counted from its progress rows (no summary)
+    assert (finished["jobs"], finished["ready"], finished["failed"]) == (2, 2, 0)
+    assert runs.loc[ids.failed_run, "failed"] == 1
+    live = runs.loc[ids.live_run]
+    assert live["note"] == "waiting on a Prefect slot (openai) for 3 min"
+    assert live["duration_s"] == 5 * 60  # running: up to now
+    config = _column_labels(at, "prefect", "spend_usd")
+    assert config["prefect"]["type_config"]["display_text"] == data.FLOW_RUN_NAME_PATTERN
+    assert config["spend_usd"]["type_config"]["format"] == "$%.4f"
+    at.toggle(key="runs_idle").set_value(True).run()
+    assert "run-idle" in set(_frame(at, "run", "jobs")["run"])
+    # The live run's page says what it waits on.
+    at.selectbox(key="run_pick").set_value(ids.live_run).run()
+    assert "waiting on a Prefect slot (openai) for 3 min" in [w.value for w in at.warning]
+    assert not at.error
+
+
+def test_flow_run_links_carry_the_name_the_table_shows(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:4200/api")
+    url = data.flow_run_url("abc", "premium-centipede")
+    assert url == "http://127.0.0.1:4200/runs/flow-run/abc#premium-centipede"
+    assert re.match(data.FLOW_RUN_NAME_PATTERN, url).group(1) == "premium-centipede"
+    assert re.match(data.FLOW_RUN_NAME_PATTERN, data.flow_run_url("abc")) is None
 
 
 def test_runs_page_shows_a_failed_layer_and_its_error(
@@ -179,6 +236,7 @@ def test_runs_page_marks_a_run_whose_process_died_crashed(
     silent_since = NOW - timedelta(hours=1)  # past the 15-minute claim lease
     store.save_run(Run(id="run-dead", started_at=silent_since, heartbeat_at=silent_since))
     at = open_app("runs")
+    at.toggle(key="runs_idle").set_value(True).run()  # it died before taking a job
     runs = _frame(at, "run", "status").set_index("run")["status"]
     assert runs["run-dead"] == "crashed"
     assert runs[ids.live_run] == "running"  # its heartbeat is recent (its start, minutes ago)
@@ -412,3 +470,42 @@ def test_health_page_shows_each_providers_guards(
         f"{w.limit}: {w.remaining} left" for w in expected["anthropic"].rate
     )
     assert shown.loc["openai", "budget"].startswith(expected["openai"].budget.state)
+
+
+def test_health_page_shows_the_guards_the_workers_use_beside_its_own(
+    seeded: SeededStore, open_app: Opener, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from guards.health import effective_guards
+
+    store, _ = seeded
+    monkeypatch.setenv("APPLYFLOW_RATE_STORAGE_URL", "memory://")
+    worker = load_settings(
+        rate_limits={"openai": "7/minute"}, budget_daily_usd=3.5, store_url=store.url
+    )
+    store.save_run(
+        Run(
+            id="run-worker", started_at=NOW - timedelta(minutes=1), status=RunStatus.COMPLETED,
+            ended_at=NOW, guards=effective_guards(worker, ["openai"]).model_dump(mode="json"),
+        )
+    )  # fmt: skip
+    at = open_app("health")
+    table = next(t.value for t in at.table if "this dashboard" in t.value.columns)
+    assert table.loc["openai: requests", "workers (latest run)"] == "7 per 1 minute"
+    assert table.loc["openai: requests", "this dashboard"] == "500 per 1 minute"  # the default
+    assert table.loc["Daily cap", "workers (latest run)"] == "$3.50"
+    assert table.loc["Daily cap", "this dashboard"] == "$0.0450"  # the test env's cap
+    assert (
+        table.loc["Total cap", "workers (latest run)"] == table.loc["Total cap", "this dashboard"]
+    )
+    assert any("run-worker" in c.value for c in at.caption)
+    assert not at.error
+
+
+def test_health_page_without_a_run_shows_its_own_guards(
+    seeded: SeededStore, open_app: Opener
+) -> None:
+    at = open_app("health")
+    table = next(t.value for t in at.table if "this dashboard" in t.value.columns)
+    assert list(table.columns) == ["this dashboard"]
+    assert table.loc["Daily cap", "this dashboard"] == "$0.0450"
+    assert any("No run has recorded its guard settings yet" in c.value for c in at.caption)
