@@ -401,9 +401,7 @@ class TokenClasses(BaseModel):
 TOKEN_CLASSES: tuple[str, ...] = tuple(TokenClasses.model_fields)
 
 
-class UsageRecord(TokenClasses):
-    """One settled model call. ``call_id`` is unique: a call is never recorded twice."""
-
+class _CallHead(BaseModel):
     call_id: str
     run_id: str | None = None
     job_id: str | None = None
@@ -412,6 +410,13 @@ class UsageRecord(TokenClasses):
     model: str
     input_tokens: int = Field(ge=0)
     output_tokens: int = Field(ge=0)
+
+
+# The token classes come after the totals they are part of (pydantic orders fields from the
+# last base to the first, then the class's own).
+class UsageRecord(TokenClasses, _CallHead):
+    """One settled model call. ``call_id`` is unique: a call is never recorded twice."""
+
     cost_usd: float = Field(ge=0)
     estimated: bool = False
     fallback: bool = False
@@ -462,23 +467,29 @@ class SpendBucket(BaseModel):
     calls: int
 
 
-class SpendGroup(TokenClasses):
+class _GroupHead(BaseModel):
     key: str | None
     calls: int
     input_tokens: int
     output_tokens: int
+
+
+class SpendGroup(TokenClasses, _GroupHead):
     cost_usd: float
 
 
-class UsageTotal(TokenClasses):
-    """Every call recorded for one (provider, model, layer) since the ledger began."""
-
+class _TotalHead(BaseModel):
     provider: str
     model: str
     layer: str | None
     calls: int
     input_tokens: int
     output_tokens: int
+
+
+class UsageTotal(TokenClasses, _TotalHead):
+    """Every call recorded for one (provider, model, layer) since the ledger began."""
+
     cost_usd: float
 
 
