@@ -11,4 +11,5 @@ BENCHMARKS = (
     "pipeline_throughput",
     "stats_queries",
     "ingest_rate",
+    "cli_startup",
 )
