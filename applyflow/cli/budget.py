@@ -98,9 +98,12 @@ def _spend_table(title: str, groups: list[SpendGroup]) -> Table:
 @handle_errors
 def setup(as_json: JsonFlag = False) -> None:
     """Create or update the Prefect concurrency limits llm-<provider> and the work pool."""
-    from flows.deployments import setup_prefect
+    from applyflow.cli.server import use_prefect_api
 
     cfg = settings()
+    use_prefect_api(cfg)  # the limits go to the server the flow commands use
+    from flows.deployments import setup_prefect
+
     done = setup_prefect(cfg)
     if as_json:
         print_json([asdict(step) for step in done])
