@@ -397,9 +397,23 @@ class Run(BaseModel):
     guards: dict[str, Any] = Field(default_factory=dict)
 
 
-class UsageRecord(BaseModel):
-    """One settled model call. ``call_id`` is unique: a call is never recorded twice."""
+class TokenClasses(BaseModel):
+    """The parts of a call's tokens a provider bills at their own price, as it reports them
+    (genai-prices' usage keys). Each is inside ``input_tokens`` or ``output_tokens``, never on
+    top: ``cache_write_tokens`` counts every cache write, the 1-hour ones included."""
 
+    cache_read_tokens: int = Field(0, ge=0)
+    cache_write_tokens: int = Field(0, ge=0)
+    cache_write_1h_tokens: int = Field(0, ge=0)
+    input_audio_tokens: int = Field(0, ge=0)
+    output_reasoning_tokens: int = Field(0, ge=0)
+    output_audio_tokens: int = Field(0, ge=0)
+
+
+TOKEN_CLASSES: tuple[str, ...] = tuple(TokenClasses.model_fields)
+
+
+class _CallHead(BaseModel):
     call_id: str
     run_id: str | None = None
     job_id: str | None = None
@@ -408,6 +422,13 @@ class UsageRecord(BaseModel):
     model: str
     input_tokens: int = Field(ge=0)
     output_tokens: int = Field(ge=0)
+
+
+# The token classes come after the totals they are part of (pydantic orders fields from the
+# last base to the first, then the class's own).
+class UsageRecord(TokenClasses, _CallHead):
+    """One settled model call. ``call_id`` is unique: a call is never recorded twice."""
+
     cost_usd: float = Field(ge=0)
     estimated: bool = False
     fallback: bool = False
@@ -458,23 +479,29 @@ class SpendBucket(BaseModel):
     calls: int
 
 
-class SpendGroup(BaseModel):
+class _GroupHead(BaseModel):
     key: str | None
     calls: int
     input_tokens: int
     output_tokens: int
+
+
+class SpendGroup(TokenClasses, _GroupHead):
     cost_usd: float
 
 
-class UsageTotal(BaseModel):
-    """Every call recorded for one (provider, model, layer) since the ledger began."""
-
+class _TotalHead(BaseModel):
     provider: str
     model: str
     layer: str | None
     calls: int
     input_tokens: int
     output_tokens: int
+
+
+class UsageTotal(TokenClasses, _TotalHead):
+    """Every call recorded for one (provider, model, layer) since the ledger began."""
+
     cost_usd: float
 
 

@@ -19,7 +19,15 @@ from rich.markup import escape
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 
-from applyflow.cli._app import JsonFlag, app, console, fail, handle_errors, print_json
+from applyflow.cli._app import (
+    EXIT_USAGE,
+    JsonFlag,
+    app,
+    console,
+    fail,
+    handle_errors,
+    print_json,
+)
 from applyflow.cli._session import settings, store_session
 from applyflow.models import Job, ProgressRecord, ProgressStatus, Run, RunStatus
 from applyflow.modelspec import OFFLINE
@@ -48,6 +56,9 @@ def load_flows() -> tuple[Any, Any]:
     """The ingest and pipeline flows, imported with Prefect's chatter down to warnings."""
     # Set before Prefect first loads; PREFECT_LOGGING_LEVEL=INFO brings the run logs back.
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    from applyflow.cli.server import use_prefect_api
+
+    use_prefect_api(settings())  # the local server, unless an API is configured
     from flows.ingest import ingest as ingest_flow
     from flows.pipeline import process_jobs
 
@@ -171,6 +182,18 @@ def _print_summary(summary: RunSummary) -> None:
         console.print(f"[yellow]stopped early:[/] {summary.stop_reason}")
 
 
+def _check_job_ids(job_ids: list[str], force: bool) -> None:
+    """Unknown ids (or an application without --force): one line, exit 2, before Prefect."""
+    from applyflow.errors import InputError
+    from flows.selection import check_job_ids
+
+    with store_session() as store:
+        try:
+            check_job_ids(store, job_ids, force)
+        except InputError as exc:
+            raise fail(str(exc), EXIT_USAGE) from None
+
+
 @app.command()
 @handle_errors
 def run(
@@ -179,7 +202,14 @@ def run(
         str | None, typer.Option("--model", help="provider:model for every layer.")
     ] = None,
     job: Annotated[
-        list[str] | None, typer.Option("--job", help="Only this job id (repeat).")
+        list[str] | None,
+        typer.Option(
+            "--job",
+            help=(
+                "Only this job id (repeat), whatever its status; an applied-or-later job "
+                "needs --force and keeps its status."
+            ),
+        ),
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Redo layers already done.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Offline model: no spend.")] = False,
@@ -188,8 +218,10 @@ def run(
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Run queued jobs through the pipeline and print a summary."""
+    """Run queued jobs (or the --job ids) through the pipeline and print a summary."""
     cfg = settings()
+    if job:
+        _check_job_ids(job, force)
     _, process_jobs = load_flows()
     from flows.pipeline import check_run_prices
 
