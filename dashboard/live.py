@@ -167,4 +167,6 @@ def load_runs(src: Source, _settings: Settings, limit: int = 20) -> pd.DataFrame
     for run in s.list_runs(limit=limit):
         counts = _summary_counts(run) or _progress_counts(s.list_progress(run.id))
         rows.append(_row(run, counts, at))
-    return pd.DataFrame(rows, columns=RUN_COLUMNS)
+    # A blank cell, not "None", where a run has no note or Prefect run.
+    blank = {"note": "", "flow_run_id": "", "flow_run_name": ""}
+    return pd.DataFrame(rows, columns=RUN_COLUMNS).fillna(blank)

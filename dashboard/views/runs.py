@@ -64,7 +64,7 @@ def _detail(src: data.Source, run_id: str, polling: bool) -> None:
         f"{run.started_at:%Y-%m-%d %H:%M:%S}{ended} UTC"
     )
     name = getattr(run, "flow_run_name", None)
-    url = data.flow_run_url(run.flow_run_id, name)
+    url = data.flow_run_url(run.flow_run_id)
     if url:
         label = f"Open {name} in Prefect UI" if name else "Open in Prefect UI"
         link.link_button(label, url, icon=":material/open_in_new:")
@@ -103,7 +103,7 @@ def runs_table(runs: pd.DataFrame, ui_url: str | None) -> pd.DataFrame:
     """Runs as listed: what they did, a note (what a live run waits on, why one stopped), and
     the Prefect run by name, linked when the Prefect UI is known."""
     prefect = [
-        data.flow_run_url(fid, name) if ui_url and fid else name
+        data.flow_run_link(fid, name or None) if ui_url and fid else (name or fid or "")
         for fid, name in zip(runs["flow_run_id"], runs["flow_run_name"], strict=True)
     ]
     return runs.assign(prefect=prefect)[
