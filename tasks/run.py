@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from applyflow.errors import BudgetExceeded, GuardError
+from applyflow.models import ProfileRef
 from applyflow.runtime import Runtime
 from applyflow.settings import Settings
 from applyflow.store import Store
@@ -32,6 +33,7 @@ class RunContext:
     store: Store
     guard: ModelGuard
     profile: str
+    profile_ref: ProfileRef | None = None  # recorded on each layer output
     model: str | None = None
     force: bool = False
     price_as: str | None = None

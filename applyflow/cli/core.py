@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -49,6 +50,7 @@ def job_review(job: Job) -> dict:
         if coverage is None
         else {**coverage.model_dump(), "percent": coverage.percent},
         "files": job.files,
+        "profile": job.profile.model_dump() if job.profile else None,
     }
 
 
@@ -109,15 +111,19 @@ def jobs(
         console.print("No jobs yet. Ingest some with `applyflow ingest samples/postings.json`.")
         return
     table = Table(title=f"{len(rows)} job(s)")
-    for col in ("id", "status", "fit", "title", "company", "keywords", "cost"):
-        table.add_column(col, no_wrap=col in {"id", "status", "fit"})
+    for col in ("id", "status", "fit", "title", "company", "keywords", "cost", "profile"):
+        table.add_column(col, no_wrap=col in {"id", "status", "fit", "profile"})
     for r in rows:
         fit = "" if r["fit"] is None else str(r["fit"])
         cov = r["coverage"]
         covered = f"{len(cov['covered'])}/{len(cov['keywords'])}" if cov else ""
         cost = f"${r['cost_usd']:.4f}"
-        table.add_row(r["id"], r["status"], fit, r["title"], r["company"], covered, cost)
+        used = r["profile"]
+        profile = f"{Path(used['path']).name} {used['sha256'][:8]}" if used else ""
+        table.add_row(r["id"], r["status"], fit, r["title"], r["company"], covered, cost, profile)
     console.print(table)
+    if any(r["profile"] for r in rows):
+        console.print("[dim]profile: the file each job's layers last read and its SHA-256[/]")
     print_claims(found)
 
 

@@ -9,6 +9,7 @@ import httpx
 import typer
 
 from applyflow.cli._app import app, err_console, fail, handle_errors
+from applyflow.cli._preflight import check_serve
 from applyflow.cli._session import settings, store_session
 from applyflow.cli.observe import open_exporter
 from applyflow.settings import Settings
@@ -57,6 +58,7 @@ def serve(
     Refuses to start when that server has the same deployments in worker mode.
     """
     cfg = settings()
+    check_serve(cfg)  # before Prefect loads: profile, prices, keys
     with ExitStack() as stack:
         if metrics:  # first, so a refused address stops before Prefect loads
             store = stack.enter_context(store_session(cfg))

@@ -10,6 +10,7 @@ import os
 import time
 import uuid
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -19,10 +20,20 @@ from rich.markup import escape
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 
-from applyflow.cli._app import JsonFlag, app, console, fail, handle_errors, print_json
+from applyflow.cli._app import (
+    EXIT_ERROR,
+    JsonFlag,
+    app,
+    console,
+    fail,
+    handle_errors,
+    print_json,
+)
+from applyflow.cli._preflight import check_run
+from applyflow.cli._preflight import report as report_preflight
 from applyflow.cli._session import settings, store_session
-from applyflow.models import Job, ProgressRecord, ProgressStatus, Run, RunStatus
-from applyflow.modelspec import OFFLINE
+from applyflow.models import Job, ProgressRecord, ProgressStatus, Run, RunStatus, Status
+from applyflow.preflight import preflight
 from applyflow.runtime import current_runtime
 from applyflow.settings import LAYERS
 from applyflow.store.runs import sweep_dead_runs
@@ -119,8 +130,7 @@ def ingest(
     The same posting on another source is linked to its job (another source, not another
     job); a changed posting updates its job and sends a finished one back to the queue.
     """
-    if not (sources or settings().sources):
-        raise fail("no sources: pass SOURCE... or set APPLYFLOW_SOURCES")
+    report_preflight(preflight(settings(), sources=sources, needs_sources=True), as_json)
     ingest_flow, _ = load_flows()
     report = ingest_flow(sources=sources or None, base_url=base_url)
     let_prefect_record([report.flow_run_id])
@@ -171,6 +181,17 @@ def _print_summary(summary: RunSummary) -> None:
         console.print(f"[yellow]stopped early:[/] {summary.stop_reason}")
 
 
+# A job that ended any other way, or a run that stopped early, makes `run` exit 1.
+FINISHED_OK = frozenset({Status.READY, Status.SKIPPED, Status.NEEDS_REVIEW})
+
+
+def run_exit_code(summary: RunSummary) -> int:
+    """0 when every job the run took ended ready, skipped or needs_review; 1 when any other
+    (failed, over budget, deferred) or the run stopped on a cap, limit or breaker."""
+    stopped = summary.status != RunStatus.COMPLETED
+    return EXIT_ERROR if stopped or any(j.status not in FINISHED_OK for j in summary.jobs) else 0
+
+
 @app.command()
 @handle_errors
 def run(
@@ -186,15 +207,22 @@ def run(
     price_as: Annotated[
         str | None, typer.Option("--price-as", help="Forecast the cost on this model.")
     ] = None,
+    profile: Annotated[
+        Path | None,
+        typer.Option("--profile", help="Candidate profile to use (default: APPLYFLOW_PROFILE)."),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Run queued jobs through the pipeline and print a summary."""
-    cfg = settings()
-    _, process_jobs = load_flows()
-    from flows.pipeline import check_run_prices
+    """Run queued jobs through the pipeline and print a summary.
 
-    # The flow checks again; failing here gives one clear line before a flow run exists.
-    check_run_prices(cfg, OFFLINE if dry_run else model, price_as)
+    Exit status: 0 when every job ended ready, skipped or needs_review; 1 when a job failed or
+    the run stopped on a cap, limit or breaker; 2 for invalid settings or arguments.
+    """
+    cfg = settings()
+    # Before Prefect loads: the profile, prices and keys, one line per problem, exit 2.
+    check_run(cfg, profile=profile, model=model, dry_run=dry_run, price_as=price_as,
+              as_json=as_json)  # fmt: skip
+    _, process_jobs = load_flows()
     summary = process_jobs(
         limit=limit,
         model=model,
@@ -202,12 +230,14 @@ def run(
         force=force,
         dry_run=dry_run,
         price_as=price_as,
+        profile=str(profile) if profile else None,
     )
     let_prefect_record([summary.flow_run_id])
     if as_json:
         print_json(summary.model_dump(mode="json"))
     else:
         _print_summary(summary)
+    raise typer.Exit(run_exit_code(summary))
 
 
 def _progress_view(run: Run, rows: list[ProgressRecord], jobs: dict[str, Job]) -> Group:
@@ -235,6 +265,8 @@ def _progress_view(run: Run, rows: list[ProgressRecord], jobs: dict[str, Job]) -
         f"run [bold]{run.id}[/] {run.status.value} (model {run.model}, started "
         f"{run.started_at:%Y-%m-%d %H:%M:%S} UTC{ended}); layer cost ${cost:.4f}"
     )
+    if run.profile:
+        head += f"\nprofile {escape(run.profile.path)} (sha256 {run.profile.sha256[:12]})"
     legend = (
         "[dim]ext/res/sco/gen/pub = extract/research/score/generate/publish; "
         "✓ done  = cached  ▶ running  · pending  ✗ failed  - skipped[/]"

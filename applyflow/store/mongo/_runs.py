@@ -78,6 +78,7 @@ class MongoRuns(MongoBase, RunStore):
             model=doc.get("model", "offline"),
             params=json.loads(doc["params_json"]),
             summary=json.loads(doc["summary_json"]),
+            profile=doc.get("profile"),
         )
 
     def record_progress(self, record: ProgressRecord) -> None:
