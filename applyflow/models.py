@@ -401,7 +401,23 @@ class Run(BaseModel):
     profile: ProfileRef | None = None  # the candidate profile the run read
 
 
-class UsageRecord(BaseModel):
+class TokenClasses(BaseModel):
+    """The parts of a call's tokens a provider bills at their own price, as it reports them
+    (genai-prices' usage keys). Each is inside ``input_tokens`` or ``output_tokens``, never on
+    top: ``cache_write_tokens`` counts every cache write, the 1-hour ones included."""
+
+    cache_read_tokens: int = Field(0, ge=0)
+    cache_write_tokens: int = Field(0, ge=0)
+    cache_write_1h_tokens: int = Field(0, ge=0)
+    input_audio_tokens: int = Field(0, ge=0)
+    output_reasoning_tokens: int = Field(0, ge=0)
+    output_audio_tokens: int = Field(0, ge=0)
+
+
+TOKEN_CLASSES: tuple[str, ...] = tuple(TokenClasses.model_fields)
+
+
+class UsageRecord(TokenClasses):
     """One settled model call. ``call_id`` is unique: a call is never recorded twice."""
 
     call_id: str
@@ -462,7 +478,7 @@ class SpendBucket(BaseModel):
     calls: int
 
 
-class SpendGroup(BaseModel):
+class SpendGroup(TokenClasses):
     key: str | None
     calls: int
     input_tokens: int
@@ -470,7 +486,7 @@ class SpendGroup(BaseModel):
     cost_usd: float
 
 
-class UsageTotal(BaseModel):
+class UsageTotal(TokenClasses):
     """Every call recorded for one (provider, model, layer) since the ledger began."""
 
     provider: str

@@ -18,7 +18,7 @@ from langchain_core.messages.utils import count_tokens_approximately
 
 from applyflow.errors import BudgetExceeded, GuardError
 from applyflow.llm import call_config, make_chat_model
-from applyflow.models import UsageRecord
+from applyflow.models import TokenClasses, UsageRecord
 from applyflow.modelspec import parse_model
 from applyflow.settings import Settings
 from applyflow.store import Store
@@ -27,7 +27,7 @@ from guards.alerts import alert
 from guards.breaker import ProviderBreaker, get_breaker
 from guards.budget import BudgetGuard, Reservation
 from guards.concurrency import provider_slot
-from guards.pricing import cost_usd, price_of
+from guards.pricing import cost_usd, price_of, reported_tokens
 from guards.rate import RateGuard
 from guards.redact import redact_exception, secret_values
 from guards.spans import call_attributes, refusal, result_attributes
@@ -79,13 +79,6 @@ def _text(message: BaseMessage) -> str:
         elif isinstance(part, dict) and part.get("type") == "text":
             parts.append(str(part.get("text", "")))
     return "".join(parts)
-
-
-def _usage_tokens(message: BaseMessage) -> tuple[int, int] | None:
-    usage = getattr(message, "usage_metadata", None)
-    if not usage:
-        return None
-    return int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0))
 
 
 class ModelGuard:
@@ -243,14 +236,17 @@ class ModelGuard:
         used_fallback: bool,
         price_as: str | None,
     ) -> CallResult:
-        tokens = _usage_tokens(reply)
+        tokens = reported_tokens(getattr(reply, "usage_metadata", None))
+        classes = TokenClasses() if tokens is None else tokens.classes
         if tokens is None:
             # No usage reported: the worst case is the honest number, marked as an estimate.
             input_tokens, output_tokens = reservation.input_tokens, reservation.max_tokens
             actual = reservation.amount
         else:
-            input_tokens, output_tokens = tokens
-            actual = cost_usd(self.settings, reservation.model, input_tokens, output_tokens)
+            input_tokens, output_tokens = tokens.input_tokens, tokens.output_tokens
+            actual = cost_usd(
+                self.settings, reservation.model, input_tokens, output_tokens, classes
+            )
         usage = UsageRecord(
             call_id=reservation.id,
             run_id=ctx.run_id,
@@ -263,6 +259,7 @@ class ModelGuard:
             cost_usd=actual,
             estimated=tokens is None,
             fallback=used_fallback,
+            **classes.model_dump(),
         )
         self.budget.settle(reservation, actual, usage)
         if actual > reservation.amount:
@@ -276,7 +273,9 @@ class ModelGuard:
                 "error",
             )
         forecast = (
-            cost_usd(self.settings, price_as, input_tokens, output_tokens) if price_as else None
+            cost_usd(self.settings, price_as, input_tokens, output_tokens, classes)
+            if price_as
+            else None
         )
         message = reply if isinstance(reply, AIMessage) else AIMessage(content=reply.content)
         return CallResult(
