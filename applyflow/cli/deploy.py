@@ -9,6 +9,7 @@ import httpx
 import typer
 
 from applyflow.cli._app import app, err_console, fail, handle_errors
+from applyflow.cli._logging import quiet_console
 from applyflow.cli._preflight import check_serve
 from applyflow.cli._session import settings, store_session
 from applyflow.cli.observe import open_exporter
@@ -73,6 +74,8 @@ def _serve(cfg: Settings, limit: int | None) -> None:
     from prefect import serve as prefect_serve
 
     from flows.deployments import build_deployments
+
+    quiet_console()
 
     try:
         deployments = build_deployments(cfg)

@@ -29,6 +29,7 @@ from applyflow.cli._app import (
     handle_errors,
     print_json,
 )
+from applyflow.cli._logging import quiet_console
 from applyflow.cli._preflight import check_run
 from applyflow.cli._preflight import report as report_preflight
 from applyflow.cli._session import settings, store_session
@@ -62,6 +63,7 @@ def load_flows() -> tuple[Any, Any]:
     from flows.ingest import ingest as ingest_flow
     from flows.pipeline import process_jobs
 
+    quiet_console()  # a failed layer is one line on the console; the UI keeps the traceback
     return ingest_flow, process_jobs
 
 
