@@ -36,6 +36,7 @@ from applyflow.tracing import attributes_of
 from flows.hooks import alert_flow_failed
 from flows.jobs import run_all
 from flows.results import JobOutcome, RunSummary
+from flows.selection import QUEUE_STATUSES, check_job_ids, named_statuses
 from guards.call import ModelGuard
 from guards.pricing import models_in_use, run_price_problems
 from tasks.progress import mark
@@ -126,21 +127,24 @@ class _ProgressArtifact:
 
 
 def _claim(ctx: RunContext, limit: int, job_ids: list[str] | None) -> list[str]:
-    """Claim the run's jobs (named ones may be failed or over budget) with every layer pending."""
-    statuses = (Status.NEW, Status.FAILED, Status.OVER_BUDGET) if job_ids else (Status.NEW,)
+    """Claim the run's jobs with every layer pending: up to ``limit`` queued ones, or every
+    named one whatever its status (an application only with ``force``, held in its status)."""
     jobs = ctx.store.claim_jobs(
-        limit,
+        len(job_ids) if job_ids else limit,
         ctx.run_id,
         ctx.settings.claim_lease_s,
         ctx.runtime.clock(),
         run_id=ctx.run_id,
         job_ids=job_ids,
-        statuses=statuses,
+        statuses=named_statuses(ctx.force) if job_ids else QUEUE_STATUSES,
     )
     claimed = [job.id for job in jobs]
-    for job_id in claimed:
+    for job in jobs:
+        ctx.hold(job.id, job.status)
         for layer in LAYERS:
-            mark(ctx.run_id, job_id, layer, ProgressStatus.PENDING)
+            mark(ctx.run_id, job.id, layer, ProgressStatus.PENDING)
+    if job_ids and (busy := [j for j in dict.fromkeys(job_ids) if j not in claimed]):
+        get_run_logger().warning("not taken, another run holds them: %s", ", ".join(busy))
     return claimed
 
 
@@ -186,20 +190,21 @@ def _give_back(ctx: RunContext, claimed: list[str], exc: BaseException) -> None:
     alert_flow_failed(ctx.settings, ctx.store, f"flow:process-jobs:{ctx.run_id}", message)
     for job_id in claimed:
         now = ctx.runtime.clock()
-        ctx.store.release_job(job_id, ctx.run_id, Status.NEW, now, error=f"run failed: {exc}")
+        status = ctx.end_status(job_id, Status.NEW)
+        ctx.store.release_job(job_id, ctx.run_id, status, now, error=f"run failed: {exc}")
 
 
 def _start(
     settings: Settings,
     runtime: Runtime,
+    store: Store,
     profile: tuple[str, ProfileRef],
     chosen: str | None,
     force: bool,
     price_as: str | None,
     params: dict[str, Any],
 ) -> tuple[RunContext, Run]:
-    """Open the store, build the run's guard and context, save its ``Run`` row, register it."""
-    store = runtime.store_factory(settings.store_url)
+    """Build the run's guard and context, save its ``Run`` row, register it."""
     started = runtime.clock()
     for dead in sweep_dead_runs(store, started, settings.claim_lease_s):
         get_run_logger().warning("run %s stopped without ending: marked crashed", dead)
@@ -255,7 +260,8 @@ def process_jobs(
     """Process up to ``limit`` queued jobs through extract, research, score, generate, publish.
 
     model: provider:model for every layer (default: APPLYFLOW_MODEL and per-layer overrides).
-    job_ids: only these jobs; failed and over-budget ones are retried when named.
+    job_ids: exactly these jobs, whatever their status (limit does not apply); an application
+        (applied or later) only with force, and it keeps its status.
     force: redo layers even when their stored output is up to date.
     dry_run: use the offline model (no spend); with price_as, forecast that model's cost.
     profile: the candidate profile's path (default: APPLYFLOW_PROFILE).
@@ -268,8 +274,14 @@ def process_jobs(
     check_run_prices(settings, chosen, price_as)
     params = {"limit": limit, "model": model, "job_ids": job_ids, "force": force,
               "dry_run": dry_run, "price_as": price_as, "profile": profile}  # fmt: skip
-    ctx, run = _start(settings, runtime, used, chosen, force, price_as, params)
-    store = ctx.store
+    store = runtime.store_factory(settings.store_url)
+    try:
+        if job_ids:
+            check_job_ids(store, job_ids, force)
+        ctx, run = _start(settings, runtime, store, used, chosen, force, price_as, params)
+    except BaseException:
+        store.close()
+        raise
     claimed: list[str] = []
     try:
         claimed = _claim(ctx, limit, job_ids)

@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from applyflow.errors import BudgetExceeded, GuardError
-from applyflow.models import ProfileRef
+from applyflow.models import ProfileRef, Status
 from applyflow.runtime import Runtime
 from applyflow.settings import Settings
 from applyflow.store import Store
+from applyflow.store.jobs import HELD_STATUSES
 from applyflow.tracing import NULL_SPAN, Span
 
 if TYPE_CHECKING:
@@ -44,6 +45,8 @@ class RunContext:
     # The run's span and each running job's: parents passed across Prefect's thread pool.
     span: Span = NULL_SPAN
     job_spans: dict[str, Span] = field(default_factory=dict)
+    # Applications this run holds in their own status (``run --job ID --force``).
+    held: dict[str, Status] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -60,6 +63,14 @@ class RunContext:
             if not self._stop.is_set():
                 self.stop_reason = reason
                 self._stop.set()
+
+    def end_status(self, job_id: str, status: Status) -> Status:
+        """The status a job's claim ends with: an application held in its status keeps it."""
+        return self.held.get(job_id, status)
+
+    def hold(self, job_id: str, status: Status) -> None:
+        if status in HELD_STATUSES:
+            self.held[job_id] = status
 
     def add_forecast(self, amount: float | None) -> None:
         if amount:

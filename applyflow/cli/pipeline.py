@@ -22,6 +22,7 @@ from rich.table import Table
 
 from applyflow.cli._app import (
     EXIT_ERROR,
+    EXIT_USAGE,
     JsonFlag,
     app,
     console,
@@ -194,6 +195,18 @@ def run_exit_code(summary: RunSummary) -> int:
     return EXIT_ERROR if stopped or any(j.status not in FINISHED_OK for j in summary.jobs) else 0
 
 
+def _check_job_ids(job_ids: list[str], force: bool) -> None:
+    """Unknown ids (or an application without --force): one line, exit 2, before Prefect."""
+    from applyflow.errors import InputError
+    from flows.selection import check_job_ids
+
+    with store_session() as store:
+        try:
+            check_job_ids(store, job_ids, force)
+        except InputError as exc:
+            raise fail(str(exc), EXIT_USAGE) from None
+
+
 @app.command()
 @handle_errors
 def run(
@@ -202,7 +215,14 @@ def run(
         str | None, typer.Option("--model", help="provider:model for every layer.")
     ] = None,
     job: Annotated[
-        list[str] | None, typer.Option("--job", help="Only this job id (repeat).")
+        list[str] | None,
+        typer.Option(
+            "--job",
+            help=(
+                "Only this job id (repeat), whatever its status; an applied-or-later job "
+                "needs --force and keeps its status."
+            ),
+        ),
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Redo layers already done.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Offline model: no spend.")] = False,
@@ -215,7 +235,7 @@ def run(
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Run queued jobs through the pipeline and print a summary.
+    """Run queued jobs (or the --job ids) through the pipeline and print a summary.
 
     Exit status: 0 when every job ended ready, skipped or needs_review; 1 when a job failed or
     the run stopped on a cap, limit or breaker; 2 for invalid settings or arguments.
@@ -224,6 +244,8 @@ def run(
     # Before Prefect loads: the profile, prices and keys, one line per problem, exit 2.
     check_run(cfg, profile=profile, model=model, dry_run=dry_run, price_as=price_as,
               as_json=as_json)  # fmt: skip
+    if job:
+        _check_job_ids(job, force)
     _, process_jobs = load_flows()
     summary = process_jobs(
         limit=limit,
