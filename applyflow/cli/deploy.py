@@ -9,9 +9,9 @@ import httpx
 import typer
 
 from applyflow.cli._app import app, err_console, fail, handle_errors
-from applyflow.cli._logging import quiet_console
 from applyflow.cli._preflight import check_serve
 from applyflow.cli._session import settings, store_session
+from applyflow.cli.console_logs import quiet_console
 from applyflow.cli.observe import open_exporter
 from applyflow.settings import Settings
 

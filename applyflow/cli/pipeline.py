@@ -30,10 +30,10 @@ from applyflow.cli._app import (
     handle_errors,
     print_json,
 )
-from applyflow.cli._logging import quiet_console
 from applyflow.cli._preflight import check_run
 from applyflow.cli._preflight import report as report_preflight
 from applyflow.cli._session import settings, store_session
+from applyflow.cli.console_logs import quiet_console
 from applyflow.models import Job, ProgressRecord, ProgressStatus, Run, RunStatus, Status
 from applyflow.preflight import preflight
 from applyflow.runtime import current_runtime

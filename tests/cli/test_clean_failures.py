@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from prefect.logging.handlers import PrefectConsoleHandler
 
-from applyflow.cli._logging import OneLineFormatter, drop_failed_state, quiet_console
+from applyflow.cli.console_logs import OneLineFormatter, drop_failed_state, quiet_console
 from applyflow.store.sqlite import SQLiteStore
 from tests.loopback import Handler, free_port, serve
 from tests.samples import ROOT, add_sample_jobs
