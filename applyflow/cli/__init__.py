@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from importlib import import_module
 
-from applyflow.cli._app import app
+from applyflow.cli._app import app, use_flag_commands
 
 # Command modules, in --help order.
 COMMAND_MODULES = [
@@ -14,5 +14,6 @@ COMMAND_MODULES = [
 
 for _name in COMMAND_MODULES:
     import_module(f"applyflow.cli.{_name}")
+use_flag_commands(app)
 
 __all__ = ["app"]

@@ -107,6 +107,9 @@ def jobs(
     if as_json:
         print_json(rows)
         return
+    if not rows and any(f is not None for f in (wanted, company, min_fit, search)):
+        console.print("No job matches; `applyflow jobs` without filters lists every job.")
+        return
     if not rows:
         console.print("No jobs yet. Ingest some with `applyflow ingest samples/postings.json`.")
         return
@@ -146,7 +149,10 @@ def mark(
     job_id: Annotated[str, typer.Argument(help="Job id (see `applyflow jobs`).")],
     status: Annotated[
         str,
-        typer.Argument(help="applied, interview, offer, rejected or discarded (or any status)."),
+        typer.Argument(
+            help="applied, interview, offer, rejected or discarded (or any status); `new` "
+            "requeues the job for the next `applyflow run`."
+        ),
     ],
     at: Annotated[
         str | None,
@@ -164,7 +170,8 @@ def mark(
 ) -> None:
     """Change a job's status; marking `applied` stamps the time (or the --at date).
 
-    `ready` approves a `needs_review` job whose claims you have read.
+    `ready` approves a `needs_review` job whose claims you have read; `new` requeues a job, so
+    the next `applyflow run` processes it again (its stored layers are reused unless --force).
     """
     target = _parse_status_option(status)
     assert target is not None
