@@ -38,6 +38,7 @@ from flows.jobs import run_all
 from flows.results import JobOutcome, RunSummary
 from flows.selection import QUEUE_STATUSES, check_job_ids, named_statuses
 from guards.call import ModelGuard
+from guards.health import effective_guards
 from guards.pricing import models_in_use, run_price_problems
 from tasks.progress import mark
 from tasks.run import RunContext, register_run, unregister_run
@@ -241,8 +242,13 @@ def _start(
         model=chosen or settings.model,
         params=params,
         profile=profile[1],
+        # What this worker's guards enforce, for the dashboard's Health page (no secrets).
+        guards=effective_guards(
+            settings, sorted({parse_model(m).provider for m in models})
+        ).model_dump(mode="json"),
     )
     store.save_run(run)
+    ctx.guard.waits = ctx.waiting  # the run's Run row shows where its calls wait
     register_run(ctx)
     return ctx, run
 

@@ -9,7 +9,7 @@ from applyflow.cli._app import app, use_flag_commands
 # Command modules, in --help order.
 COMMAND_MODULES = [
     "core", "tracking", "ops", "observe", "pipeline", "demo", "export", "deploy", "budget",
-    "profile", "profile_import", "profile_check", "offline_provider",
+    "profile", "profile_import", "profile_check", "offline_provider", "server",
 ]  # fmt: skip
 
 for _name in COMMAND_MODULES:

@@ -21,9 +21,11 @@ from applyflow.errors import ApplyflowError
 # Prefect's temporary local API migrates its database on first start, which can take longer than
 # Prefect's 20 s default on a small or busy machine.
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-# Prefect's temporary API cannot create its database in a PREFECT_HOME that does not exist yet.
-if os.environ.get("PREFECT_HOME"):
-    os.makedirs(os.path.expanduser(os.environ["PREFECT_HOME"]), exist_ok=True)
+# Quiet and local unless the user says otherwise (as `make` does): no telemetry (offline it only
+# prints errors), Prefect's state beside applyflow's in .applyflow/.
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("PREFECT_HOME", os.path.abspath(os.path.join(".applyflow", "prefect")))
 
 app = typer.Typer(
     name="applyflow",

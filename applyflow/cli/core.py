@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -226,11 +225,14 @@ def stats(as_json: JsonFlag = False) -> None:
 
 def _prefect_reachable() -> tuple[bool, str]:
     """Whether a Prefect API is configured and answers (no ephemeral server is started)."""
-    from prefect.settings import PREFECT_API_URL
+    from applyflow.cli.server import configured_api_url, find_server, state_dir
 
-    url = PREFECT_API_URL.value() or os.environ.get("PREFECT_API_URL")
+    url = configured_api_url()
     if not url:
-        return False, "no PREFECT_API_URL set (runs use a temporary local API)"
+        local, _ = find_server(state_dir())
+        if local is None:
+            return False, "no PREFECT_API_URL set; flow commands start a local server"
+        url = local.api_url
     import httpx
 
     try:

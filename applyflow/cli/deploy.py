@@ -70,6 +70,9 @@ def serve(
 
 
 def _serve(cfg: Settings, limit: int | None) -> None:
+    from applyflow.cli.server import use_prefect_api
+
+    use_prefect_api(cfg)  # the local server, unless an API is configured
     # Imported when serving, so `--help` never loads Prefect or the flows.
     from prefect import serve as prefect_serve
 
@@ -100,9 +103,9 @@ def _serve(cfg: Settings, limit: int | None) -> None:
         )
     if not url:
         err_console.print(
-            "[yellow]note:[/] PREFECT_API_URL is not set, so Prefect runs a temporary local API "
-            "that ends with this process. For the UI: `make server`, then "
-            "`export PREFECT_API_URL=http://127.0.0.1:4200/api`.",
+            "[yellow]note:[/] APPLYFLOW_PREFECT_SERVER=temporary, so Prefect runs a temporary "
+            "local API that ends with this process. For the UI: unset it (a local server is "
+            "then started and kept) or set PREFECT_API_URL.",
             highlight=False,
         )
     prefect_serve(*deployments, limit=limit)
