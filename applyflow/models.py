@@ -239,6 +239,13 @@ class Coverage(BaseModel):
         return round(100 * len(self.covered) / len(self.keywords)) if self.keywords else 100
 
 
+class ProfileRef(BaseModel):
+    """The candidate profile a run used: where it was read and the SHA-256 of its text."""
+
+    path: str
+    sha256: str
+
+
 class LayerOutput(BaseModel):
     """A layer's stored output and what produced it."""
 
@@ -247,6 +254,7 @@ class LayerOutput(BaseModel):
     model: str
     cost_usd: float = 0.0
     at: datetime
+    profile: ProfileRef | None = None  # None: stored before profiles were recorded
 
 
 class JobSource(BaseModel):
@@ -337,6 +345,13 @@ class Job(BaseModel):
         stored = self.outputs.get("publish")
         return [str(f) for f in stored.output.get("files", [])] if stored else []
 
+    @property
+    def profile(self) -> ProfileRef | None:
+        """The candidate profile of its most recent layer output (its documents, once
+        published), if recorded."""
+        recorded = [o for o in self.outputs.values() if o.profile is not None]
+        return max(recorded, key=lambda o: o.at).profile if recorded else None
+
 
 class ProgressStatus(StrEnum):
     PENDING = "pending"
@@ -384,6 +399,7 @@ class Run(BaseModel):
 
     id: str
     flow_run_id: str | None = None
+    flow_run_name: str | None = None  # its Prefect UI name: the run id, as applyflow names it
     started_at: datetime
     ended_at: datetime | None = None
     status: RunStatus = RunStatus.RUNNING
@@ -395,6 +411,7 @@ class Run(BaseModel):
     waiting: RunWait | None = None
     # The effective guard settings its workers used (no secrets): guards.health.effective_guards.
     guards: dict[str, Any] = Field(default_factory=dict)
+    profile: ProfileRef | None = None  # the candidate profile the run read
 
 
 class TokenClasses(BaseModel):

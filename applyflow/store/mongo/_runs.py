@@ -89,6 +89,7 @@ class MongoRuns(MongoBase, RunStore):
             summary=json.loads(doc["summary_json"]),
             waiting=_wait(doc.get("waiting")),
             guards=doc.get("guards") or {},
+            profile=doc.get("profile"),
         )
 
     def record_progress(self, record: ProgressRecord) -> None:
