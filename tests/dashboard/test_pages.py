@@ -15,7 +15,7 @@ from streamlit.proto.Metric_pb2 import Metric as MetricProto
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Metric
 
-from applyflow.models import LayerOutput, Run, RunStatus, RunWait, Status, UsageRecord
+from applyflow.models import LayerOutput, ProfileRef, Run, RunStatus, RunWait, Status, UsageRecord
 from applyflow.periods import budget_scopes
 from applyflow.settings import LAYERS, load_settings
 from applyflow.spend import budget_summary
@@ -178,7 +178,9 @@ def test_runs_list_counts_jobs_hides_idle_runs_and_names_the_prefect_run(
         summary={"counts": counts, "spend_usd": 0.0},
     )  # fmt: skip
     stopped = Run(
-        id="run-stopped", flow_run_id="f-2", started_at=NOW - timedelta(hours=2),
+        id="run-stopped", flow_run_id="f-2", flow_run_name="premium-centipede",
+        profile=ProfileRef(path="/home/ana/profile.md", sha256="ab12" * 16),
+        started_at=NOW - timedelta(hours=2),
         ended_at=NOW - timedelta(hours=2) + timedelta(seconds=90), status=RunStatus.STOPPED,
         summary={"counts": counts | {"ready": 3, "failed": 1, "new": 2}, "spend_usd": 0.0123,
                  "stop_reason": "openai circuit breaker is open"},
@@ -196,7 +198,8 @@ def test_runs_list_counts_jobs_hides_idle_runs_and_names_the_prefect_run(
     assert (row["jobs"], row["ready"], row["failed"]) == (6, 3, 1)
     assert row["spend_usd"] == pytest.approx(0.0123) and row["duration_s"] == 90
     assert row["note"] == "openai circuit breaker is open"
-    assert row["prefect"] == "http://127.0.0.1:4200/runs/flow-run/f-2#f"  # no name: the id's
+    assert row["prefect"] == "http://127.0.0.1:4200/runs/flow-run/f-2#premium-centipede"
+    assert runs.loc[ids.finished_run, "prefect"].endswith("#0b7c3f2e")  # no name: the id's
     finished = runs.loc[ids.finished_run]  # counted from its progress rows (no summary)
     assert (finished["jobs"], finished["ready"], finished["failed"]) == (2, 2, 0)
     assert finished["note"] == "", "a blank cell, not None"
@@ -209,6 +212,13 @@ def test_runs_list_counts_jobs_hides_idle_runs_and_names_the_prefect_run(
     assert config["spend_usd"]["type_config"]["format"] == "$%.4f"
     at.toggle(key="runs_idle").set_value(True).run()
     assert "run-idle" in set(_frame(at, "run", "jobs")["run"])
+    # A run's page: its Prefect name on the link, the profile it read, why it stopped.
+    at.selectbox(key="run_pick").set_value("run-stopped").run()
+    assert at.link_button[0].proto.label == "Open premium-centipede in Prefect UI"
+    assert at.link_button[0].proto.url == "http://127.0.0.1:4200/runs/flow-run/f-2"
+    captions = [c.value for c in at.caption]
+    assert f"Profile `` /home/ana/profile.md `` (sha256 `{'ab12' * 3}`)" in captions
+    assert "Stopped: openai circuit breaker is open" in captions
     # The live run's page says what it waits on.
     at.selectbox(key="run_pick").set_value(ids.live_run).run()
     assert "waiting on a Prefect slot (openai) for 3 min" in [w.value for w in at.warning]
