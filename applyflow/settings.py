@@ -64,11 +64,14 @@ def _json_list(value: Any) -> Any:
 
 
 class Price(BaseModel):
-    """USD per 1M input and output tokens."""
+    """USD per 1M input and output tokens; cached input tokens at the input price unless
+    ``cache_read`` / ``cache_write`` price them."""
 
     model_config = ConfigDict(extra="forbid")
     input: float = Field(ge=0)
     output: float = Field(ge=0)
+    cache_read: float | None = Field(None, ge=0)
+    cache_write: float | None = Field(None, ge=0)
 
 
 class Settings(BaseSettings):
@@ -208,6 +211,14 @@ class Settings(BaseSettings):
     )
     trace_content: bool = Field(
         False, description="Put prompt and reply text in trace spans (off: never)."
+    )
+
+    # --- Prefect ---------------------------------------------------------------------------
+    prefect_server: Literal["local", "temporary"] = Field(
+        "local",
+        description="Without PREFECT_API_URL: `local` reuses one local Prefect server (started "
+        "on first use, left running; `applyflow server stop`), `temporary` starts Prefect's "
+        "temporary server for each command.",
     )
 
     # --- validators --------------------------------------------------------------------------

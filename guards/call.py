@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +20,7 @@ from langchain_core.messages.utils import count_tokens_approximately
 
 from applyflow.errors import BudgetExceeded, GuardError
 from applyflow.llm import call_config, make_chat_model
-from applyflow.models import UsageRecord
+from applyflow.models import TokenClasses, UsageRecord
 from applyflow.modelspec import parse_model
 from applyflow.settings import Settings
 from applyflow.store import Store
@@ -28,16 +29,17 @@ from guards.alerts import alert
 from guards.breaker import ProviderBreaker, get_breaker
 from guards.budget import BudgetGuard, Reservation
 from guards.concurrency import provider_slot
-from guards.pricing import cost_usd, price_of
+from guards.pricing import cost_usd, price_of, reported_tokens
 from guards.rate import RateGuard
 from guards.redact import redact_exception, secret_values
 from guards.spans import call_attributes, refusal, result_attributes
 
-__all__ = ["CallContext", "CallResult", "ModelGuard", "estimate_input_tokens"]
+__all__ = ["CallContext", "CallResult", "ModelGuard", "WaitHook", "estimate_input_tokens"]
 
 logger = logging.getLogger("applyflow.guards")
 
 ModelFactory = Callable[[str, int], BaseChatModel]
+WaitHook = Callable[[str, str | None], AbstractContextManager[None]]  # (kind, detail) -> block
 # Fewer characters per token than the usual 4 makes the input estimate err on the high side,
 # so the reservation covers the real bill for code, numbers and non-English text too.
 _CHARS_PER_TOKEN = 3.0
@@ -82,13 +84,6 @@ def _text(message: BaseMessage) -> str:
     return "".join(parts)
 
 
-def _usage_tokens(message: BaseMessage) -> tuple[int, int] | None:
-    usage = getattr(message, "usage_metadata", None)
-    if not usage:
-        return None
-    return int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0))
-
-
 class ModelGuard:
     """The single path for every model call: breaker -> budget reservation -> Prefect slot ->
     rate window -> call -> settle."""
@@ -109,6 +104,8 @@ class ModelGuard:
         self._models: dict[tuple[str, int], BaseChatModel] = {}
         self._models_lock = threading.Lock()
         self.rate = RateGuard(settings, on_quota_exhausted=self._quota_exhausted)
+        # Set by the run (RunContext.waiting): told where a call waits, so the run can show it.
+        self.waits: WaitHook | None = None
         self.budget = BudgetGuard(settings, store, self._alert)
 
     # --- helpers ---------------------------------------------------------------------------
@@ -135,6 +132,10 @@ class ModelGuard:
             f"{provider} daily quota {limit} is used up; calls are refused until it frees up",
             "error",
         )
+
+    def _waiting(self, kind: str, provider: str) -> AbstractContextManager[None]:
+        """The block as a wait of the run's (``waits``), e.g. on a full rate window."""
+        return self.waits(kind, provider) if self.waits is not None else nullcontext()
 
     def _breaker(self, provider: str) -> ProviderBreaker:
         return get_breaker(provider, self.settings, self.store, self._alert)
@@ -219,10 +220,13 @@ class ModelGuard:
 
         try:
             chat = self._chat_model(spec, max_tokens)  # built before the window: no delay after
-            with provider_slot(self.settings, provider, self.prefect_slots):
+            with ExitStack() as slot:
+                with self._waiting("slot", provider):
+                    slot.enter_context(provider_slot(self.settings, provider, self.prefect_slots))
                 # The rate window is taken last, right before the request leaves: a provider
                 # counts arrivals, and waits before this point (a slot) vary per call.
-                self.rate.acquire(provider, tokens=input_tokens + max_tokens)
+                with self._waiting("rate", provider):
+                    self.rate.acquire(provider, tokens=input_tokens + max_tokens)
                 with breaker.guarding():
                     reply = chat.invoke(messages, config=call_config(ctx.layer))
         except BaseException as exc:
@@ -241,14 +245,17 @@ class ModelGuard:
         used_fallback: bool,
         price_as: str | None,
     ) -> CallResult:
-        tokens = _usage_tokens(reply)
+        tokens = reported_tokens(getattr(reply, "usage_metadata", None))
+        classes = TokenClasses() if tokens is None else tokens.classes
         if tokens is None:
             # No usage reported: the worst case is the honest number, marked as an estimate.
             input_tokens, output_tokens = reservation.input_tokens, reservation.max_tokens
             actual = reservation.amount
         else:
-            input_tokens, output_tokens = tokens
-            actual = cost_usd(self.settings, reservation.model, input_tokens, output_tokens)
+            input_tokens, output_tokens = tokens.input_tokens, tokens.output_tokens
+            actual = cost_usd(
+                self.settings, reservation.model, input_tokens, output_tokens, classes
+            )
         usage = UsageRecord(
             call_id=reservation.id,
             run_id=ctx.run_id,
@@ -261,6 +268,7 @@ class ModelGuard:
             cost_usd=actual,
             estimated=tokens is None,
             fallback=used_fallback,
+            **classes.model_dump(),
         )
         self.budget.settle(reservation, actual, usage)
         if actual > reservation.amount:
@@ -274,7 +282,9 @@ class ModelGuard:
                 "error",
             )
         forecast = (
-            cost_usd(self.settings, price_as, input_tokens, output_tokens) if price_as else None
+            cost_usd(self.settings, price_as, input_tokens, output_tokens, classes)
+            if price_as
+            else None
         )
         message = reply if isinstance(reply, AIMessage) else AIMessage(content=reply.content)
         return CallResult(

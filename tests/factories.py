@@ -51,6 +51,28 @@ def applied_job(store: Store, at: datetime, **overrides: Any) -> str:
     return job_id
 
 
+def bring_to(store: Store, job_id: str, status: Status, now: datetime = NOW) -> str:
+    """Move a new job to ``status`` the way the pipeline and a user would (before ``now``)."""
+    if status in (Status.APPLIED, Status.DISCARDED):
+        store.set_status(job_id, status, now - timedelta(days=1))
+    elif status in (Status.INTERVIEW, Status.OFFER, Status.REJECTED):
+        store.set_status(job_id, Status.APPLIED, now - timedelta(days=1))
+        if status == Status.OFFER:
+            store.set_status(job_id, Status.INTERVIEW, now - timedelta(hours=12))
+        store.set_status(job_id, status, now - timedelta(hours=6))
+    elif status != Status.NEW:  # processing (a dead worker's: lease passed) or a claim's end
+        store.claim_jobs(1, "earlier", 60, now - timedelta(days=1), job_ids=[job_id])
+        if status != Status.PROCESSING:
+            store.release_job(job_id, "earlier", status, now - timedelta(hours=1))
+    assert store.get_job(job_id).status == status
+    return job_id
+
+
+def job_in(store: Store, status: Status) -> str:
+    """A new job brought to ``status`` (``bring_to``)."""
+    return bring_to(store, add_job(store, NOW - timedelta(days=2)), status)
+
+
 def make_output(cost: float = 0.0, **output: Any) -> LayerOutput:
     return LayerOutput(
         output=output or {"ok": True}, input_hash="hash-1", model="offline", cost_usd=cost, at=NOW

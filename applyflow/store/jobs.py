@@ -24,6 +24,7 @@ from applyflow.models import (
 )
 
 __all__ = [
+    "HELD_STATUSES",
     "MAX_SEARCH_CHARS",
     "NOTE_MAX",
     "JobStore",
@@ -39,6 +40,10 @@ __all__ = [
 
 UpsertOutcome = Literal["inserted", "linked", "updated", "requeued", "unchanged"]
 NOTE_MAX = 500  # characters of a status change's note
+# A claim on an application (``run --job ID --force`` regenerating its documents) keeps the
+# job's status: it is held in its status, not moved to ``processing``, so the follow-up clock,
+# ``applied_at`` and the history stay as they were, and a run that dies leaves it applied.
+HELD_STATUSES = APPLICATION_STATUSES
 
 
 # Longer search text is refused with a clear error on every store (MongoDB rejects a pattern
@@ -187,11 +192,15 @@ class JobStore(ABC):
         Candidates: status in ``statuses``, or ``processing`` with ``lease_until < now``
         (a dead worker's job). ``job_ids`` restricts candidates. Oldest ingested first.
         Each job goes to exactly one worker even with many processes claiming at once.
+        A job in one of ``statuses`` that is a ``HELD_STATUSES`` status keeps it: only the
+        claim and lease are set, and only when no live claim holds it (no ``claimed_by``, or
+        ``lease_until < now``).
         """
 
     @abstractmethod
     def renew_lease(self, job_id: str, worker: str, lease_s: float, now: datetime) -> bool:
-        """Extend a held lease; False if the worker no longer holds the job."""
+        """Extend a held lease (``processing``, or held in a ``HELD_STATUSES`` status); False
+        if the worker no longer holds the job."""
 
     @abstractmethod
     def list_followups(self, before: datetime, *, limit: int = 100) -> list[Job]:
@@ -213,7 +222,10 @@ class JobStore(ABC):
         the job's history.
 
         Only when the job is still ``processing`` and held by ``worker``; returns False
-        otherwise (e.g. the user discarded it meanwhile, which then wins).
+        otherwise (e.g. the user discarded it meanwhile, which then wins). A job held in a
+        ``HELD_STATUSES`` status is released with that same status: the claim ends and
+        ``error`` is set, and nothing else changes (no history entry, ``status_changed_at``
+        and ``applied_at`` kept).
         """
 
     @abstractmethod

@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from applyflow.errors import InvalidTransition, JobNotFound, StoreError
-from applyflow.models import Status
+from applyflow.models import ProfileRef, Run, Status
 from applyflow.store import Store
-from applyflow.store.jobs import MAX_SEARCH_CHARS
-from tests.factories import NOW, add_job, add_jobs, make_output, make_posting
+from applyflow.store.jobs import HELD_STATUSES, MAX_SEARCH_CHARS
+from tests.factories import NOW, add_job, add_jobs, job_in, make_output, make_posting
 
 LATER = NOW + timedelta(minutes=5)
 
@@ -205,6 +205,68 @@ class TestClaims:
             assert all(store.get_job(j).claimed_by == worker for j in jobs)
 
 
+NAMED = [s for s in Status if s != Status.PROCESSING]
+
+
+class TestClaimsByIdOnEveryStatus:
+    """``run --job ID``: a named job is claimed whatever its status; an application keeps it."""
+
+    def test_every_status_is_claimed_by_id_and_only_applications_keep_theirs(
+        self, store: Store
+    ) -> None:
+        ids = {status: job_in(store, status) for status in Status}
+        claimed = store.claim_jobs(99, "w", 60, NOW, job_ids=list(ids.values()), statuses=NAMED)
+        got = {job.id: job for job in claimed}
+        assert set(got) == set(ids.values())  # processing too: its lease had passed
+        for status, job_id in ids.items():
+            job = got[job_id]
+            held = status in HELD_STATUSES
+            assert job.status == (status if held else Status.PROCESSING), status
+            assert (job.claimed_by, job.lease_until) == ("w", NOW + timedelta(seconds=60))
+            assert store.get_job(job_id).status == job.status
+
+    def test_an_application_is_claimed_only_when_asked_for_and_not_held(self, store: Store) -> None:
+        job_id = job_in(store, Status.INTERVIEW)
+        queue = [s for s in NAMED if s not in HELD_STATUSES]
+        assert store.claim_jobs(5, "w1", 60, NOW, job_ids=[job_id], statuses=queue) == []
+        [held] = store.claim_jobs(5, "w1", 60, NOW, job_ids=[job_id], statuses=NAMED)
+        assert (held.status, held.claimed_by) == (Status.INTERVIEW, "w1")
+        # A live hold is not taken again, nor by a queue claim; a passed one is.
+        assert store.claim_jobs(5, "w2", 60, LATER - timedelta(minutes=4), statuses=NAMED) == []
+        assert store.claim_jobs(5, "w2", 60, LATER) == []
+        assert store.renew_lease(job_id, "w1", 600, NOW) is True
+        assert store.claim_jobs(5, "w2", 60, LATER, job_ids=[job_id], statuses=NAMED) == []
+        later = NOW + timedelta(seconds=601)
+        [taken] = store.claim_jobs(5, "w2", 60, later, job_ids=[job_id], statuses=NAMED)
+        assert (taken.status, taken.claimed_by) == (Status.INTERVIEW, "w2")
+        assert store.renew_lease(job_id, "w1", 60, later) is False
+
+    def test_releasing_an_application_keeps_status_dates_and_history(self, store: Store) -> None:
+        job_id = job_in(store, Status.APPLIED)
+        before = store.get_job(job_id)
+        store.claim_jobs(1, "w", 60, NOW, job_ids=[job_id], statuses=NAMED)
+        assert store.release_job(job_id, "other", Status.APPLIED, LATER) is False
+        assert store.release_job(job_id, "w", Status.APPLIED, LATER, error="generate failed")
+        after = store.get_job(job_id)
+        assert (after.status, after.claimed_by, after.lease_until, after.error) == (
+            Status.APPLIED, None, None, "generate failed",
+        )  # fmt: skip
+        assert (after.applied_at, after.status_changed_at) == (
+            before.applied_at, before.status_changed_at,
+        )  # fmt: skip
+        assert after.history == before.history
+        assert store.release_job(job_id, "w", Status.APPLIED, LATER) is False
+
+    def test_a_users_mark_during_a_hold_wins(self, store: Store) -> None:
+        job_id = job_in(store, Status.APPLIED)
+        store.claim_jobs(1, "w", 60, NOW, job_ids=[job_id], statuses=NAMED)
+        store.set_status(job_id, Status.INTERVIEW, LATER)
+        assert store.renew_lease(job_id, "w", 60, LATER) is False
+        assert store.release_job(job_id, "w", Status.APPLIED, LATER) is False
+        job = store.get_job(job_id)
+        assert (job.status, job.claimed_by) == (Status.INTERVIEW, None)
+
+
 class TestLayerOutputs:
     def test_sets_output_fit_and_adds_cost(self, store: Store) -> None:
         (job_id,) = add_jobs(store, 1)
@@ -216,6 +278,18 @@ class TestLayerOutputs:
         assert job.outputs["extract"].at == NOW
         assert (job.fit, job.status) == (88, Status.NEW)
         assert job.cost_usd == pytest.approx(0.15)
+
+    def test_the_profile_an_output_was_made_from_round_trips(self, store: Store) -> None:
+        (job_id,) = add_jobs(store, 1)
+        used = ProfileRef(path="/home/me/profile.md", sha256="ab" * 32)
+        store.save_layer_output(job_id, "extract", make_output())  # recorded before profiles
+        store.save_layer_output(job_id, "score", make_output().model_copy(update={"profile": used}))
+        job = store.get_job(job_id)
+        assert (job.outputs["extract"].profile, job.outputs["score"].profile) == (None, used)
+        assert job.profile == used
+        run = Run(id="run-p", started_at=NOW, profile=used)
+        store.save_run(run)
+        assert store.get_run("run-p") == run
 
     def test_output_and_status_change_never_overwrite_each_other(self, store: Store) -> None:
         (job_id,) = add_jobs(store, 1)

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from applyflow.errors import BudgetExceeded, StoreError
+from applyflow.models import TOKEN_CLASSES
 from applyflow.store import Store
 from tests.factories import NOW, make_usage
 
@@ -78,6 +79,27 @@ class TestUsage:
         ]
         # They agree with the sums over the rows.
         assert sum(t.cost_usd for t in store.usage_totals()) == store.usage_total().cost_usd
+
+    def test_token_classes_are_kept_and_summed_like_the_totals(self, store: Store) -> None:
+        classes = {
+            "cache_read_tokens": 3840, "cache_write_tokens": 600, "cache_write_1h_tokens": 200,
+            "input_audio_tokens": 30, "output_reasoning_tokens": 448, "output_audio_tokens": 7,
+        }  # fmt: skip
+        store.record_usage(make_usage(input_tokens=5000, output_tokens=900, **classes))
+        # A settled call's row keeps them too; a row without them counts 0.
+        store.reserve("r1", {"total": None}, 0.2, NOW, 60)
+        settled = make_usage(call_id="r1", input_tokens=4000, output_tokens=500, **classes)
+        store.settle("r1", ["total"], 0.01, NOW, settled)
+        store.record_usage(make_usage(provider="anthropic", model="claude"))
+        doubled = {name: 2 * n for name, n in classes.items()}
+        total = store.usage_total()
+        assert {name: getattr(total, name) for name in TOKEN_CLASSES} == doubled
+        by_provider = {g.key: g for g in store.spend_by("provider")}
+        assert {n: getattr(by_provider["openai"], n) for n in TOKEN_CLASSES} == doubled
+        assert all(getattr(by_provider["anthropic"], n) == 0 for n in TOKEN_CLASSES)
+        rollup = {t.provider: t for t in store.usage_totals()}["openai"]
+        assert {n: getattr(rollup, n) for n in TOKEN_CLASSES} == doubled
+        assert (rollup.input_tokens, rollup.output_tokens) == (9000, 1400)
 
     def test_spend_by_since_skips_older_calls(self, store: Store) -> None:
         store.record_usage(make_usage(provider="old", at=NOW - timedelta(days=2)))

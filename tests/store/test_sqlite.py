@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from applyflow.errors import StoreError
-from applyflow.models import JobPosting, ProgressRecord, ProgressStatus, Status
+from applyflow.models import TOKEN_CLASSES, JobPosting, ProgressRecord, ProgressStatus, Status
+from applyflow.money import to_nanos
 from applyflow.store import open_store
 from applyflow.store.sqlite import SCHEMA_VERSION, SQLiteStore
 from tests.factories import NOW, add_job, make_usage
@@ -215,4 +216,39 @@ def test_a_version_2_store_is_upgraded_and_its_jobs_look_unchanged(tmp_path: Pat
     finally:
         store.close()
     with sqlite3.connect(db) as raw:
-        assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
+
+
+V5_DUMP = Path(__file__).resolve().parents[1] / "data" / "store_v5.sql"
+
+
+def test_a_version_5_store_gains_the_token_classes_and_keeps_its_usage(tmp_path: Path) -> None:
+    """tests/data/store_v5.sql was written by applyflow at schema 5: three usage rows, no
+    token-class columns. The upgrade adds them (0 on the old rows) to the rows and rollups,
+    and the rollup trigger counts the classes of the calls recorded after it."""
+    db = tmp_path / "old.db"
+    with sqlite3.connect(db) as raw:
+        raw.executescript(V5_DUMP.read_text())
+    store = SQLiteStore(f"sqlite:///{db}")
+    try:
+        total = store.usage_total(run_id="run-v5")
+        assert (total.calls, total.input_tokens, total.output_tokens) == (3, 19000, 2200)
+        assert to_nanos(total.cost_usd) == 2_550_000 + 480_000 + 25_500_000
+        assert all(getattr(total, name) == 0 for name in TOKEN_CLASSES)
+        before = {(t.model, t.layer): t for t in store.usage_totals()}
+        assert before[("gpt-4o-mini", "extract")].input_tokens == 13000
+        store.record_usage(
+            make_usage(run_id="run-v5", layer="extract", input_tokens=9000, cache_read_tokens=8000,
+                       output_reasoning_tokens=40, cost_usd=0.001)
+        )  # fmt: skip
+        after = {(t.model, t.layer): t for t in store.usage_totals()}[("gpt-4o-mini", "extract")]
+        assert (after.calls, after.input_tokens, after.cache_read_tokens) == (2, 22000, 8000)
+        assert after.output_reasoning_tokens == 40
+        (openai,) = [g for g in store.spend_by("provider") if g.key == "openai"]
+        assert (openai.calls, openai.cache_read_tokens, openai.cache_write_tokens) == (3, 8000, 0)
+    finally:
+        store.close()
+    with sqlite3.connect(db) as raw:
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
+        columns = {row[1] for row in raw.execute("PRAGMA table_info(usage)")}
+        assert set(TOKEN_CLASSES) <= columns

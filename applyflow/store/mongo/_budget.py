@@ -40,7 +40,7 @@ from applyflow.money import from_nanos
 from applyflow.store.ledger import check_amount, reservation_in_use
 from applyflow.store.mongo._client import MongoBase
 from applyflow.store.mongo._codec import nanos
-from applyflow.store.mongo._rollups import add_usage, usage_key
+from applyflow.store.mongo._rollups import add_usage, usage_inc, usage_key
 
 SETTLE_STEP_S = 60.0  # a settle still unfinished this long after it began is the sweep's
 _SETTLEABLE = ("open", "expired", "released")  # a late settle still counts the spend
@@ -67,8 +67,7 @@ class MongoBudget(MongoBase):
         except DuplicateKeyError:
             return False
         key = usage_key(doc["provider"], doc["model"], doc.get("layer"))
-        sums = ("input_tokens", "output_tokens", "cost_nanos")
-        add_usage(self._db, key, {"calls": 1, **{name: int(doc[name]) for name in sums}})
+        add_usage(self._db, key, usage_inc(doc))
         return True
 
     # --- reserve -------------------------------------------------------------------------

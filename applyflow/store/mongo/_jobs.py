@@ -30,6 +30,7 @@ from applyflow.models import (
 )
 from applyflow.money import from_nanos
 from applyflow.store.jobs import (
+    HELD_STATUSES,
     JobStore,
     Upserted,
     check_change_at,
@@ -53,6 +54,7 @@ def output_doc(output: LayerOutput) -> dict[str, Any]:
         "model": output.model,
         "cost_usd": output.cost_usd,
         "at": as_utc(output.at),
+        "profile": output.profile.model_dump() if output.profile else None,
     }
 
 
@@ -64,6 +66,7 @@ def job_from_doc(doc: dict[str, Any]) -> Job:
             model=stored["model"],
             cost_usd=stored.get("cost_usd", 0.0),
             at=as_utc(stored["at"]),
+            profile=stored.get("profile"),
         )
         for layer, stored in (doc.get("outputs") or {}).items()
     }
@@ -124,10 +127,14 @@ class MongoJobs(MongoBase, JobStore):
         job_ids: Sequence[str] | None = None,
         statuses: Sequence[Status] = (Status.NEW,),
     ) -> list[Job]:
-        """One atomic ``find_one_and_update`` per job: its filter re-checks status and lease."""
-        query = claim_query(statuses, now, job_ids)
+        """One atomic ``find_one_and_update`` per job: its filter re-checks status and lease.
+
+        Held statuses (``HELD_STATUSES``) are claimed first, by their own filter (no live
+        claim) and without a status change; then the queue's claim order.
+        """
+        wanted = [Status(s) for s in statuses]
+        held = [s.value for s in wanted if s in HELD_STATUSES]
         claim: dict[str, Any] = {
-            "status": Status.PROCESSING.value,
             "claimed_by": str(worker),
             "lease_until": now + timedelta(seconds=lease_s),
             "updated_at": now,
@@ -135,12 +142,24 @@ class MongoJobs(MongoBase, JobStore):
         if run_id is not None:
             claim["run_id"] = str(run_id)
         claimed: list[Job] = []
+        if held:
+            free = [{"claimed_by": None}, {"lease_until": {"$lt": now}}]
+            query: dict[str, Any] = {"status": {"$in": held}, "$or": free}
+            if job_ids is not None:
+                query["_id"] = {"$in": [str(j) for j in job_ids]}
+            claimed += self._claim_each(n, query, claim, order("claim_jobs"))
+        queue = claim_query([s for s in wanted if s not in HELD_STATUSES], now, job_ids)
+        processing = {**claim, "status": Status.PROCESSING.value}
+        claimed += self._claim_each(n - len(claimed), queue, processing, order("claim_jobs"))
+        return claimed
+
+    def _claim_each(
+        self, n: int, query: dict[str, Any], claim: dict[str, Any], sort: list[tuple[str, int]]
+    ) -> list[Job]:
+        claimed: list[Job] = []
         while len(claimed) < n:
             doc = self._jobs.find_one_and_update(
-                query,
-                {"$set": claim},
-                sort=order("claim_jobs"),
-                return_document=ReturnDocument.AFTER,
+                query, {"$set": claim}, sort=sort, return_document=ReturnDocument.AFTER
             )
             if doc is None:
                 break
@@ -149,8 +168,9 @@ class MongoJobs(MongoBase, JobStore):
 
     def renew_lease(self, job_id: str, worker: str, lease_s: float, now: datetime) -> bool:
         job_id, worker = str(job_id), str(worker)  # ids are values, never query documents
+        holding = [Status.PROCESSING.value, *(s.value for s in HELD_STATUSES)]
         result = self._jobs.update_one(
-            {"_id": job_id, "status": Status.PROCESSING.value, "claimed_by": worker},
+            {"_id": job_id, "status": {"$in": holding}, "claimed_by": worker},
             {"$set": {"lease_until": now + timedelta(seconds=lease_s)}},
         )
         return result.matched_count == 1
@@ -174,6 +194,13 @@ class MongoJobs(MongoBase, JobStore):
     ) -> bool:
         """End the claim only while ``worker`` still holds the job (a user's change wins)."""
         job_id, worker, target = str(job_id), str(worker), Status(status)
+        if target in HELD_STATUSES:  # its status stays; only the claim ends
+            result = self._jobs.update_one(
+                {"_id": job_id, "status": target.value, "claimed_by": worker},
+                {"$set": {"claimed_by": None, "lease_until": None, "error": error,
+                          "updated_at": now}},
+            )  # fmt: skip
+            return result.matched_count == 1
         check_transition(job_id, Status.PROCESSING, target)
         ended = {
             "status": target.value,

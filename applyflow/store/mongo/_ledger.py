@@ -8,20 +8,25 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from applyflow import periods
-from applyflow.models import SpendBucket, SpendGroup, UsageRecord, UsageTotal
+from applyflow.models import TOKEN_CLASSES, SpendBucket, SpendGroup, UsageRecord, UsageTotal
 from applyflow.money import from_nanos
 from applyflow.store.ledger import LedgerStore, SpendField, check_spend_field
 from applyflow.store.mongo._budget import MongoBudget, usage_doc
 from applyflow.store.mongo._codec import bucket_facets, bucket_rows
 from applyflow.store.mongo.indexes import order
 
-# `$group` accumulators for usage sums (cost in nano-dollars).
+_TOKENS = ("input_tokens", "output_tokens", *TOKEN_CLASSES)
+# `$group` accumulators for usage sums (cost in nano-dollars); a row from before the token
+# classes has none of them, which `$sum` counts as 0.
 _USAGE_SUMS = {
     "calls": {"$sum": 1},
-    "input_tokens": {"$sum": "$input_tokens"},
-    "output_tokens": {"$sum": "$output_tokens"},
+    **{name: {"$sum": f"${name}"} for name in _TOKENS},
     "cost": {"$sum": "$cost_nanos"},
 }
+
+
+def _tokens(doc: dict[str, Any]) -> dict[str, int]:
+    return {name: doc.get(name, 0) for name in _TOKENS}
 
 
 def _spend_group(key: str | None, doc: dict[str, Any] | None) -> SpendGroup:
@@ -29,8 +34,7 @@ def _spend_group(key: str | None, doc: dict[str, Any] | None) -> SpendGroup:
     return SpendGroup(
         key=key,
         calls=doc.get("calls", 0),
-        input_tokens=doc.get("input_tokens", 0),
-        output_tokens=doc.get("output_tokens", 0),
+        **_tokens(doc),
         cost_usd=from_nanos(doc.get("cost", 0)),
     )
 
@@ -90,8 +94,7 @@ class MongoLedger(MongoBudget, LedgerStore):
                 model=doc["model"],
                 layer=doc["layer"] or None,
                 calls=doc["calls"],
-                input_tokens=doc["input_tokens"],
-                output_tokens=doc["output_tokens"],
+                **_tokens(doc),
                 cost_usd=from_nanos(doc["cost_nanos"]),
             )
             for doc in self._usage_totals.find().sort(order("usage_totals"))

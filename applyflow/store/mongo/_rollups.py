@@ -17,10 +17,11 @@ from typing import Any
 from bson.int64 import Int64
 from pymongo.errors import DuplicateKeyError
 
-from applyflow.store.mongo._codec import nanos
+from applyflow.models import TOKEN_CLASSES
 from applyflow.store.runs import duration_bucket
 
 _MARKER = "rollups"
+_SUMS = ("input_tokens", "output_tokens", *TOKEN_CLASSES, "cost_nanos")
 
 
 def usage_key(provider: str, model: str, layer: str | None) -> dict[str, str]:
@@ -39,13 +40,9 @@ def add_usage(db: Any, key: dict[str, str], inc: dict[str, int]) -> None:
                 raise
 
 
-def usage_inc(input_tokens: int, output_tokens: int, cost_usd: float) -> dict[str, int]:
-    return {
-        "calls": 1,
-        "input_tokens": input_tokens,
-        "output_tokens": output_tokens,
-        "cost_nanos": int(nanos(cost_usd)),
-    }
+def usage_inc(doc: dict[str, Any]) -> dict[str, int]:
+    """What one stored usage row adds to its total (a class it lacks adds nothing)."""
+    return {"calls": 1, **{name: int(doc.get(name) or 0) for name in _SUMS}}
 
 
 def progress_share(doc: dict[str, Any] | None, sign: int) -> Counter[str]:
@@ -92,9 +89,7 @@ def build_rollups(db: Any) -> None:
     group = {
         "_id": {"provider": "$provider", "model": "$model", "layer": "$layer"},
         "calls": {"$sum": 1},
-        "input_tokens": {"$sum": "$input_tokens"},
-        "output_tokens": {"$sum": "$output_tokens"},
-        "cost_nanos": {"$sum": "$cost_nanos"},
+        **{name: {"$sum": f"${name}"} for name in _SUMS},
     }
     for row in db.usage.aggregate([{"$match": {"at": {"$lt": cutoff}}}, {"$group": group}]):
         key = row.pop("_id")

@@ -25,6 +25,7 @@ from applyflow.models import (
 )
 from applyflow.money import from_nanos, to_nanos
 from applyflow.store.jobs import (
+    HELD_STATUSES,
     JobStore,
     Upserted,
     check_change_at,
@@ -36,6 +37,8 @@ from applyflow.store.sqlite._db import Database, from_us, opt_us, seconds_us, to
 from applyflow.store.sqlite._postings import add_history, upsert_posting
 
 _IN_IDS = "job_id IN (SELECT value FROM json_each(?)) ORDER BY rowid"
+_HELD = json.dumps(sorted(s.value for s in HELD_STATUSES))
+_IS_HELD = "status IN (SELECT value FROM json_each(?))"
 
 
 class SQLiteJobs(Database, JobStore):
@@ -127,23 +130,27 @@ class SQLiteJobs(Database, JobStore):
             return []
         now_us = to_us(now)
         only = "AND id IN (SELECT value FROM json_each(?))" if job_ids is not None else ""
-        params: list[Any] = [json.dumps([Status(s).value for s in statuses]), now_us]
+        # A held status is taken only from no live claim, and kept (see HELD_STATUSES).
+        params: list[Any] = [json.dumps([Status(s).value for s in statuses]), _HELD, now_us]
+        params.append(now_us)
         if job_ids is not None:
             params.append(json.dumps(list(job_ids)))
         with self._tx() as conn:
             ids = [
                 row[0]
                 for row in conn.execute(
-                    "SELECT id FROM jobs WHERE (status IN (SELECT value FROM json_each(?))"
+                    "SELECT id FROM jobs WHERE ((status IN (SELECT value FROM json_each(?))"
+                    f" AND (NOT ({_IS_HELD}) OR claimed_by IS NULL OR lease_until < ?))"
                     f" OR (status = 'processing' AND lease_until < ?)) {only}"
                     " ORDER BY ingested_at, id LIMIT ?",
                     (*params, n),
                 )
             ]
             conn.executemany(
-                "UPDATE jobs SET status = 'processing', claimed_by = ?, lease_until = ?,"
-                " run_id = coalesce(?, run_id), updated_at = ? WHERE id = ?",
-                [(worker, now_us + seconds_us(lease_s), run_id, now_us, i) for i in ids],
+                f"UPDATE jobs SET status = CASE WHEN {_IS_HELD} THEN status ELSE 'processing'"
+                " END, claimed_by = ?, lease_until = ?, run_id = coalesce(?, run_id),"
+                " updated_at = ? WHERE id = ?",
+                [(_HELD, worker, now_us + seconds_us(lease_s), run_id, now_us, i) for i in ids],
             )
             rows = conn.execute(
                 "SELECT * FROM jobs WHERE id IN (SELECT value FROM json_each(?))"
@@ -156,8 +163,8 @@ class SQLiteJobs(Database, JobStore):
         return bool(
             self._write(
                 "UPDATE jobs SET lease_until = ? WHERE id = ? AND claimed_by = ?"
-                " AND status = 'processing'",
-                (to_us(now) + seconds_us(lease_s), job_id, worker),
+                f" AND (status = 'processing' OR {_IS_HELD})",
+                (to_us(now) + seconds_us(lease_s), job_id, worker, _HELD),
             )
         )
 
@@ -178,6 +185,14 @@ class SQLiteJobs(Database, JobStore):
         error: str | None = None,
     ) -> bool:
         target = Status(status)
+        if target in HELD_STATUSES:
+            return bool(
+                self._write(
+                    "UPDATE jobs SET claimed_by = NULL, lease_until = NULL, error = ?,"
+                    " updated_at = ? WHERE id = ? AND status = ? AND claimed_by = ?",
+                    (error, to_us(now), job_id, target.value, worker),
+                )
+            )
         check_transition(job_id, Status.PROCESSING, target)
         with self._tx() as conn:
             released = conn.execute(

@@ -17,7 +17,14 @@ from zoneinfo import ZoneInfo
 
 from applyflow import periods
 from applyflow.errors import BudgetExceeded, ScopeOverrun
-from applyflow.models import ScopeCounters, SpendBucket, SpendGroup, UsageRecord, UsageTotal
+from applyflow.models import (
+    TOKEN_CLASSES,
+    ScopeCounters,
+    SpendBucket,
+    SpendGroup,
+    UsageRecord,
+    UsageTotal,
+)
 from applyflow.money import from_nanos, to_nanos
 from applyflow.store.ledger import (
     LedgerStore,
@@ -36,29 +43,36 @@ from applyflow.store.sqlite._db import (
     to_us,
 )
 
-_SUMS = "count(*), coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0)"
+_TOKENS = ("input_tokens", "output_tokens", *TOKEN_CLASSES)
+_SUMS = "count(*), " + ", ".join(f"coalesce(sum({name}), 0)" for name in _TOKENS)
 _COST = "coalesce(sum(cost), 0)"
+_USAGE_COLUMNS = (
+    "call_id", "run_id", "job_id", "layer", "provider", "model", *_TOKENS, "cost", "estimated",
+    "fallback", "at",
+)  # fmt: skip
+_INSERT_USAGE = (
+    f"INSERT INTO usage ({', '.join(_USAGE_COLUMNS)}) VALUES"
+    f" ({', '.join('?' for _ in _USAGE_COLUMNS)}) ON CONFLICT (call_id) DO NOTHING"
+)
+
+
+def _tokens(row: sqlite3.Row, start: int) -> dict[str, int]:
+    """The token sums of a row, from column ``start`` on (in ``_TOKENS`` order)."""
+    return {name: row[start + i] for i, name in enumerate(_TOKENS)}
 
 
 def _group(row: sqlite3.Row) -> SpendGroup:
-    return SpendGroup(
-        key=row[0], calls=row[1], input_tokens=row[2], output_tokens=row[3],
-        cost_usd=from_nanos(row[4]),
-    )  # fmt: skip
+    n = len(_TOKENS)
+    return SpendGroup(key=row[0], calls=row[1], **_tokens(row, 2), cost_usd=from_nanos(row[2 + n]))
 
 
 def _insert_usage(conn: sqlite3.Connection, u: UsageRecord) -> bool:
-    return bool(
-        conn.execute(
-            "INSERT INTO usage (call_id, run_id, job_id, layer, provider, model, input_tokens,"
-            " output_tokens, cost, estimated, fallback, at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (call_id) DO NOTHING",
-            (
-                u.call_id, u.run_id, u.job_id, u.layer, u.provider, u.model, u.input_tokens,
-                u.output_tokens, to_nanos(u.cost_usd), u.estimated, u.fallback, to_us(u.at),
-            ),
-        ).rowcount
+    values = (
+        u.call_id, u.run_id, u.job_id, u.layer, u.provider, u.model,
+        *(getattr(u, name) for name in _TOKENS), to_nanos(u.cost_usd), u.estimated,
+        u.fallback, to_us(u.at),
     )  # fmt: skip
+    return bool(conn.execute(_INSERT_USAGE, values).rowcount)
 
 
 def _scope_rows(
@@ -116,12 +130,12 @@ class SQLiteLedger(Database, LedgerStore):
 
     def usage_totals(self) -> list[UsageTotal]:
         rows = self._all(
-            "SELECT provider, model, layer, calls, input_tokens, output_tokens, cost"
+            f"SELECT provider, model, layer, calls, {', '.join(_TOKENS)}, cost"
             " FROM usage_totals ORDER BY provider, model, layer"
         )
         return [
             UsageTotal(provider=r[0], model=r[1], layer=r[2] or None, calls=r[3],
-                       input_tokens=r[4], output_tokens=r[5], cost_usd=from_nanos(r[6]))
+                       **_tokens(r, 4), cost_usd=from_nanos(r[4 + len(_TOKENS)]))
             for r in rows
         ]  # fmt: skip
 

@@ -15,15 +15,20 @@ import sqlite3
 
 from applyflow.errors import StoreError
 from applyflow.matching import match_key
+from applyflow.models import TOKEN_CLASSES
 from applyflow.store.runs import LAYER_DURATION_BUCKETS
 
 # 2: usage (at, cost) covering index for the spend series; 3: rollups for the metrics
 # 4: job_sources, job_history; jobs.remote_policy, compensation, apply_url, match_key,
 #    status_changed_at (``migrate_v4`` fills them for jobs stored before)
 # 5: runs by status (the crash sweep)
-SCHEMA_VERSION = 5
+# 6: the token classes (cache, reasoning, audio) on usage rows and their rollups
+SCHEMA_VERSION = 6
 
-SCHEMA = """
+# One INTEGER column each on ``usage`` and ``usage_totals`` (0 on rows from before version 6).
+_CLASS_COLUMNS = "".join(f"\n    {name} INTEGER NOT NULL DEFAULT 0," for name in TOKEN_CLASSES)
+
+SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY,
     source TEXT NOT NULL,
@@ -121,7 +126,7 @@ CREATE TABLE IF NOT EXISTS usage (
     provider TEXT NOT NULL,
     model TEXT NOT NULL,
     input_tokens INTEGER NOT NULL,
-    output_tokens INTEGER NOT NULL,
+    output_tokens INTEGER NOT NULL,{_CLASS_COLUMNS}
     cost INTEGER NOT NULL,
     estimated INTEGER NOT NULL DEFAULT 0,
     fallback INTEGER NOT NULL DEFAULT 0,
@@ -183,7 +188,7 @@ CREATE TABLE IF NOT EXISTS usage_totals (
     layer TEXT NOT NULL,  -- '' for calls outside a layer
     calls INTEGER NOT NULL,
     input_tokens INTEGER NOT NULL,
-    output_tokens INTEGER NOT NULL,
+    output_tokens INTEGER NOT NULL,{_CLASS_COLUMNS}
     cost INTEGER NOT NULL,
     PRIMARY KEY (provider, model, layer)
 );
@@ -231,14 +236,14 @@ def _count_progress(row: str, sign: int) -> str:
 
 
 # One statement each (they contain semicolons, so they are not split like SCHEMA).
+_TOTALS = ("input_tokens", "output_tokens", *TOKEN_CLASSES, "cost")
 TRIGGERS = [
-    """CREATE TRIGGER IF NOT EXISTS usage_totals_add AFTER INSERT ON usage BEGIN
-  INSERT INTO usage_totals (provider, model, layer, calls, input_tokens, output_tokens, cost)
-    VALUES (NEW.provider, NEW.model, coalesce(NEW.layer, ''), 1, NEW.input_tokens,
-            NEW.output_tokens, NEW.cost)
+    f"""CREATE TRIGGER IF NOT EXISTS usage_totals_add AFTER INSERT ON usage BEGIN
+  INSERT INTO usage_totals (provider, model, layer, calls, {", ".join(_TOTALS)})
+    VALUES (NEW.provider, NEW.model, coalesce(NEW.layer, ''), 1,
+            {", ".join(f"NEW.{name}" for name in _TOTALS)})
     ON CONFLICT (provider, model, layer) DO UPDATE SET calls = calls + 1,
-      input_tokens = input_tokens + excluded.input_tokens,
-      output_tokens = output_tokens + excluded.output_tokens, cost = cost + excluded.cost;
+      {", ".join(f"{name} = {name} + excluded.{name}" for name in _TOTALS)};
 END""",
     f"""CREATE TRIGGER IF NOT EXISTS progress_rollup_insert AFTER INSERT ON progress BEGIN
 {_count_progress("NEW", 1)}
@@ -252,9 +257,9 @@ END""",
 # The rollups recomputed from the stored rows (on an upgrade; a fresh database has none).
 REBUILD_ROLLUPS = [
     "DELETE FROM usage_totals",
-    "INSERT INTO usage_totals (provider, model, layer, calls, input_tokens, output_tokens, cost)"
-    " SELECT provider, model, coalesce(layer, ''), count(*), sum(input_tokens),"
-    " sum(output_tokens), sum(cost) FROM usage GROUP BY 1, 2, 3",
+    f"INSERT INTO usage_totals (provider, model, layer, calls, {', '.join(_TOTALS)})"
+    f" SELECT provider, model, coalesce(layer, ''), count(*),"
+    f" {', '.join(f'sum({name})' for name in _TOTALS)} FROM usage GROUP BY 1, 2, 3",
     "DELETE FROM layer_durations",
     f"INSERT INTO layer_durations (layer, bucket, count, micros) SELECT layer,"
     f" {_bucket('duration_s')}, count(*), sum({_micros('duration_s')}) FROM progress"
@@ -292,6 +297,17 @@ def migrate_v4(conn: sqlite3.Connection) -> None:
     )
 
 
+def _add_class_columns(conn: sqlite3.Connection) -> None:
+    """Version 6: the token-class columns on a ``usage`` and ``usage_totals`` from before it,
+    and the rollup trigger that sums them (recreated; the rollups are rebuilt after)."""
+    for table in ("usage", "usage_totals"):
+        columns = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        for name in TOKEN_CLASSES if columns else ():
+            if name not in columns:
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} INTEGER NOT NULL DEFAULT 0")
+    conn.execute("DROP TRIGGER IF EXISTS usage_totals_add")
+
+
 def create_schema(conn: sqlite3.Connection) -> None:
     """Switch to WAL and create the tables once; refuse a database from a newer applyflow."""
     mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
@@ -310,6 +326,7 @@ def create_schema(conn: sqlite3.Connection) -> None:
             older = bool(columns) and "match_key" not in columns  # jobs from before version 4
             for column in _V4_COLUMNS if older else ():
                 conn.execute(f"ALTER TABLE jobs ADD COLUMN {column}")
+            _add_class_columns(conn)
             for statement in SCHEMA.split(";"):
                 if statement.strip():
                     conn.execute(statement)
