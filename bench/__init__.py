@@ -13,4 +13,6 @@ BENCHMARKS = (
     "ingest_rate",
     "prefect_slot",
     "paid_pipeline",
+    "cli_startup",
+    "preflight",
 )

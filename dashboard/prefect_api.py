@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import os
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import httpx
 import streamlit as st
 
-__all__ = ["flow_run_url", "prefect_status", "prefect_urls"]
+__all__ = [
+    "FLOW_RUN_NAME_PATTERN",
+    "flow_run_link",
+    "flow_run_url",
+    "prefect_status",
+    "prefect_urls",
+]
 
 
 def prefect_urls() -> tuple[str | None, str | None]:
@@ -21,12 +27,26 @@ def prefect_urls() -> tuple[str | None, str | None]:
     return api, ui
 
 
+# The Runs table shows a flow run's link by its name, carried in the URL's fragment (which
+# the Prefect UI ignores): LinkColumn's display_text shows the pattern's first group.
+FLOW_RUN_NAME_PATTERN = r".*/flow-run/[^#]*#(.+)$"
+
+
 def flow_run_url(flow_run_id: str | None) -> str | None:
     """The flow run's page in the Prefect UI, when both are known."""
     _, ui = prefect_urls()
     if not (ui and flow_run_id):
         return None
     return f"{ui}/runs/flow-run/{flow_run_id}"
+
+
+def flow_run_link(flow_run_id: str | None, name: str | None) -> str | None:
+    """``flow_run_url`` with the run's name (a run from before names were stored: its id's
+    first block) as the fragment the Runs table shows (``FLOW_RUN_NAME_PATTERN``)."""
+    url = flow_run_url(flow_run_id)
+    if url is None or flow_run_id is None:
+        return None
+    return f"{url}#{quote(name or flow_run_id.split('-')[0])}"
 
 
 @st.cache_data(ttl=10, show_spinner=False)

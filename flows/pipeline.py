@@ -9,41 +9,38 @@ error, give every claimed job back to the queue and raise a ``flow_failed`` aler
 
 from __future__ import annotations
 
-import threading
-import time
+import re
 import uuid
+from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger
-from prefect.artifacts import (
-    create_progress_artifact,
-    create_table_artifact,
-    update_progress_artifact,
-)
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from applyflow.errors import InputError, PricingError
-from applyflow.models import ProgressStatus, Run, RunStatus, Status
+from applyflow.models import ProfileRef, ProgressStatus, Run, RunStatus, Status
 from applyflow.modelspec import OFFLINE, parse_model
+from applyflow.profile_check import profile_ref, read_profile
 from applyflow.runtime import Runtime, current_runtime
 from applyflow.settings import LAYERS, Settings, get_settings
 from applyflow.store import Store
 from applyflow.store.runs import sweep_dead_runs
 from applyflow.tracing import attributes_of
+from flows.artifacts import PROGRESS_KEY, SUMMARY_KEY, publish_summary, start_progress
 from flows.hooks import alert_flow_failed
 from flows.jobs import run_all
 from flows.results import JobOutcome, RunSummary
 from flows.selection import QUEUE_STATUSES, check_job_ids, named_statuses
 from guards.call import ModelGuard
-from guards.pricing import check_prices, models_in_use, price_of
+from guards.health import effective_guards
+from guards.pricing import models_in_use, run_price_problems
 from tasks.progress import mark
 from tasks.run import RunContext, register_run, unregister_run
 
 __all__ = ["PROGRESS_KEY", "SUMMARY_KEY", "build_guard", "check_run_prices", "process_jobs"]
 
-PROGRESS_KEY = "process-jobs-progress"
-SUMMARY_KEY = "process-jobs-summary"
+RUN_ID = re.compile(r"[0-9a-f]{12}")
 OUTCOME_COUNTS = (Status.READY, Status.NEEDS_REVIEW, Status.FAILED, Status.OVER_BUDGET, Status.NEW)
 
 
@@ -72,18 +69,7 @@ def check_run_prices(settings: Settings, model: str | None, price_as: str | None
     ``model`` replaces the settings' models for every layer (the fallback still applies);
     ``price_as`` is only priced, never called.
     """
-    problems: list[str] = []
-    if model is None:
-        try:
-            check_prices(settings)
-        except PricingError as exc:
-            problems.append(str(exc))
-    explicit = [model, settings.fallback_model] if model else []
-    for spec in dict.fromkeys(m for m in [*explicit, price_as] if m):
-        try:
-            price_of(settings, spec)
-        except PricingError as exc:
-            problems.append(str(exc))
+    problems = run_price_problems(settings, model, price_as)
     if problems:
         raise PricingError("; ".join(problems))
 
@@ -99,47 +85,23 @@ def _check_params(limit: int, model: str | None, price_as: str | None) -> None:
                 raise InputError("process_jobs", what, str(exc)) from None
 
 
-def _read_profile(settings: Settings) -> str:
-    try:
-        text = settings.profile.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(
-            str(settings.profile),
-            None,
-            f"cannot read the candidate profile (APPLYFLOW_PROFILE): {exc}",
-        ) from None
-    if not text.strip():
-        raise InputError(str(settings.profile), None, "the candidate profile is empty")
-    return text
+def _read_profile(path: Path) -> tuple[str, ProfileRef]:
+    """The profile's text (an ``InputError`` naming the path when it cannot be used) and what
+    the run records of it."""
+    text = read_profile(path)
+    return text, profile_ref(path, text)
 
 
-class _ProgressArtifact:
-    """Percent of layer tasks finished, kept in one Prefect progress artifact."""
+def new_run_id() -> str:
+    """A fresh run id. It is also the flow run's name (``flow_run_name``), so applyflow and
+    the Prefect UI call a run the same."""
+    return uuid.uuid4().hex[:12]
 
-    def __init__(self, total: int, run_id: str) -> None:
-        self.total, self.done = max(total, 1), 0
-        self._lock = threading.Lock()
-        self._last = 0.0
-        self.id = create_progress_artifact(
-            progress=0.0, key=PROGRESS_KEY, description=f"Layers finished in run {run_id}"
-        )
 
-    def tick(self) -> None:
-        with self._lock:
-            self.done += 1
-            now = time.monotonic()
-            # At most a few updates a second; the final value is always written by close().
-            if now - self._last >= 0.25:
-                self._last = now
-                update_progress_artifact(self.id, self.percent)
-
-    @property
-    def percent(self) -> float:
-        return round(min(100.0, 100.0 * self.done / self.total), 1)
-
-    def close(self) -> None:
-        with self._lock:
-            update_progress_artifact(self.id, self.percent)
+def _run_id() -> str:
+    """The id Prefect named this flow run with (``new_run_id``), else a fresh one."""
+    name = flow_run.name or ""
+    return name if RUN_ID.fullmatch(name) else new_run_id()
 
 
 def _claim(ctx: RunContext, limit: int, job_ids: list[str] | None) -> list[str]:
@@ -157,6 +119,7 @@ def _claim(ctx: RunContext, limit: int, job_ids: list[str] | None) -> list[str]:
     claimed = [job.id for job in jobs]
     for job in jobs:
         ctx.hold(job.id, job.status)
+        ctx.job_names[job.id] = f"{job.title} @ {job.company}"
         for layer in LAYERS:
             mark(ctx.run_id, job.id, layer, ProgressStatus.PENDING)
     if job_ids and (busy := [j for j in dict.fromkeys(job_ids) if j not in claimed]):
@@ -183,19 +146,7 @@ def _summarise(ctx: RunContext, outcomes: list[JobOutcome]) -> RunSummary:
         spend_usd=round(spend.cost_usd, 6),
         price_as=ctx.price_as,
         forecast_usd=round(ctx.forecast_usd, 6) if ctx.price_as else None,
-    )
-
-
-def _summary_artifact(summary: RunSummary) -> None:
-    rows = [
-        {"id": o.id, "title": o.title, "company": o.company, "fit": o.fit,
-         "status": o.status.value, "cost_usd": o.cost_usd}
-        for o in summary.jobs
-    ]  # fmt: skip
-    create_table_artifact(
-        table=rows or [{"id": "", "title": "no jobs were queued", "company": "", "fit": None}],
-        key=SUMMARY_KEY,
-        description=f"Run {summary.run_id}: {summary.counts} spend ${summary.spend_usd:.4f}",
+        profile=ctx.profile_ref,
     )
 
 
@@ -213,7 +164,7 @@ def _start(
     settings: Settings,
     runtime: Runtime,
     store: Store,
-    profile: str,
+    profile: tuple[str, ProfileRef],
     chosen: str | None,
     force: bool,
     price_as: str | None,
@@ -224,7 +175,7 @@ def _start(
     for dead in sweep_dead_runs(store, started, settings.claim_lease_s):
         get_run_logger().warning("run %s stopped without ending: marked crashed", dead)
     models = [chosen] if chosen else models_in_use(settings)
-    run_id, flow_run_id = uuid.uuid4().hex[:12], str(flow_run.id) if flow_run.id else None
+    run_id, flow_run_id = _run_id(), str(flow_run.id) if flow_run.id else None
     ctx = RunContext(
         run_id=run_id,
         settings=settings,
@@ -241,7 +192,8 @@ def _start(
                 }
             ),
         ),  # fmt: skip
-        profile=profile,
+        profile=profile[0],
+        profile_ref=profile[1],
         model=chosen,
         force=force,
         price_as=price_as,
@@ -250,17 +202,28 @@ def _start(
     run = Run(
         id=ctx.run_id,
         flow_run_id=flow_run_id,
+        flow_run_name=flow_run.name or None,
         started_at=started,
         heartbeat_at=started,
         model=chosen or settings.model,
         params=params,
+        profile=profile[1],
+        # What this worker's guards enforce, for the dashboard's Health page (no secrets).
+        guards=effective_guards(
+            settings, sorted({parse_model(m).provider for m in models})
+        ).model_dump(mode="json"),
     )
     store.save_run(run)
+    ctx.guard.waits = ctx.waiting  # the run's Run row shows where its calls wait
     register_run(ctx)
     return ctx, run
 
 
-@flow(name="process-jobs", task_runner=ThreadPoolTaskRunner(max_workers=64))
+@flow(
+    name="process-jobs",
+    flow_run_name=new_run_id,
+    task_runner=ThreadPoolTaskRunner(max_workers=64),
+)
 def process_jobs(
     limit: int = 20,
     model: str | None = None,
@@ -268,6 +231,7 @@ def process_jobs(
     force: bool = False,
     dry_run: bool = False,
     price_as: str | None = None,
+    profile: str | None = None,
 ) -> RunSummary:
     """Process up to ``limit`` queued jobs through extract, research, score, generate, publish.
 
@@ -276,20 +240,21 @@ def process_jobs(
         (applied or later) only with force, and it keeps its status.
     force: redo layers even when their stored output is up to date.
     dry_run: use the offline model (no spend); with price_as, forecast that model's cost.
+    profile: the candidate profile's path (default: APPLYFLOW_PROFILE).
     """
     settings, runtime = get_settings(), current_runtime()
     logger = get_run_logger()
     _check_params(limit, model, price_as)
-    profile = _read_profile(settings)
+    used = _read_profile(Path(profile) if profile else settings.profile)
     chosen = OFFLINE if dry_run else model
     check_run_prices(settings, chosen, price_as)
     params = {"limit": limit, "model": model, "job_ids": job_ids, "force": force,
-              "dry_run": dry_run, "price_as": price_as}  # fmt: skip
+              "dry_run": dry_run, "price_as": price_as, "profile": profile}  # fmt: skip
     store = runtime.store_factory(settings.store_url)
     try:
         if job_ids:
             check_job_ids(store, job_ids, force)
-        ctx, run = _start(settings, runtime, store, profile, chosen, force, price_as, params)
+        ctx, run = _start(settings, runtime, store, used, chosen, force, price_as, params)
     except BaseException:
         store.close()
         raise
@@ -297,12 +262,14 @@ def process_jobs(
     try:
         claimed = _claim(ctx, limit, job_ids)
         logger.info("run %s claimed %d job(s)", ctx.run_id, len(claimed))
-        progress = _ProgressArtifact(len(claimed) * len(LAYERS), ctx.run_id)
-        ctx.on_layer_finished = progress.tick
-        outcomes = run_all(ctx, claimed)
-        progress.close()
+        progress = start_progress(ctx.run_id, LAYERS, {j: ctx.job_label(j) for j in claimed})
+        ctx.on_progress = progress.update  # written by its own thread, coalesced
+        try:
+            outcomes = run_all(ctx, claimed)
+        finally:
+            progress.close()
         summary = _summarise(ctx, outcomes)
-        _summary_artifact(summary)
+        publish_summary(summary)
         run.status = summary.status
         run.summary = summary.model_dump(mode="json", exclude={"jobs"})
         ctx.span.set({"applyflow.jobs": len(summary.jobs), "applyflow.spend_usd": summary.spend_usd,

@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from applyflow.errors import BudgetExceeded, GuardError
-from applyflow.models import Status
+from applyflow.models import ProfileRef, ProgressRecord, Status
 from applyflow.runtime import Runtime
 from applyflow.settings import Settings
 from applyflow.store import Store
 from applyflow.store.jobs import HELD_STATUSES
 from applyflow.tracing import NULL_SPAN, Span
+from tasks.waits import RunWaits
 
 if TYPE_CHECKING:
     from guards.call import ModelGuard
@@ -34,13 +36,17 @@ class RunContext:
     store: Store
     guard: ModelGuard
     profile: str
+    profile_ref: ProfileRef | None = None  # recorded on each layer output
     model: str | None = None
     force: bool = False
     price_as: str | None = None
     runtime: Runtime = field(default_factory=Runtime)
     stop_reason: str | None = None
     forecast_usd: float = 0.0
-    on_layer_finished: Callable[[], None] | None = None
+    # Each progress row as it is written (the run's progress artifact listens).
+    on_progress: Callable[[ProgressRecord], None] | None = None
+    # "title @ company" of each claimed job: task run names in the Prefect UI.
+    job_names: dict[str, str] = field(default_factory=dict)
     # The run's span and each running job's: parents passed across Prefect's thread pool.
     span: Span = NULL_SPAN
     job_spans: dict[str, Span] = field(default_factory=dict)
@@ -48,6 +54,7 @@ class RunContext:
     held: dict[str, Status] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _waits: RunWaits | None = None
 
     def model_for(self, layer: str) -> str:
         return self.model or self.settings.model_for(layer)
@@ -76,9 +83,21 @@ class RunContext:
             with self._lock:
                 self.forecast_usd += amount
 
-    def layer_finished(self) -> None:
-        if self.on_layer_finished is not None:
-            self.on_layer_finished()
+    def waiting(self, kind: str, detail: str | None = None) -> AbstractContextManager[None]:
+        """Mark a model call of this run waiting on ``kind`` (shown on its Run: tasks/waits.py)."""
+        with self._lock:
+            if self._waits is None:
+                self._waits = RunWaits(self.run_id, self.store, self.runtime.clock)
+            waits = self._waits
+        return waits.waiting(kind, detail)
+
+    def progress(self, record: ProgressRecord) -> None:
+        if self.on_progress is not None:
+            self.on_progress(record)
+
+    def job_label(self, job_id: str) -> str:
+        """How the Prefect UI names the job: its title and company, else its id."""
+        return self.job_names.get(job_id, job_id)
 
 
 def deferral_reason(exc: BaseException) -> str | None:
