@@ -182,11 +182,18 @@ def test_runs_list_counts_jobs_hides_idle_runs_and_names_the_prefect_run(
         profile=ProfileRef(path="/home/ana/profile.md", sha256="ab12" * 16),
         started_at=NOW - timedelta(hours=2),
         ended_at=NOW - timedelta(hours=2) + timedelta(seconds=90), status=RunStatus.STOPPED,
-        summary={"counts": counts | {"ready": 3, "failed": 1, "new": 2}, "spend_usd": 0.0123,
+        summary={"counts": counts | {"ready": 3, "failed": 1, "new": 2, "skipped": 1},
+                 "spend_usd": 0.0123,
                  "stop_reason": "openai circuit breaker is open"},
+    )  # fmt: skip
+    dry = Run(
+        id="run-dry", started_at=NOW - timedelta(hours=1), ended_at=NOW - timedelta(minutes=59),
+        status=RunStatus.COMPLETED, params={"dry_run": True, "price_as": "openai:gpt-4o"},
+        summary={"counts": counts | {"ready": 2}, "spend_usd": 0.0, "forecast_usd": 0.0421},
     )  # fmt: skip
     store.save_run(idle)
     store.save_run(stopped)
+    store.save_run(dry)
     store.set_run_waiting(
         ids.live_run, RunWait(kind="slot", since=NOW - timedelta(minutes=3), detail="openai")
     )
@@ -195,11 +202,12 @@ def test_runs_list_counts_jobs_hides_idle_runs_and_names_the_prefect_run(
     assert "run-idle" not in runs.index, "a run that took no job is hidden by default"
     assert any("1 run(s) that took no job hidden" in c.value for c in at.caption)
     row = runs.loc["run-stopped"]
-    assert (row["jobs"], row["ready"], row["failed"]) == (6, 3, 1)
+    assert (row["jobs"], row["ready"], row["failed"], row["skipped"]) == (7, 3, 1, 1)
     assert row["spend_usd"] == pytest.approx(0.0123) and row["duration_s"] == 90
     assert row["note"] == "openai circuit breaker is open"
     assert row["prefect"] == "http://127.0.0.1:4200/runs/flow-run/f-2#premium-centipede"
     assert runs.loc[ids.finished_run, "prefect"].endswith("#0b7c3f2e")  # no name: the id's
+    assert runs.loc["run-dry", "note"] == "dry run (no spend) · forecast $0.0421 on openai:gpt-4o"
     finished = runs.loc[ids.finished_run]  # counted from its progress rows (no summary)
     assert (finished["jobs"], finished["ready"], finished["failed"]) == (2, 2, 0)
     assert finished["note"] == "", "a blank cell, not None"
