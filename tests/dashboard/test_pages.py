@@ -619,3 +619,25 @@ def test_health_page_without_a_run_shows_its_own_guards(
     assert list(table.columns) == ["this dashboard"]
     assert table.loc["Daily cap", "this dashboard"] == "$0.0450"
     assert any("No run has recorded its guard settings yet" in c.value for c in at.caption)
+
+
+RAW_PYTHON = re.compile(r"Traceback \(most recent|object at 0x|\{'|\bNone\b|\bnan\b|datetime\.")
+
+
+@pytest.mark.parametrize("page", ["overview", "runs", "spend", "jobs", "health"])
+def test_no_page_shows_a_raw_python_value(seeded: SeededStore, open_app: Opener, page: str) -> None:
+    """Words on every page: no repr, no None, no traceback (tables too, cell by cell)."""
+    at = open_app(page)
+    kinds = ("markdown", "caption", "info", "warning", "success", "error")
+    texts = [e.value for kind in kinds for e in at.get(kind)]
+    texts += [m.value for m in at.metric] + [m.delta for m in at.metric]
+    for table in [*at.table, *at.dataframe]:
+        frame = table.value.data if hasattr(table.value, "data") else table.value
+        texts += [str(v) for v in frame.astype(object).to_numpy().ravel() if isinstance(v, str)]
+    leaks = [t for t in texts if t and RAW_PYTHON.search(str(t))]
+    assert not leaks
+    # A missing value shows as "None" in a grid: only an unscored job's fit (a bar) may be.
+    for grid in at.dataframe:
+        shown = grid.value.drop(columns=["fit"], errors="ignore")
+        assert not shown.isna().any().any(), shown[shown.isna().any(axis=1)]
+    assert not at.exception
