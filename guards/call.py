@@ -8,6 +8,7 @@ spaced as they were admitted; a refused window releases the slot and the reserva
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, ExitStack, nullcontext
@@ -44,6 +45,7 @@ WaitHook = Callable[[str, str | None], AbstractContextManager[None]]  # (kind, d
 # Fewer characters per token than the usual 4 makes the input estimate err on the high side,
 # so the reservation covers the real bill for code, numbers and non-English text too.
 _CHARS_PER_TOKEN = 3.0
+_WIDE = re.compile(r"[^\x00-\u02ff]+")  # runs of characters above U+02FF
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,11 @@ def estimate_input_tokens(messages: Sequence[BaseMessage]) -> int:
     """A deliberately high approximation of the prompt's tokens (no tokenizer download)."""
     base = count_tokens_approximately(messages, chars_per_token=_CHARS_PER_TOKEN)
     # CJK text and emoji run close to a token per character: count each such character again.
-    wide = sum(1 for m in messages for ch in _text(m) if ord(ch) > 0x2FF)
+    wide = 0
+    for m in messages:
+        text = _text(m)
+        if not text.isascii():  # the common case costs one C-level scan
+            wide += sum(map(len, _WIDE.findall(text)))
     return base + wide
 
 
