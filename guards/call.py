@@ -33,6 +33,7 @@ from guards.concurrency import provider_slot
 from guards.pricing import cost_usd, price_of, reported_tokens
 from guards.rate import RateGuard
 from guards.redact import redact_exception, secret_values
+from guards.sent import unanswered_after_sending
 from guards.spans import call_attributes, refusal, result_attributes
 
 __all__ = ["CallContext", "CallResult", "ModelGuard", "WaitHook", "estimate_input_tokens"]
@@ -236,11 +237,50 @@ class ModelGuard:
                 with breaker.guarding():
                     reply = chat.invoke(messages, config=call_config(ctx.layer))
         except BaseException as exc:
-            self.budget.release(reservation)
             # A provider may repeat the key in its error; it must not reach logs or the store.
             redact_exception(exc, secret_values(self.settings))
+            why = unanswered_after_sending(exc)
+            if why is None:
+                self.budget.release(reservation)  # never reached the provider: nothing to bill
+            else:
+                self._settle_unanswered(reservation, ctx, provider, used_fallback, why)
             raise
         return self._settle(reservation, reply, ctx, provider, used_fallback, price_as)
+
+    def _settle_unanswered(
+        self,
+        reservation: Reservation,
+        ctx: CallContext,
+        provider: str,
+        used_fallback: bool,
+        why: str,
+    ) -> None:
+        """A request the provider received but never answered may be on its bill: settle it at
+        the reservation's input estimate (no output), marked ``estimated``, and say why."""
+        actual = cost_usd(self.settings, reservation.model, reservation.input_tokens, 0)
+        usage = UsageRecord(
+            call_id=reservation.id,
+            run_id=ctx.run_id,
+            job_id=ctx.job_id,
+            layer=ctx.layer,
+            provider=provider,
+            model=reservation.model,
+            input_tokens=reservation.input_tokens,
+            output_tokens=0,
+            cost_usd=actual,
+            estimated=True,
+            fallback=used_fallback,
+        )
+        try:
+            self.budget.settle(reservation, actual, usage)
+        except Exception as exc:  # noqa: BLE001 - the call's own error is the one to raise
+            logger.warning("could not settle call %s (%s): %s", reservation.id, why, exc)
+            return
+        message = (
+            f"{reservation.model} call {reservation.id}: {why}; settled at its input estimate"
+            f" ${actual:.6f} ({reservation.input_tokens} tokens), as the provider may bill it"
+        )
+        self._alert("unanswered_call", f"unanswered:{provider}", message)
 
     def _settle(
         self,
