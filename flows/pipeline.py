@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger
@@ -24,8 +25,9 @@ from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from applyflow.errors import InputError, PricingError
-from applyflow.models import ProgressStatus, Run, RunStatus, Status
+from applyflow.models import ProfileRef, ProgressStatus, Run, RunStatus, Status
 from applyflow.modelspec import OFFLINE, parse_model
+from applyflow.profile_check import profile_ref, read_profile
 from applyflow.runtime import Runtime, current_runtime
 from applyflow.settings import LAYERS, Settings, get_settings
 from applyflow.store import Store
@@ -36,7 +38,8 @@ from flows.jobs import run_all
 from flows.results import JobOutcome, RunSummary
 from flows.selection import QUEUE_STATUSES, check_job_ids, named_statuses
 from guards.call import ModelGuard
-from guards.pricing import check_prices, models_in_use, price_of
+from guards.health import effective_guards
+from guards.pricing import models_in_use, run_price_problems
 from tasks.progress import mark
 from tasks.run import RunContext, register_run, unregister_run
 
@@ -72,18 +75,7 @@ def check_run_prices(settings: Settings, model: str | None, price_as: str | None
     ``model`` replaces the settings' models for every layer (the fallback still applies);
     ``price_as`` is only priced, never called.
     """
-    problems: list[str] = []
-    if model is None:
-        try:
-            check_prices(settings)
-        except PricingError as exc:
-            problems.append(str(exc))
-    explicit = [model, settings.fallback_model] if model else []
-    for spec in dict.fromkeys(m for m in [*explicit, price_as] if m):
-        try:
-            price_of(settings, spec)
-        except PricingError as exc:
-            problems.append(str(exc))
+    problems = run_price_problems(settings, model, price_as)
     if problems:
         raise PricingError("; ".join(problems))
 
@@ -99,18 +91,11 @@ def _check_params(limit: int, model: str | None, price_as: str | None) -> None:
                 raise InputError("process_jobs", what, str(exc)) from None
 
 
-def _read_profile(settings: Settings) -> str:
-    try:
-        text = settings.profile.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(
-            str(settings.profile),
-            None,
-            f"cannot read the candidate profile (APPLYFLOW_PROFILE): {exc}",
-        ) from None
-    if not text.strip():
-        raise InputError(str(settings.profile), None, "the candidate profile is empty")
-    return text
+def _read_profile(path: Path) -> tuple[str, ProfileRef]:
+    """The profile's text (an ``InputError`` naming the path when it cannot be used) and what
+    the run records of it."""
+    text = read_profile(path)
+    return text, profile_ref(path, text)
 
 
 class _ProgressArtifact:
@@ -183,6 +168,7 @@ def _summarise(ctx: RunContext, outcomes: list[JobOutcome]) -> RunSummary:
         spend_usd=round(spend.cost_usd, 6),
         price_as=ctx.price_as,
         forecast_usd=round(ctx.forecast_usd, 6) if ctx.price_as else None,
+        profile=ctx.profile_ref,
     )
 
 
@@ -213,7 +199,7 @@ def _start(
     settings: Settings,
     runtime: Runtime,
     store: Store,
-    profile: str,
+    profile: tuple[str, ProfileRef],
     chosen: str | None,
     force: bool,
     price_as: str | None,
@@ -241,7 +227,8 @@ def _start(
                 }
             ),
         ),  # fmt: skip
-        profile=profile,
+        profile=profile[0],
+        profile_ref=profile[1],
         model=chosen,
         force=force,
         price_as=price_as,
@@ -254,8 +241,14 @@ def _start(
         heartbeat_at=started,
         model=chosen or settings.model,
         params=params,
+        profile=profile[1],
+        # What this worker's guards enforce, for the dashboard's Health page (no secrets).
+        guards=effective_guards(
+            settings, sorted({parse_model(m).provider for m in models})
+        ).model_dump(mode="json"),
     )
     store.save_run(run)
+    ctx.guard.waits = ctx.waiting  # the run's Run row shows where its calls wait
     register_run(ctx)
     return ctx, run
 
@@ -268,6 +261,7 @@ def process_jobs(
     force: bool = False,
     dry_run: bool = False,
     price_as: str | None = None,
+    profile: str | None = None,
 ) -> RunSummary:
     """Process up to ``limit`` queued jobs through extract, research, score, generate, publish.
 
@@ -276,20 +270,21 @@ def process_jobs(
         (applied or later) only with force, and it keeps its status.
     force: redo layers even when their stored output is up to date.
     dry_run: use the offline model (no spend); with price_as, forecast that model's cost.
+    profile: the candidate profile's path (default: APPLYFLOW_PROFILE).
     """
     settings, runtime = get_settings(), current_runtime()
     logger = get_run_logger()
     _check_params(limit, model, price_as)
-    profile = _read_profile(settings)
+    used = _read_profile(Path(profile) if profile else settings.profile)
     chosen = OFFLINE if dry_run else model
     check_run_prices(settings, chosen, price_as)
     params = {"limit": limit, "model": model, "job_ids": job_ids, "force": force,
-              "dry_run": dry_run, "price_as": price_as}  # fmt: skip
+              "dry_run": dry_run, "price_as": price_as, "profile": profile}  # fmt: skip
     store = runtime.store_factory(settings.store_url)
     try:
         if job_ids:
             check_job_ids(store, job_ids, force)
-        ctx, run = _start(settings, runtime, store, profile, chosen, force, price_as, params)
+        ctx, run = _start(settings, runtime, store, used, chosen, force, price_as, params)
     except BaseException:
         store.close()
         raise

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from applyflow.models import Claim, RunStatus, Status
+from applyflow.models import Claim, ProfileRef, RunStatus, Status
 from tasks.ingest import Rejection
 
 __all__ = ["IngestReport", "JobOutcome", "RunSummary", "SourceOutcome"]
@@ -41,6 +41,7 @@ class RunSummary(BaseModel):
     spend_usd: float
     price_as: str | None
     forecast_usd: float | None  # the calls priced as ``price_as``
+    profile: ProfileRef | None = None  # the candidate profile the run read
 
 
 class SourceOutcome(BaseModel):

@@ -14,6 +14,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from typer.core import TyperCommand, TyperGroup
 
 from applyflow.errors import ApplyflowError
 
@@ -62,6 +63,38 @@ def main(
 
     Settings come from APPLYFLOW_* environment variables or .env; see `applyflow config`.
     """
+
+
+class _NoFlagTypes:
+    """--help without a type beside a flag (Typer's rich help prints ``<bool>`` beside every
+    flag, though a flag takes no value)."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        params = super().get_params(ctx)  # type: ignore[misc]
+        for param in params:
+            if getattr(param, "is_flag", False) and param.metavar is None:
+                param.metavar = ""  # shown in the type column; "" leaves it empty
+        return params
+
+
+class FlagCommand(_NoFlagTypes, TyperCommand):
+    pass
+
+
+class FlagGroup(_NoFlagTypes, TyperGroup):
+    pass
+
+
+def use_flag_commands(typer_app: typer.Typer) -> None:
+    """``typer_app``, its commands and its groups without flag types in --help."""
+    typer_app.info.cls = FlagGroup
+    for command in typer_app.registered_commands:
+        if command.cls in (None, TyperCommand):
+            command.cls = FlagCommand
+    for group in typer_app.registered_groups:
+        group.cls = FlagGroup
+        if group.typer_instance is not None:
+            use_flag_commands(group.typer_instance)
 
 
 def fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:

@@ -9,8 +9,9 @@ import typer
 from rich.table import Table
 
 from applyflow.cli._app import app, console, handle_errors
+from applyflow.cli._preflight import check_run
 from applyflow.cli._session import settings, store_session
-from applyflow.cli.pipeline import let_prefect_record, load_flows, print_ingest
+from applyflow.cli.pipeline import let_prefect_record, load_flows, print_ingest, run_exit_code
 from applyflow.models import Job
 from applyflow.settings import Settings
 
@@ -92,6 +93,7 @@ def demo(
 ) -> None:
     """Ingest samples/, process them with the offline model, show results and a cost forecast."""
     cfg = settings()
+    check_run(cfg, profile=None, model=None, dry_run=True, price_as=price_as)
     ingest_flow, process_jobs = load_flows()
 
     console.rule("1. ingest samples/")
@@ -109,3 +111,4 @@ def demo(
     console.print("dashboard:  make dashboard   (then open http://127.0.0.1:8501)")
     console.print(_prefect_ui())
     console.print("progress:   applyflow status --follow")
+    raise typer.Exit(run_exit_code(summary))

@@ -9,7 +9,9 @@ import httpx
 import typer
 
 from applyflow.cli._app import app, err_console, fail, handle_errors
+from applyflow.cli._preflight import check_serve
 from applyflow.cli._session import settings, store_session
+from applyflow.cli.console_logs import quiet_console
 from applyflow.cli.observe import open_exporter
 from applyflow.settings import Settings
 
@@ -57,6 +59,7 @@ def serve(
     Refuses to start when that server has the same deployments in worker mode.
     """
     cfg = settings()
+    check_serve(cfg)  # before Prefect loads: profile, prices, keys
     with ExitStack() as stack:
         if metrics:  # first, so a refused address stops before Prefect loads
             store = stack.enter_context(store_session(cfg))
@@ -74,6 +77,8 @@ def _serve(cfg: Settings, limit: int | None) -> None:
     from prefect import serve as prefect_serve
 
     from flows.deployments import build_deployments
+
+    quiet_console()
 
     try:
         deployments = build_deployments(cfg)
