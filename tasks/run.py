@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from applyflow.errors import BudgetExceeded, GuardError
-from applyflow.models import ProfileRef, Status
+from applyflow.models import ProfileRef, ProgressRecord, Status
 from applyflow.runtime import Runtime
 from applyflow.settings import Settings
 from applyflow.store import Store
@@ -43,7 +43,10 @@ class RunContext:
     runtime: Runtime = field(default_factory=Runtime)
     stop_reason: str | None = None
     forecast_usd: float = 0.0
-    on_layer_finished: Callable[[], None] | None = None
+    # Each progress row as it is written (the run's progress artifact listens).
+    on_progress: Callable[[ProgressRecord], None] | None = None
+    # "title @ company" of each claimed job: task run names in the Prefect UI.
+    job_names: dict[str, str] = field(default_factory=dict)
     # The run's span and each running job's: parents passed across Prefect's thread pool.
     span: Span = NULL_SPAN
     job_spans: dict[str, Span] = field(default_factory=dict)
@@ -88,9 +91,13 @@ class RunContext:
             waits = self._waits
         return waits.waiting(kind, detail)
 
-    def layer_finished(self) -> None:
-        if self.on_layer_finished is not None:
-            self.on_layer_finished()
+    def progress(self, record: ProgressRecord) -> None:
+        if self.on_progress is not None:
+            self.on_progress(record)
+
+    def job_label(self, job_id: str) -> str:
+        """How the Prefect UI names the job: its title and company, else its id."""
+        return self.job_names.get(job_id, job_id)
 
 
 def deferral_reason(exc: BaseException) -> str | None:
