@@ -33,14 +33,21 @@ LAYER_TASKS = dict(zip(LAYERS, (extract, research, score, generate, publish), st
 def _outcome(ctx: RunContext, job_id: str, status: Status, error: str | None) -> JobOutcome:
     job = ctx.store.get_job(job_id)
     written = status in (Status.READY, Status.NEEDS_REVIEW) or (job_id in ctx.held and not error)
+    written = written and not ctx.dry_run
+    used = ctx.store.usage_total(run_id=ctx.run_id, job_id=job_id)
+    forecast = ctx.job_forecasts.get(job_id, 0.0) if ctx.dry_run or ctx.price_as else None
     return JobOutcome(
         id=job_id,
         title=job.title,
         company=job.company,
         status=status,
         fit=job.fit,
-        cost_usd=round(ctx.store.usage_total(run_id=ctx.run_id, job_id=job_id).cost_usd, 6),
+        cost_usd=round(used.cost_usd, 6),
         error=error,
+        calls=used.calls,
+        input_tokens=used.input_tokens,
+        output_tokens=used.output_tokens,
+        forecast_usd=None if forecast is None else round(forecast, 6),
         files=job.files if written else [],
         unsupported_claims=job.unsupported_claims if written else [],
     )
@@ -99,11 +106,14 @@ def process_job(run_id: str, job_id: str) -> JobOutcome:
 
 
 def _drive(ctx: RunContext, run_id: str, job_id: str) -> JobOutcome:
-    for index, layer_task in enumerate(LAYER_TASKS.values()):
+    for index, (name, layer_task) in enumerate(LAYER_TASKS.items()):
         if ctx.stopped:
             return _finish(ctx, job_id, Status.NEW, LAYERS[index:], f"deferred: {ctx.stop_reason}")
+        if ctx.dry_run and name == "publish":  # no model call, and a forecast writes no file
+            mark(run_id, job_id, name, ProgressStatus.SKIPPED, error="dry run: no files written")
+            continue
         lease, now = ctx.settings.claim_lease_s, ctx.runtime.clock()
-        ctx.store.touch_run(run_id, now)  # the run's heartbeat, renewed with its claims
+        ctx.runs.touch_run(run_id, now)  # the run's heartbeat, renewed with its claims
         if not ctx.store.renew_lease(job_id, run_id, lease, now):
             # The user discarded it or the lease passed to another worker: theirs now.
             for layer in LAYERS[index:]:

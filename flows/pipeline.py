@@ -31,10 +31,11 @@ from applyflow.settings import LAYERS, Settings, get_settings
 from applyflow.store import Store
 from applyflow.store.runs import sweep_dead_runs
 from applyflow.tracing import attributes_of
+from flows.dry_run import scratch_copy
 from flows.hooks import alert_flow_failed
 from flows.jobs import run_all
 from flows.results import JobOutcome, RunSummary
-from flows.selection import QUEUE_STATUSES, check_job_ids, named_statuses
+from flows.selection import QUEUE_STATUSES, check_job_ids, named_statuses, queued_jobs
 from guards.call import ModelGuard
 from guards.pricing import check_prices, models_in_use, price_of
 from tasks.progress import mark
@@ -182,7 +183,8 @@ def _summarise(ctx: RunContext, outcomes: list[JobOutcome]) -> RunSummary:
         output_tokens=spend.output_tokens,
         spend_usd=round(spend.cost_usd, 6),
         price_as=ctx.price_as,
-        forecast_usd=round(ctx.forecast_usd, 6) if ctx.price_as else None,
+        forecast_usd=round(ctx.forecast_usd, 6) if ctx.price_as or ctx.dry_run else None,
+        dry_run=ctx.dry_run,
     )
 
 
@@ -212,24 +214,28 @@ def _give_back(ctx: RunContext, claimed: list[str], exc: BaseException) -> None:
 def _start(
     settings: Settings,
     runtime: Runtime,
-    store: Store,
+    stores: tuple[Store, Store],
     profile: str,
-    chosen: str | None,
-    force: bool,
-    price_as: str | None,
-    params: dict[str, Any],
+    options: dict[str, Any],
 ) -> tuple[RunContext, Run]:
-    """Build the run's guard and context, save its ``Run`` row, register it."""
+    """Build the run's guard and context, save its ``Run`` row, register it.
+
+    ``stores``: where the jobs are worked on, and where the run's row goes (the same store,
+    except in a dry run). ``options``: the flow's parameters.
+    """
+    work, runs = stores
+    chosen, dry_run = options["model"], options["dry_run"]
     started = runtime.clock()
-    for dead in sweep_dead_runs(store, started, settings.claim_lease_s):
-        get_run_logger().warning("run %s stopped without ending: marked crashed", dead)
-    models = [chosen] if chosen else models_in_use(settings)
+    if not dry_run:  # a forecast changes nothing but adds its own run
+        for dead in sweep_dead_runs(runs, started, settings.claim_lease_s):
+            get_run_logger().warning("run %s stopped without ending: marked crashed", dead)
+    models = [OFFLINE] if dry_run else [chosen] if chosen else models_in_use(settings)
     run_id, flow_run_id = uuid.uuid4().hex[:12], str(flow_run.id) if flow_run.id else None
     ctx = RunContext(
         run_id=run_id,
         settings=settings,
-        store=store,
-        guard=build_guard(settings, store, models, runtime),
+        store=work,
+        guard=build_guard(settings, work, models, runtime),
         span=runtime.tracer().start(
             "run process-jobs",
             attributes=attributes_of(
@@ -237,14 +243,17 @@ def _start(
                     "applyflow.run_id": run_id,
                     "prefect.flow_run.id": flow_run_id,
                     "applyflow.model": chosen or settings.model,
-                    "applyflow.force": force,
+                    "applyflow.force": options["force"],
+                    "applyflow.dry_run": dry_run,
                 }
             ),
         ),  # fmt: skip
         profile=profile,
         model=chosen,
-        force=force,
-        price_as=price_as,
+        force=options["force"],
+        price_as=options["price_as"],
+        dry_run=dry_run,
+        run_store=runs if dry_run else None,
         runtime=runtime,
     )
     run = Run(
@@ -253,50 +262,20 @@ def _start(
         started_at=started,
         heartbeat_at=started,
         model=chosen or settings.model,
-        params=params,
+        dry_run=dry_run,
+        params=options,
     )
-    store.save_run(run)
+    runs.save_run(run)
     register_run(ctx)
     return ctx, run
 
 
-@flow(name="process-jobs", task_runner=ThreadPoolTaskRunner(max_workers=64))
-def process_jobs(
-    limit: int = 20,
-    model: str | None = None,
-    job_ids: list[str] | None = None,
-    force: bool = False,
-    dry_run: bool = False,
-    price_as: str | None = None,
-) -> RunSummary:
-    """Process up to ``limit`` queued jobs through extract, research, score, generate, publish.
-
-    model: provider:model for every layer (default: APPLYFLOW_MODEL and per-layer overrides).
-    job_ids: exactly these jobs, whatever their status (limit does not apply); an application
-        (applied or later) only with force, and it keeps its status.
-    force: redo layers even when their stored output is up to date.
-    dry_run: use the offline model (no spend); with price_as, forecast that model's cost.
-    """
-    settings, runtime = get_settings(), current_runtime()
-    logger = get_run_logger()
-    _check_params(limit, model, price_as)
-    profile = _read_profile(settings)
-    chosen = OFFLINE if dry_run else model
-    check_run_prices(settings, chosen, price_as)
-    params = {"limit": limit, "model": model, "job_ids": job_ids, "force": force,
-              "dry_run": dry_run, "price_as": price_as}  # fmt: skip
-    store = runtime.store_factory(settings.store_url)
-    try:
-        if job_ids:
-            check_job_ids(store, job_ids, force)
-        ctx, run = _start(settings, runtime, store, profile, chosen, force, price_as, params)
-    except BaseException:
-        store.close()
-        raise
+def _run(ctx: RunContext, run: Run, limit: int, job_ids: list[str] | None) -> RunSummary:
+    """Claim, run every job, summarise; a failure gives the claimed jobs back."""
     claimed: list[str] = []
     try:
         claimed = _claim(ctx, limit, job_ids)
-        logger.info("run %s claimed %d job(s)", ctx.run_id, len(claimed))
+        get_run_logger().info("run %s claimed %d job(s)", ctx.run_id, len(claimed))
         progress = _ProgressArtifact(len(claimed) * len(LAYERS), ctx.run_id)
         ctx.on_layer_finished = progress.tick
         outcomes = run_all(ctx, claimed)
@@ -315,8 +294,48 @@ def process_jobs(
         _give_back(ctx, claimed, exc)
         raise
     finally:
-        run.ended_at = runtime.clock()
-        store.save_run(run)
+        run.ended_at = ctx.runtime.clock()
+        ctx.runs.save_run(run)
         unregister_run(ctx.run_id)
         ctx.span.end()
+
+
+@flow(name="process-jobs", task_runner=ThreadPoolTaskRunner(max_workers=64))
+def process_jobs(
+    limit: int = 20,
+    model: str | None = None,
+    job_ids: list[str] | None = None,
+    force: bool = False,
+    dry_run: bool = False,
+    price_as: str | None = None,
+) -> RunSummary:
+    """Process up to ``limit`` queued jobs through extract, research, score, generate, publish.
+
+    model: provider:model for every layer (default: APPLYFLOW_MODEL and per-layer overrides).
+    job_ids: exactly these jobs, whatever their status (limit does not apply); an application
+        (applied or later) only with force, and it keeps its status.
+    force: redo layers even when their stored output is up to date.
+    dry_run: a forecast that changes nothing: the same jobs on a scratch copy, every call to
+        the offline model priced as price_as (else as the layer's model), no files; recorded
+        as a run marked dry_run.
+    price_as: also price every call as this model (the forecast of a real run).
+    """
+    settings, runtime = get_settings(), current_runtime()
+    _check_params(limit, model, price_as)
+    profile = _read_profile(settings)
+    # A dry run prices the run's own models, so they must be priced too.
+    check_run_prices(settings, model, price_as)
+    params = {"limit": limit, "model": model, "job_ids": job_ids, "force": force,
+              "dry_run": dry_run, "price_as": price_as}  # fmt: skip
+    store = runtime.store_factory(settings.store_url)
+    try:
+        named = check_job_ids(store, job_ids, force) if job_ids else None
+        if not dry_run:
+            ctx, run = _start(settings, runtime, (store, store), profile, params)
+            return _run(ctx, run, limit, job_ids)
+        jobs = named if named is not None else queued_jobs(store, limit)
+        with scratch_copy(settings, jobs) as (scratch_settings, scratch):
+            ctx, run = _start(scratch_settings, runtime, (scratch, store), profile, params)
+            return _run(ctx, run, limit, job_ids)
+    finally:
         store.close()

@@ -146,12 +146,12 @@ def _call(ctx: RunContext, job: Job, layer: Layer, messages: list[BaseMessage]) 
 
     result = ctx.guard.call(
         messages,
-        model=ctx.model_for(layer.name),
+        model=ctx.call_model(layer.name),
         max_tokens=layer.max_tokens,
         ctx=CallContext(run_id=ctx.run_id, job_id=job.id, layer=layer.name),
-        price_as=ctx.price_as,
+        price_as=ctx.forecast_model(layer.name),
     )
-    ctx.add_forecast(result.forecast_usd)
+    ctx.add_forecast(result.forecast_usd, job.id)
     return result
 
 
@@ -192,7 +192,7 @@ def run_layer(layer: Layer, ctx: RunContext, job_id: str) -> LayerResult:
     stored = job.outputs.get(layer.name)
     if stored is not None and stored.input_hash == digest and not ctx.force:
         return LayerResult(layer.name, cached=True, fit=layer.fit_of(stored.output))
-    if layer.extra_input is not None:
+    if layer.extra_input is not None and not ctx.dry_run:  # a dry run fetches nothing
         data = {**data, **layer.extra_input(job, ctx)}
     messages = layer.messages(data)
     result = _call(ctx, job, layer, messages)

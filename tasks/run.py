@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from applyflow.errors import BudgetExceeded, GuardError
 from applyflow.models import Status
+from applyflow.modelspec import OFFLINE
 from applyflow.runtime import Runtime
 from applyflow.settings import Settings
 from applyflow.store import Store
@@ -37,9 +38,15 @@ class RunContext:
     model: str | None = None
     force: bool = False
     price_as: str | None = None
+    # A dry run: ``store`` is a scratch copy of the jobs, every call goes to the offline model
+    # (priced as ``price_as``, else as the layer's model), publish writes nothing, and
+    # ``run_store`` (the real store) gets only the run's own row.
+    dry_run: bool = False
+    run_store: Store | None = None
     runtime: Runtime = field(default_factory=Runtime)
     stop_reason: str | None = None
     forecast_usd: float = 0.0
+    job_forecasts: dict[str, float] = field(default_factory=dict)
     on_layer_finished: Callable[[], None] | None = None
     # The run's span and each running job's: parents passed across Prefect's thread pool.
     span: Span = NULL_SPAN
@@ -50,7 +57,21 @@ class RunContext:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def model_for(self, layer: str) -> str:
+        """The layer's model: what its input hash names (in a dry run too)."""
         return self.model or self.settings.model_for(layer)
+
+    def call_model(self, layer: str) -> str:
+        """The model the layer's calls go to: the offline one in a dry run."""
+        return OFFLINE if self.dry_run else self.model_for(layer)
+
+    def forecast_model(self, layer: str) -> str | None:
+        """The model the layer's calls are priced as for the forecast, if any."""
+        return self.price_as or (self.model_for(layer) if self.dry_run else None)
+
+    @property
+    def runs(self) -> Store:
+        """Where the run's row and heartbeat live."""
+        return self.run_store or self.store
 
     @property
     def stopped(self) -> bool:
@@ -71,10 +92,11 @@ class RunContext:
         if status in HELD_STATUSES:
             self.held[job_id] = status
 
-    def add_forecast(self, amount: float | None) -> None:
+    def add_forecast(self, amount: float | None, job_id: str) -> None:
         if amount:
             with self._lock:
                 self.forecast_usd += amount
+                self.job_forecasts[job_id] = self.job_forecasts.get(job_id, 0.0) + amount
 
     def layer_finished(self) -> None:
         if self.on_layer_finished is not None:

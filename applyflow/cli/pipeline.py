@@ -30,7 +30,6 @@ from applyflow.cli._app import (
 )
 from applyflow.cli._session import settings, store_session
 from applyflow.models import Job, ProgressRecord, ProgressStatus, Run, RunStatus
-from applyflow.modelspec import OFFLINE
 from applyflow.runtime import current_runtime
 from applyflow.settings import LAYERS
 from applyflow.store.runs import sweep_dead_runs
@@ -140,31 +139,45 @@ def ingest(
         raise typer.Exit(1)
 
 
-def _jobs_table(jobs: list[JobOutcome], title: str) -> Table:
+def _jobs_table(jobs: list[JobOutcome], title: str, forecast: bool) -> Table:
     table = Table(title=title)
-    for col in ("job", "title", "company", "fit", "status", "cost", "error"):
+    columns = ["job", "title", "company", "fit", "status", "calls", "cost"]
+    for col in [*columns, *(["forecast"] if forecast else []), "error"]:
         table.add_column(col, no_wrap=col in ("job", "fit", "status"), overflow="fold")
     for job in jobs:
         fit = "" if job.fit is None else str(job.fit)
-        cost = f"${job.cost_usd:.4f}"
-        table.add_row(job.id, job.title, job.company, fit, job.status, cost, job.error or "")
+        cells = [job.id, job.title, job.company, fit, job.status, str(job.calls)]
+        cells.append(f"${job.cost_usd:.4f}")
+        if forecast:
+            cells.append("" if job.forecast_usd is None else f"${job.forecast_usd:.4f}")
+        table.add_row(*cells, job.error or "")
     return table
 
 
 def _print_summary(summary: RunSummary) -> None:
+    forecast = summary.forecast_usd is not None
+    if summary.dry_run:
+        console.print(
+            "[bold]dry run[/]: a forecast; no job, output, file, budget or usage row changed"
+        )
+    title = f"{'dry run' if summary.dry_run else 'run'} {summary.run_id}"
     if summary.jobs:
-        console.print(_jobs_table(summary.jobs, f"run {summary.run_id}"))
+        console.print(_jobs_table(summary.jobs, title, forecast))
     else:
         console.print("No queued jobs to process. Ingest some with `applyflow ingest SOURCE`.")
     counts = ", ".join(f"{n} {s}" for s, n in summary.counts.items() if n)
+    would = " (would end so)" if summary.dry_run else ""
+    calls = "offline call(s) standing in" if summary.dry_run else "model call(s)"
     console.print(
-        f"run {summary.run_id} {summary.status}: {counts or 'nothing to do'}; "
-        f"{summary.calls} model call(s), {summary.input_tokens}+{summary.output_tokens} "
+        f"{title} {summary.status}: {counts or 'nothing to do'}{would}; "
+        f"{summary.calls} {calls}, {summary.input_tokens}+{summary.output_tokens} "
         f"tokens, spend ${summary.spend_usd:.4f}"
     )
-    if summary.price_as and summary.forecast_usd is not None:
+    if forecast:
+        basis = summary.price_as or f"the run's models ({summary.model})"
         console.print(
-            f"forecast on {summary.price_as}: ${summary.forecast_usd:.4f} for these calls"
+            f"forecast on {basis}: ${summary.forecast_usd:.4f} for these calls "
+            "(offline token counts are approximate)"
         )
     for job in summary.jobs:
         if job.unsupported_claims:
@@ -209,7 +222,17 @@ def run(
         ),
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Redo layers already done.")] = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Offline model: no spend.")] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help=(
+                "Forecast only: change no job, file, budget or usage row. The same jobs run "
+                "on a scratch copy with the offline model, priced as --price-as (else as the "
+                "run's models)."
+            ),
+        ),
+    ] = False,
     price_as: Annotated[
         str | None, typer.Option("--price-as", help="Forecast the cost on this model.")
     ] = None,
@@ -223,7 +246,7 @@ def run(
     from flows.pipeline import check_run_prices
 
     # The flow checks again; failing here gives one clear line before a flow run exists.
-    check_run_prices(cfg, OFFLINE if dry_run else model, price_as)
+    check_run_prices(cfg, model, price_as)
     summary = process_jobs(
         limit=limit,
         model=model,
@@ -260,8 +283,9 @@ def _progress_view(run: Run, rows: list[ProgressRecord], jobs: dict[str, Job]) -
         table.add_row(label, bar, f"{done}/{len(LAYERS)}", *marks)
     cost = sum(r.cost_usd for r in rows)
     ended = f", ended {run.ended_at:%H:%M:%S}" if run.ended_at else ""
+    kind = "dry run" if run.dry_run else "run"
     head = (
-        f"run [bold]{run.id}[/] {run.status.value} (model {run.model}, started "
+        f"{kind} [bold]{run.id}[/] {run.status.value} (model {run.model}, started "
         f"{run.started_at:%Y-%m-%d %H:%M:%S} UTC{ended}); layer cost ${cost:.4f}"
     )
     legend = (
