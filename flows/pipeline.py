@@ -45,7 +45,10 @@ __all__ = ["PROGRESS_KEY", "SUMMARY_KEY", "build_guard", "check_run_prices", "pr
 
 PROGRESS_KEY = "process-jobs-progress"
 SUMMARY_KEY = "process-jobs-summary"
-OUTCOME_COUNTS = (Status.READY, Status.NEEDS_REVIEW, Status.FAILED, Status.OVER_BUDGET, Status.NEW)
+OUTCOME_COUNTS = (
+    Status.READY, Status.NEEDS_REVIEW, Status.SKIPPED, Status.FAILED, Status.OVER_BUDGET,
+    Status.NEW,
+)  # fmt: skip
 
 
 def build_guard(
@@ -89,9 +92,11 @@ def check_run_prices(settings: Settings, model: str | None, price_as: str | None
         raise PricingError("; ".join(problems))
 
 
-def _check_params(limit: int, model: str | None, price_as: str | None) -> None:
+def _check_params(limit: int, model: str | None, price_as: str | None, min_fit: int | None) -> None:
     if limit < 1:
         raise InputError("process_jobs", "limit", f"must be at least 1, got {limit}")
+    if min_fit is not None and not 0 <= min_fit <= 100:
+        raise InputError("process_jobs", "min_fit", f"must be 0 to 100, got {min_fit}")
     for what, value in (("model", model), ("price_as", price_as)):
         if value is not None:
             try:
@@ -185,6 +190,8 @@ def _summarise(ctx: RunContext, outcomes: list[JobOutcome]) -> RunSummary:
         price_as=ctx.price_as,
         forecast_usd=round(ctx.forecast_usd, 6) if ctx.price_as or ctx.dry_run else None,
         dry_run=ctx.dry_run,
+        min_fit=ctx.min_fit,
+        saved_usd=round(sum(ctx.job_savings.values()), 6),
     )
 
 
@@ -254,6 +261,7 @@ def _start(
         price_as=options["price_as"],
         dry_run=dry_run,
         run_store=runs if dry_run else None,
+        min_fit=options["min_fit"],
         runtime=runtime,
     )
     run = Run(
@@ -308,6 +316,7 @@ def process_jobs(
     force: bool = False,
     dry_run: bool = False,
     price_as: str | None = None,
+    min_fit: int | None = None,
 ) -> RunSummary:
     """Process up to ``limit`` queued jobs through extract, research, score, generate, publish.
 
@@ -319,14 +328,18 @@ def process_jobs(
         the offline model priced as price_as (else as the layer's model), no files; recorded
         as a run marked dry_run.
     price_as: also price every call as this model (the forecast of a real run).
+    min_fit: a job scoring below stops after score as skipped (None: APPLYFLOW_MIN_FIT; 0:
+        off); named jobs (job_ids) always go on.
     """
     settings, runtime = get_settings(), current_runtime()
-    _check_params(limit, model, price_as)
+    _check_params(limit, model, price_as, min_fit)
     profile = _read_profile(settings)
     # A dry run prices the run's own models, so they must be priced too.
     check_run_prices(settings, model, price_as)
+    # The fit gate in force: none for named jobs (`run --job ID` overrides it).
+    gate = 0 if job_ids else settings.min_fit if min_fit is None else min_fit
     params = {"limit": limit, "model": model, "job_ids": job_ids, "force": force,
-              "dry_run": dry_run, "price_as": price_as}  # fmt: skip
+              "dry_run": dry_run, "price_as": price_as, "min_fit": gate}  # fmt: skip
     store = runtime.store_factory(settings.store_url)
     try:
         named = check_job_ids(store, job_ids, force) if job_ids else None

@@ -25,6 +25,7 @@ class JobOutcome(BaseModel):
     input_tokens: int = 0
     output_tokens: int = 0
     forecast_usd: float | None = None  # its calls priced as the forecast model
+    saved_usd: float | None = None  # skipped below the minimum fit: the layers not run, about
     files: list[str] = Field(default_factory=list)  # published files (ready or needs_review)
     unsupported_claims: list[Claim] = Field(default_factory=list)  # why it needs review
 
@@ -51,6 +52,8 @@ class RunSummary(BaseModel):
     # The calls priced as ``price_as`` (a dry run without it: as the run's own models).
     forecast_usd: float | None
     dry_run: bool = False  # a forecast: no job, output, file, budget or ledger row changed
+    min_fit: int = 0  # the fit gate of the run (0: none; named jobs pass it)
+    saved_usd: float = 0.0  # what the skipped jobs' layers not run would have cost, about
 
 
 class SourceOutcome(BaseModel):

@@ -43,10 +43,12 @@ class RunContext:
     # ``run_store`` (the real store) gets only the run's own row.
     dry_run: bool = False
     run_store: Store | None = None
+    min_fit: int = 0  # a job scoring below stops after score as skipped; 0: no gate
     runtime: Runtime = field(default_factory=Runtime)
     stop_reason: str | None = None
     forecast_usd: float = 0.0
     job_forecasts: dict[str, float] = field(default_factory=dict)
+    job_savings: dict[str, float] = field(default_factory=dict)  # layers the fit gate spared
     on_layer_finished: Callable[[], None] | None = None
     # The run's span and each running job's: parents passed across Prefect's thread pool.
     span: Span = NULL_SPAN
@@ -67,6 +69,11 @@ class RunContext:
     def forecast_model(self, layer: str) -> str | None:
         """The model the layer's calls are priced as for the forecast, if any."""
         return self.price_as or (self.model_for(layer) if self.dry_run else None)
+
+    def saving_model(self, layer: str) -> str:
+        """What a layer the fit gate spared is priced as: the run's model (a dry run's: the
+        forecast's)."""
+        return (self.forecast_model(layer) if self.dry_run else None) or self.model_for(layer)
 
     @property
     def runs(self) -> Store:

@@ -179,6 +179,11 @@ def _print_summary(summary: RunSummary) -> None:
             f"forecast on {basis}: ${summary.forecast_usd:.4f} for these calls "
             "(offline token counts are approximate)"
         )
+    if skipped := summary.counts.get("skipped"):
+        console.print(
+            f"{skipped} job(s) below the minimum fit {summary.min_fit} stopped after score: "
+            f"generate and publish not run, saving about ${summary.saved_usd:.4f}"
+        )
     for job in summary.jobs:
         if job.unsupported_claims:
             claims = "; ".join(escape(str(c)) for c in job.unsupported_claims)
@@ -236,6 +241,18 @@ def run(
     price_as: Annotated[
         str | None, typer.Option("--price-as", help="Forecast the cost on this model.")
     ] = None,
+    min_fit: Annotated[
+        int | None,
+        typer.Option(
+            "--min-fit",
+            min=0,
+            max=100,
+            help=(
+                "Jobs scoring below this fit stop after score as skipped, with no documents "
+                "(default APPLYFLOW_MIN_FIT, 50; 0: off; --job ids always go on)."
+            ),
+        ),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Run queued jobs (or the --job ids) through the pipeline and print a summary."""
@@ -254,6 +271,7 @@ def run(
         force=force,
         dry_run=dry_run,
         price_as=price_as,
+        min_fit=min_fit,
     )
     let_prefect_record([summary.flow_run_id])
     if as_json:

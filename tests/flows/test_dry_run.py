@@ -83,6 +83,7 @@ def backend(request: pytest.FixtureRequest, pipeline_env: Env) -> Iterator[Store
 def test_a_dry_run_changes_nothing_and_forecasts_what_the_real_run_then_does(
     pipeline_env: Env, backend: Store
 ):
+    pipeline_env.set(min_fit=0)  # every job ends ready (the fit gate: test_min_fit.py)
     ids = backend.upsert_jobs(sample_postings()[:4], utcnow()).ids
     done = process_jobs(limit=2)  # two jobs with outputs, usage, budget counters and files
     assert len(done.jobs) == 2
