@@ -52,5 +52,7 @@ dashboard: setup
 bench: setup
 	$(PY) -m bench $(NAME)
 
+# The local Prefect server keeps its database in .applyflow/prefect: stop it before removing it.
 clean:
+	@test ! -x $(APPLYFLOW) || $(APPLYFLOW) server stop
 	rm -rf $(VENV) .applyflow output .pytest_cache .ruff_cache

@@ -239,6 +239,13 @@ class Coverage(BaseModel):
         return round(100 * len(self.covered) / len(self.keywords)) if self.keywords else 100
 
 
+class ProfileRef(BaseModel):
+    """The candidate profile a run used: where it was read and the SHA-256 of its text."""
+
+    path: str
+    sha256: str
+
+
 class LayerOutput(BaseModel):
     """A layer's stored output and what produced it."""
 
@@ -247,6 +254,7 @@ class LayerOutput(BaseModel):
     model: str
     cost_usd: float = 0.0
     at: datetime
+    profile: ProfileRef | None = None  # None: stored before profiles were recorded
 
 
 class JobSource(BaseModel):
@@ -337,6 +345,13 @@ class Job(BaseModel):
         stored = self.outputs.get("publish")
         return [str(f) for f in stored.output.get("files", [])] if stored else []
 
+    @property
+    def profile(self) -> ProfileRef | None:
+        """The candidate profile of its most recent layer output (its documents, once
+        published), if recorded."""
+        recorded = [o for o in self.outputs.values() if o.profile is not None]
+        return max(recorded, key=lambda o: o.at).profile if recorded else None
+
 
 class ProgressStatus(StrEnum):
     PENDING = "pending"
@@ -370,6 +385,15 @@ class RunStatus(StrEnum):
     CRASHED = "crashed"  # its process died: no heartbeat for APPLYFLOW_CLAIM_LEASE_S
 
 
+class RunWait(BaseModel):
+    """What a live run's model calls wait on (a full rate window, an open breaker, a busy
+    Prefect slot), since when; cleared when the call goes on."""
+
+    kind: str  # rate | breaker | slot
+    since: datetime
+    detail: str | None = None  # e.g. "openai 60 requests/minute"
+
+
 class Run(BaseModel):
     """One pipeline flow run."""
 
@@ -385,6 +409,10 @@ class Run(BaseModel):
     dry_run: bool = False
     params: dict[str, Any] = Field(default_factory=dict)
     summary: dict[str, Any] = Field(default_factory=dict)
+    waiting: RunWait | None = None
+    # The effective guard settings its workers used (no secrets): guards.health.effective_guards.
+    guards: dict[str, Any] = Field(default_factory=dict)
+    profile: ProfileRef | None = None  # the candidate profile the run read
 
 
 class TokenClasses(BaseModel):
@@ -403,9 +431,7 @@ class TokenClasses(BaseModel):
 TOKEN_CLASSES: tuple[str, ...] = tuple(TokenClasses.model_fields)
 
 
-class UsageRecord(TokenClasses):
-    """One settled model call. ``call_id`` is unique: a call is never recorded twice."""
-
+class _CallHead(BaseModel):
     call_id: str
     run_id: str | None = None
     job_id: str | None = None
@@ -414,6 +440,13 @@ class UsageRecord(TokenClasses):
     model: str
     input_tokens: int = Field(ge=0)
     output_tokens: int = Field(ge=0)
+
+
+# The token classes come after the totals they are part of (pydantic orders fields from the
+# last base to the first, then the class's own).
+class UsageRecord(TokenClasses, _CallHead):
+    """One settled model call. ``call_id`` is unique: a call is never recorded twice."""
+
     cost_usd: float = Field(ge=0)
     estimated: bool = False
     fallback: bool = False
@@ -464,23 +497,29 @@ class SpendBucket(BaseModel):
     calls: int
 
 
-class SpendGroup(TokenClasses):
+class _GroupHead(BaseModel):
     key: str | None
     calls: int
     input_tokens: int
     output_tokens: int
+
+
+class SpendGroup(TokenClasses, _GroupHead):
     cost_usd: float
 
 
-class UsageTotal(TokenClasses):
-    """Every call recorded for one (provider, model, layer) since the ledger began."""
-
+class _TotalHead(BaseModel):
     provider: str
     model: str
     layer: str | None
     calls: int
     input_tokens: int
     output_tokens: int
+
+
+class UsageTotal(TokenClasses, _TotalHead):
+    """Every call recorded for one (provider, model, layer) since the ledger began."""
+
     cost_usd: float
 
 

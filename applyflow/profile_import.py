@@ -28,6 +28,7 @@ __all__ = [
     "as_text",
     "layout_problems",
     "read_cv",
+    "section_of",
     "structure",
     "text_lines",
 ]
@@ -109,7 +110,7 @@ def _docx_lines(data: bytes, where: str) -> list[str]:
             lines.append(f"{_HEADING_HINT}{text}")
         elif sub or bold:
             # Typed in bold: a section in capitals or in a few words, else a role line.
-            short = text.isupper() or (len(text.split()) <= 3 and _section(text) is not None)
+            short = text.isupper() or (len(text.split()) <= 3 and section_of(text) is not None)
             lines.append(f"{_HEADING_HINT if bold and short else _ROLE_HINT}{text}")
         elif kind.startswith("List") or kind == "numbered":
             lines.append(f"- {text}")
@@ -171,7 +172,8 @@ def as_text(lines: list[str]) -> str:
     )
 
 
-def _section(line: str) -> str | None:
+def section_of(line: str) -> str | None:
+    """The layout's name for a CV heading ("Work history" -> "Experience"), else None."""
     text = line.strip().strip("#*:_ ").strip()
     return next((name for name, rx in _SECTION.items() if rx.match(text)), None)
 
@@ -332,16 +334,16 @@ def _find_name(lines: list[str]) -> list[str]:
     standing alone before a heading."""
     texts = [line.lstrip(_HEADING_HINT + _ROLE_HINT).strip() for line in lines]
     first = next((i for i, t in enumerate(texts) if t), None)
-    if first is None or _section(texts[first]) is None:
+    if first is None or section_of(texts[first]) is None:
         return lines
     for i, text in enumerate(texts):
         following = next((t for t in texts[i + 1 :] if t), "")
         if (
             _NAME.match(text)
             and all(word[0].isupper() for word in text.split())
-            and _section(text) is None
+            and section_of(text) is None
             and not text.isupper()
-            and _section(following) is not None
+            and section_of(following) is not None
         ):
             return [lines[i], *lines[:i], *lines[i + 1 :]]
     return lines
@@ -359,7 +361,7 @@ def structure(lines: list[str]) -> Imported:
             continue
         if _FOOTER.match(text):
             continue
-        section = _section(text)
+        section = section_of(text)
         if not b.name and section is None:
             b.name = text.lstrip("# ").strip()
             continue

@@ -220,6 +220,14 @@ class Settings(BaseSettings):
         False, description="Put prompt and reply text in trace spans (off: never)."
     )
 
+    # --- Prefect ---------------------------------------------------------------------------
+    prefect_server: Literal["local", "temporary"] = Field(
+        "local",
+        description="Without PREFECT_API_URL: `local` reuses one local Prefect server (started "
+        "on first use, left running; `applyflow server stop`), `temporary` starts Prefect's "
+        "temporary server for each command.",
+    )
+
     # --- validators --------------------------------------------------------------------------
     @field_validator("store_url")
     @classmethod

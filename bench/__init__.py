@@ -11,4 +11,6 @@ BENCHMARKS = (
     "pipeline_throughput",
     "stats_queries",
     "ingest_rate",
+    "prefect_slot",
+    "cli_startup",
 )

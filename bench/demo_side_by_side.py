@@ -35,6 +35,7 @@ def _demo(checkout: Path) -> tuple[float, int]:
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "DO_NOT_TRACK": "1",
             "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
+            "APPLYFLOW_PREFECT_SERVER": "temporary",  # each demo pays its own server, as before
         }
         started = time.perf_counter()
         subprocess.run(

@@ -17,9 +17,16 @@ from applyflow.models import Job, Run, Status
 from applyflow.settings import Settings
 from applyflow.spend import budget_summary
 from applyflow.stats import FUNNEL_SIDE, funnel
-from applyflow.store.runs import sweep_dead_runs
 from applyflow.tracking import followups
-from dashboard.prefect_api import flow_run_url, prefect_status, prefect_urls
+from dashboard.forecast import default_forecast_model, load_forecast, priced_models
+from dashboard.guards_table import guards_rows, load_run_guards, own_guards
+from dashboard.live import LIVE_TTL_S, load_live_run, load_runs, wait_text
+from dashboard.prefect_api import (
+    FLOW_RUN_NAME_PATTERN,
+    flow_run_url,
+    prefect_status,
+    prefect_urls,
+)
 from dashboard.source import NOW_ENV, RUNTIME_KEY, Source, clear_caches, context, now, store
 
 if TYPE_CHECKING:
@@ -38,6 +45,8 @@ __all__ = [
     "load_weekly",
     "load_followups",
     "load_runs",
+    "load_live_run",
+    "wait_text",
     "load_run",
     "load_progress",
     "load_budget",
@@ -45,6 +54,8 @@ __all__ = [
     "load_spend_by",
     "load_expensive_jobs",
     "load_forecast",
+    "priced_models",
+    "default_forecast_model",
     "load_jobs",
     "load_job",
     "load_alerts",
@@ -52,13 +63,16 @@ __all__ = [
     "ping_store",
     "mark_job",
     "load_providers",
+    "load_run_guards",
+    "own_guards",
+    "guards_rows",
     "prefect_urls",
     "prefect_status",
     "flow_run_url",
+    "FLOW_RUN_NAME_PATTERN",
 ]
 
-# Live pages (a running run) re-read often; the rest can be a little stale.
-LIVE_TTL_S = 2
+# Live pages (a running run) re-read often (LIVE_TTL_S); the rest can be a little stale.
 TTL_S = 30
 
 
@@ -66,21 +80,30 @@ TTL_S = 30
 PERIODS = (("today", "Today"), ("week", "This week"), ("month", "This month"), ("total", "Total"))
 
 
+# Each count against the period before it: (how far back, what the delta is against).
+TRENDS = {
+    "today": (timedelta(days=1), "vs same time yesterday"),
+    "week": (timedelta(days=7), "vs the 7 days before"),
+    "month": (timedelta(days=30), "vs the 30 days before"),
+}
+
+
 @st.cache_data(ttl=TTL_S, show_spinner=False)
 def load_applications(src: Source) -> pd.DataFrame:
-    """Applications today / last 7 days / last 30 days / total, with each one's share of total."""
-    stats = store(src.url).application_stats(now(src), src.tz)
-    total = stats.total
+    """Applications today / last 7 days / last 30 days / total, each with the same window one
+    period earlier (the total: how many of it came in the last 30 days)."""
+    s, at = store(src.url), now(src)
+    stats = s.application_stats(at, src.tz)
+    before = {k: s.application_stats(at - back, src.tz) for k, (back, _) in TRENDS.items()}
     rows = []
     for key, label in PERIODS:
         count = getattr(stats, key)
+        if key in TRENDS:
+            delta, versus = count - getattr(before[key], key), TRENDS[key][1]
+        else:
+            delta, versus = stats.month, "in the last 30 days"
         rows.append(
-            {
-                "period": key,
-                "label": label,
-                "count": count,
-                "share": count / total if total else 0.0,
-            }
+            {"period": key, "label": label, "count": count, "delta": delta, "versus": versus}
         )
     return pd.DataFrame(rows)
 
@@ -124,28 +147,6 @@ def load_followups(src: Source, days: int, limit: int = 100) -> pd.DataFrame:
 
 
 # --- runs ------------------------------------------------------------------------------------
-@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
-def load_runs(src: Source, _settings: Settings, limit: int = 20) -> pd.DataFrame:
-    """Recent runs, newest first (runs whose process died marked crashed first)."""
-    runs_store = store(src.url)
-    sweep_dead_runs(runs_store, now(src), _settings.claim_lease_s)
-    runs = runs_store.list_runs(limit=limit)
-    return pd.DataFrame(
-        [
-            {
-                "run": r.id,
-                "status": r.status.value,
-                "started": r.started_at,
-                "ended": r.ended_at,
-                "model": r.model,
-                "flow_run_id": r.flow_run_id,
-            }
-            for r in runs
-        ],
-        columns=["run", "status", "started", "ended", "model", "flow_run_id"],
-    )
-
-
 @st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
 def load_run(src: Source, run_id: str) -> Run | None:
     return store(src.url).get_run(run_id)
@@ -231,9 +232,10 @@ def load_spend_by(src: Source, field: str) -> pd.DataFrame:
 
 @st.cache_data(ttl=TTL_S, show_spinner=False)
 def load_expensive_jobs(src: Source, limit: int = 10) -> pd.DataFrame:
-    """The jobs that cost most, with title and company."""
+    """The jobs that cost most (only those that cost something), with title and company."""
     s = store(src.url)
-    df = _groups([g for g in s.spend_by("job_id", limit=limit + 1) if g.key][:limit], "job_id")
+    costly = [g for g in s.spend_by("job_id", limit=limit + 1) if g.key and g.cost_usd > 0]
+    df = _groups(costly[:limit], "job_id")
     titles, companies = [], []
     for job_id in df["job_id"]:
         try:
@@ -246,21 +248,6 @@ def load_expensive_jobs(src: Source, limit: int = 10) -> pd.DataFrame:
     df.insert(1, "title", titles)
     df.insert(2, "company", companies)
     return df
-
-
-@st.cache_data(ttl=TTL_S, show_spinner=False)
-def load_forecast(src: Source) -> dict[str, float | int | None]:
-    """Cost to process the ``new`` queue at the average recorded cost per job."""
-    s = store(src.url)
-    queue = s.status_counts().get(Status.NEW.value, 0)
-    per_job = [g.cost_usd for g in s.spend_by("job_id") if g.key]
-    average = sum(per_job) / len(per_job) if per_job else None
-    return {
-        "queue": queue,
-        "jobs_costed": len(per_job),
-        "average_usd": average,
-        "forecast_usd": None if average is None else queue * average,
-    }
 
 
 # --- jobs ------------------------------------------------------------------------------------

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import httpx
 import streamlit as st
 
-__all__ = ["flow_run_url", "prefect_status", "prefect_urls"]
+__all__ = ["FLOW_RUN_NAME_PATTERN", "flow_run_url", "prefect_status", "prefect_urls"]
 
 
 def prefect_urls() -> tuple[str | None, str | None]:
@@ -21,12 +21,17 @@ def prefect_urls() -> tuple[str | None, str | None]:
     return api, ui
 
 
-def flow_run_url(flow_run_id: str | None) -> str | None:
-    """The flow run's page in the Prefect UI, when both are known."""
+# The Runs table shows a flow run's link by its name, carried in the URL's fragment (which
+# the Prefect UI ignores): LinkColumn's display_text shows the pattern's first group.
+FLOW_RUN_NAME_PATTERN = r".*/flow-run/[^#]*#(.+)$"
+
+
+def flow_run_url(flow_run_id: str | None, name: str | None = None) -> str | None:
+    """The flow run's page in the Prefect UI, when both are known (``#name`` when named)."""
     _, ui = prefect_urls()
     if not (ui and flow_run_id):
         return None
-    return f"{ui}/runs/flow-run/{flow_run_id}"
+    return f"{ui}/runs/flow-run/{flow_run_id}" + (f"#{quote(name)}" if name else "")
 
 
 @st.cache_data(ttl=10, show_spinner=False)

@@ -25,6 +25,7 @@ __all__ = [
     "EMPTY",
     "pick",
     "tinted",
+    "STATE_COLOURS",
     "literal",
     "heading",
 ]
@@ -89,6 +90,16 @@ TONES: dict[str, str] = {
     ScopeState.CRITICAL: "#e8590c55",
     ScopeState.EXCEEDED: "#e0313155",
     ProgressStatus.FAILED: "#e0313155",
+}
+
+
+# A budget state's colour where Streamlit takes a colour name (metric deltas, badges).
+STATE_COLOURS: dict[str, str] = {
+    ScopeState.OK: "green",
+    ScopeState.WARNING: "orange",
+    ScopeState.CRITICAL: "orange",
+    ScopeState.EXCEEDED: "red",
+    ScopeState.UNLIMITED: "gray",
 }
 
 

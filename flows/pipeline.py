@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger
@@ -24,8 +25,9 @@ from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from applyflow.errors import InputError, PricingError
-from applyflow.models import ProgressStatus, Run, RunStatus, Status
+from applyflow.models import ProfileRef, ProgressStatus, Run, RunStatus, Status
 from applyflow.modelspec import OFFLINE, parse_model
+from applyflow.profile_check import profile_ref, read_profile
 from applyflow.runtime import Runtime, current_runtime
 from applyflow.settings import LAYERS, Settings, get_settings
 from applyflow.store import Store
@@ -37,7 +39,8 @@ from flows.jobs import run_all
 from flows.results import JobOutcome, RunSummary
 from flows.selection import QUEUE_STATUSES, check_job_ids, named_statuses, queued_jobs
 from guards.call import ModelGuard
-from guards.pricing import check_prices, models_in_use, price_of
+from guards.health import effective_guards
+from guards.pricing import models_in_use, run_price_problems
 from tasks.progress import mark
 from tasks.run import RunContext, register_run, unregister_run
 
@@ -76,18 +79,7 @@ def check_run_prices(settings: Settings, model: str | None, price_as: str | None
     ``model`` replaces the settings' models for every layer (the fallback still applies);
     ``price_as`` is only priced, never called.
     """
-    problems: list[str] = []
-    if model is None:
-        try:
-            check_prices(settings)
-        except PricingError as exc:
-            problems.append(str(exc))
-    explicit = [model, settings.fallback_model] if model else []
-    for spec in dict.fromkeys(m for m in [*explicit, price_as] if m):
-        try:
-            price_of(settings, spec)
-        except PricingError as exc:
-            problems.append(str(exc))
+    problems = run_price_problems(settings, model, price_as)
     if problems:
         raise PricingError("; ".join(problems))
 
@@ -105,18 +97,11 @@ def _check_params(limit: int, model: str | None, price_as: str | None, min_fit: 
                 raise InputError("process_jobs", what, str(exc)) from None
 
 
-def _read_profile(settings: Settings) -> str:
-    try:
-        text = settings.profile.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(
-            str(settings.profile),
-            None,
-            f"cannot read the candidate profile (APPLYFLOW_PROFILE): {exc}",
-        ) from None
-    if not text.strip():
-        raise InputError(str(settings.profile), None, "the candidate profile is empty")
-    return text
+def _read_profile(path: Path) -> tuple[str, ProfileRef]:
+    """The profile's text (an ``InputError`` naming the path when it cannot be used) and what
+    the run records of it."""
+    text = read_profile(path)
+    return text, profile_ref(path, text)
 
 
 class _ProgressArtifact:
@@ -192,6 +177,7 @@ def _summarise(ctx: RunContext, outcomes: list[JobOutcome]) -> RunSummary:
         dry_run=ctx.dry_run,
         min_fit=ctx.min_fit,
         saved_usd=round(sum(ctx.job_savings.values()), 6),
+        profile=ctx.profile_ref,
     )
 
 
@@ -222,7 +208,7 @@ def _start(
     settings: Settings,
     runtime: Runtime,
     stores: tuple[Store, Store],
-    profile: str,
+    profile: tuple[str, ProfileRef],
     options: dict[str, Any],
 ) -> tuple[RunContext, Run]:
     """Build the run's guard and context, save its ``Run`` row, register it.
@@ -255,7 +241,8 @@ def _start(
                 }
             ),
         ),  # fmt: skip
-        profile=profile,
+        profile=profile[0],
+        profile_ref=profile[1],
         model=chosen,
         force=options["force"],
         price_as=options["price_as"],
@@ -272,8 +259,14 @@ def _start(
         model=chosen or settings.model,
         dry_run=dry_run,
         params=options,
+        profile=profile[1],
+        # What this worker's guards enforce, for the dashboard's Health page (no secrets).
+        guards=effective_guards(
+            settings, sorted({parse_model(m).provider for m in models})
+        ).model_dump(mode="json"),
     )
     runs.save_run(run)
+    ctx.guard.waits = ctx.waiting  # the run's Run row shows where its calls wait
     register_run(ctx)
     return ctx, run
 
@@ -317,6 +310,7 @@ def process_jobs(
     dry_run: bool = False,
     price_as: str | None = None,
     min_fit: int | None = None,
+    profile: str | None = None,
 ) -> RunSummary:
     """Process up to ``limit`` queued jobs through extract, research, score, generate, publish.
 
@@ -330,25 +324,27 @@ def process_jobs(
     price_as: also price every call as this model (the forecast of a real run).
     min_fit: a job scoring below stops after score as skipped (None: APPLYFLOW_MIN_FIT; 0:
         off); named jobs (job_ids) always go on.
+    profile: the candidate profile's path (default: APPLYFLOW_PROFILE).
     """
     settings, runtime = get_settings(), current_runtime()
     _check_params(limit, model, price_as, min_fit)
-    profile = _read_profile(settings)
+    used = _read_profile(Path(profile) if profile else settings.profile)
     # A dry run prices the run's own models, so they must be priced too.
     check_run_prices(settings, model, price_as)
     # The fit gate in force: none for named jobs (`run --job ID` overrides it).
     gate = 0 if job_ids else settings.min_fit if min_fit is None else min_fit
     params = {"limit": limit, "model": model, "job_ids": job_ids, "force": force,
-              "dry_run": dry_run, "price_as": price_as, "min_fit": gate}  # fmt: skip
+              "dry_run": dry_run, "price_as": price_as, "min_fit": gate,
+              "profile": profile}  # fmt: skip
     store = runtime.store_factory(settings.store_url)
     try:
         named = check_job_ids(store, job_ids, force) if job_ids else None
         if not dry_run:
-            ctx, run = _start(settings, runtime, (store, store), profile, params)
+            ctx, run = _start(settings, runtime, (store, store), used, params)
             return _run(ctx, run, limit, job_ids)
         jobs = named if named is not None else queued_jobs(store, limit)
         with scratch_copy(settings, jobs) as (scratch_settings, scratch):
-            ctx, run = _start(scratch_settings, runtime, (scratch, store), profile, params)
+            ctx, run = _start(scratch_settings, runtime, (scratch, store), used, params)
             return _run(ctx, run, limit, job_ids)
     finally:
         store.close()

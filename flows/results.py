@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from applyflow.models import Claim, RunStatus, Status
+from applyflow.models import Claim, ProfileRef, RunStatus, Status
 from tasks.ingest import Rejection
 
 __all__ = ["IngestReport", "JobOutcome", "RunSummary", "SourceOutcome"]
@@ -54,6 +54,7 @@ class RunSummary(BaseModel):
     dry_run: bool = False  # a forecast: no job, output, file, budget or ledger row changed
     min_fit: int = 0  # the fit gate of the run (0: none; named jobs pass it)
     saved_usd: float = 0.0  # what the skipped jobs' layers not run would have cost, about
+    profile: ProfileRef | None = None  # the candidate profile the run read
 
 
 class SourceOutcome(BaseModel):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,11 +33,12 @@ from guards.rate import RateGuard
 from guards.redact import redact_exception, secret_values
 from guards.spans import call_attributes, refusal, result_attributes
 
-__all__ = ["CallContext", "CallResult", "ModelGuard", "estimate_input_tokens"]
+__all__ = ["CallContext", "CallResult", "ModelGuard", "WaitHook", "estimate_input_tokens"]
 
 logger = logging.getLogger("applyflow.guards")
 
 ModelFactory = Callable[[str, int], BaseChatModel]
+WaitHook = Callable[[str, str | None], AbstractContextManager[None]]  # (kind, detail) -> block
 # Fewer characters per token than the usual 4 makes the input estimate err on the high side,
 # so the reservation covers the real bill for code, numbers and non-English text too.
 _CHARS_PER_TOKEN = 3.0
@@ -101,6 +103,8 @@ class ModelGuard:
         self._models: dict[tuple[str, int], BaseChatModel] = {}
         self._models_lock = threading.Lock()
         self.rate = RateGuard(settings, on_quota_exhausted=self._quota_exhausted)
+        # Set by the run (RunContext.waiting): told where a call waits, so the run can show it.
+        self.waits: WaitHook | None = None
         self.budget = BudgetGuard(settings, store, self._alert)
 
     # --- helpers ---------------------------------------------------------------------------
@@ -127,6 +131,10 @@ class ModelGuard:
             f"{provider} daily quota {limit} is used up; calls are refused until it frees up",
             "error",
         )
+
+    def _waiting(self, kind: str, provider: str) -> AbstractContextManager[None]:
+        """The block as a wait of the run's (``waits``), e.g. on a full rate window."""
+        return self.waits(kind, provider) if self.waits is not None else nullcontext()
 
     def _breaker(self, provider: str) -> ProviderBreaker:
         return get_breaker(provider, self.settings, self.store, self._alert)
@@ -198,7 +206,8 @@ class ModelGuard:
 
         breaker = self._breaker(provider)
         breaker.check()
-        self.rate.acquire(provider, tokens=input_tokens + max_tokens)
+        with self._waiting("rate", provider):
+            self.rate.acquire(provider, tokens=input_tokens + max_tokens)
         used_fallback = False
         try:
             reservation = self.budget.reserve(
@@ -218,8 +227,11 @@ class ModelGuard:
 
         try:
             chat = self._chat_model(spec, max_tokens)
-            with provider_slot(self.settings, provider, self.prefect_slots), breaker.guarding():
-                reply = chat.invoke(messages, config=call_config(ctx.layer))
+            with ExitStack() as slot:
+                with self._waiting("slot", provider):
+                    slot.enter_context(provider_slot(self.settings, provider, self.prefect_slots))
+                with breaker.guarding():
+                    reply = chat.invoke(messages, config=call_config(ctx.layer))
         except BaseException as exc:
             self.budget.release(reservation)
             # A provider may repeat the key in its error; it must not reach logs or the store.

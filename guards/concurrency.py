@@ -10,7 +10,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from typing import Any, NamedTuple
 
 from applyflow.modelspec import parse_model
@@ -19,6 +19,7 @@ from guards.pricing import models_in_use
 
 __all__ = [
     "DEFAULT_SLOTS",
+    "LEASE_S",
     "LimitChange",
     "configured_providers",
     "limit_name",
@@ -32,7 +33,7 @@ logger = logging.getLogger("applyflow.guards")
 
 DEFAULT_SLOTS = 4
 _HEALTH_TTL_S = 30.0
-_LEASE_S = 300.0
+LEASE_S = 300.0  # a dead holder's slot frees itself after this
 
 _warned: set[str] = set()
 _health: dict[str, tuple[float, bool]] = {}
@@ -97,49 +98,56 @@ def prefect_api_available() -> bool:
     return ok
 
 
+def _holder() -> Any:
+    """The task run taking the slot, shown as the lease's holder in Prefect (no API call)."""
+    from prefect.client.schemas.objects import ConcurrencyLeaseHolder
+    from prefect.context import TaskRunContext
+
+    ctx = TaskRunContext.get()
+    return ConcurrencyLeaseHolder(type="task_run", id=ctx.task_run.id) if ctx else None
+
+
 @contextmanager
-def provider_slot(settings: Settings, provider: str, enabled: bool | None = None) -> Iterator[bool]:
+def provider_slot(
+    settings: Settings, provider: str, enabled: bool | None = None, *, lease_s: float = LEASE_S
+) -> Iterator[bool]:
     """Hold one slot of ``llm-<provider>`` for the block; yields whether a slot is held.
 
     ``enabled``: None = when a Prefect API is reachable, True = always, False = never.
-    A missing limit is warned about once (with the fix) and the call goes ahead.
+    A missing limit is warned about once (with the fix) and the call goes ahead; so does an API
+    error, unless ``enabled`` is True. No slot free within half ``APPLYFLOW_BUDGET_LEASE_S``:
+    ``TimeoutError``. One API call to take the slot, one to give it back (``guards/slots.py``).
     """
     if enabled is False or (enabled is None and not prefect_api_available()):
         yield False
         return
-    from prefect.concurrency._asyncio import ConcurrencySlotAcquisitionError
-    from prefect.concurrency.sync import concurrency
+    from guards.slots import SlotError, slot_client
 
     name = limit_name(provider)
-    stack = ExitStack()
     try:
-        # strict=True: Prefect would otherwise skip a missing limit with only a debug-level trace.
-        stack.enter_context(
-            concurrency(
-                name,
-                occupy=1,
-                timeout_seconds=settings.budget_lease_s / 2,
-                lease_duration=_LEASE_S,
-                strict=True,
-                raise_on_lease_renewal_failure=False,
-            )
+        slots = slot_client()
+        lease = slots.take(
+            name, timeout_s=settings.budget_lease_s / 2, lease_s=lease_s, holder=_holder()
         )
-    except ConcurrencySlotAcquisitionError as exc:
-        if exc.__cause__ is not None and enabled is True:
+    except SlotError as exc:
+        if enabled is True:
             raise
-        if exc.__cause__ is None:
-            _warn_once(
-                f"missing:{name}",
-                f"Prefect concurrency limit {name!r} does not exist, so parallel {provider} calls "
-                f"are not capped across workers; run `applyflow setup` to create it "
-                f"(size from {env_name('max_parallel_calls')}, default {DEFAULT_SLOTS})",
-            )
-        else:
-            _warn_once(f"failed:{name}", f"could not take a {name!r} slot ({exc}); calling anyway")
+        _warn_once(f"failed:{name}", f"could not take a {name!r} slot ({exc}); calling anyway")
         yield False
         return
-    with stack:
+    if lease is None:
+        _warn_once(
+            f"missing:{name}",
+            f"Prefect concurrency limit {name!r} does not exist, so parallel {provider} calls "
+            f"are not capped across workers; run `applyflow setup` to create it "
+            f"(size from {env_name('max_parallel_calls')}, default {DEFAULT_SLOTS})",
+        )
+        yield False
+        return
+    try:
         yield True
+    finally:
+        slots.give_back(lease)
 
 
 def _upsert_limit(client: Any, name: str, size: int) -> str:

@@ -10,17 +10,21 @@ from pydantic import BaseModel, PlainSerializer
 
 from applyflow.models import utcnow
 from applyflow.modelspec import parse_model
-from applyflow.settings import Settings
-from applyflow.spend import ScopeState, ScopeSummary, budget_summary
+from applyflow.settings import Settings, mask_url
+from applyflow.spend import SCOPE_CAP_FIELDS, ScopeState, ScopeSummary, budget_summary
 from applyflow.store import Store
 from guards.breaker import retry_in_s
+from guards.concurrency import slots_for
 from guards.pricing import models_in_use
-from guards.rate import RateGuard, RateWindow
+from guards.rate import RateGuard, RateWindow, rate_storage_url, request_limits, token_limits
 
 __all__ = [
     "BreakerHealth",
     "BudgetHealth",
+    "GuardSettings",
+    "ProviderGuards",
     "ProviderHealth",
+    "effective_guards",
     "provider_health",
     "providers_in_use",
 ]
@@ -96,3 +100,48 @@ def provider_health(
             )
         )
     return out
+
+
+class ProviderGuards(BaseModel):
+    """A provider's rate limits and parallel-call slots as a process applies them."""
+
+    provider: str
+    requests: list[str]  # e.g. "500 per 1 minute"; none: unlimited
+    tokens: list[str]
+    slots: int  # llm-<provider> Prefect limit size applyflow setup creates
+
+
+class GuardSettings(BaseModel):
+    """The guard settings a process runs with, defaults applied, without secrets: stored on
+    each run (``Run.guards``) so the dashboard shows what the workers use, not its own."""
+
+    providers: list[ProviderGuards]
+    caps: dict[str, float | None]  # scope kind -> USD cap (None: no cap)
+    budget_warn_at: float
+    breaker_fail_max: int
+    breaker_reset_s: float
+    rate_max_wait_s: float
+    rate_storage: str  # masked URL
+
+
+def effective_guards(settings: Settings, providers: list[str] | None = None) -> GuardSettings:
+    """The guard settings ``settings`` give for ``providers`` (default: those in use)."""
+    if providers is None:
+        providers = providers_in_use(settings)
+    return GuardSettings(
+        providers=[
+            ProviderGuards(
+                provider=p,
+                requests=[str(item) for item in request_limits(settings, p)],
+                tokens=[str(item) for item in token_limits(settings, p)],
+                slots=slots_for(settings, p),
+            )
+            for p in providers
+        ],
+        caps={kind: getattr(settings, name) for kind, name in SCOPE_CAP_FIELDS.items()},
+        budget_warn_at=settings.budget_warn_at,
+        breaker_fail_max=settings.breaker_fail_max,
+        breaker_reset_s=settings.breaker_reset_s,
+        rate_max_wait_s=settings.rate_max_wait_s,
+        rate_storage=mask_url(rate_storage_url(settings)),
+    )

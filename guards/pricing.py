@@ -31,6 +31,7 @@ __all__ = [
     "models_in_use",
     "price_of",
     "reported_tokens",
+    "run_price_problems",
 ]
 
 logger = logging.getLogger("applyflow.guards")
@@ -226,3 +227,21 @@ def check_prices(settings: Settings) -> None:
             f"no known price for {names}; add each to {env_name('prices')} as "
             '{"provider:model": {"input": USD per 1M, "output": USD per 1M}} or pick priced models'
         )
+
+
+def run_price_problems(settings: Settings, model: str | None, price_as: str | None) -> list[str]:
+    """One line per pricing problem of a run: every model in use (or ``model`` and the
+    fallback, when ``model`` replaces them), and ``price_as``, which is only priced."""
+    problems: list[str] = []
+    if model is None:
+        try:
+            check_prices(settings)
+        except PricingError as exc:
+            problems.append(str(exc))
+    explicit = [model, settings.fallback_model] if model else []
+    for spec in dict.fromkeys(m for m in [*explicit, price_as] if m):
+        try:
+            price_of(settings, spec)
+        except PricingError as exc:
+            problems.append(str(exc))
+    return problems

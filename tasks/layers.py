@@ -223,7 +223,12 @@ def run_layer(layer: Layer, ctx: RunContext, job_id: str) -> LayerResult:
         job_id,
         layer.name,
         LayerOutput(
-            output=output, input_hash=digest, model=result.model, cost_usd=cost, at=utcnow()
+            output=output,
+            input_hash=digest,
+            model=result.model,
+            cost_usd=cost,
+            at=utcnow(),
+            profile=ctx.profile_ref,
         ),
         fit=fit,
     )

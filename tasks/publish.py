@@ -47,7 +47,14 @@ def publish_job(ctx: RunContext, job_id: str) -> LayerResult:
     ctx.store.save_layer_output(
         job_id,
         "publish",
-        LayerOutput(output=output, input_hash=digest, model="none", cost_usd=0.0, at=utcnow()),
+        LayerOutput(
+            output=output,
+            input_hash=digest,
+            model="none",
+            cost_usd=0.0,
+            at=utcnow(),
+            profile=ctx.profile_ref,
+        ),
     )
     return LayerResult("publish", cached=False)
 

@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from applyflow.errors import BudgetExceeded, GuardError
-from applyflow.models import Status
+from applyflow.models import ProfileRef, Status
 from applyflow.modelspec import OFFLINE
 from applyflow.runtime import Runtime
 from applyflow.settings import Settings
 from applyflow.store import Store
 from applyflow.store.jobs import HELD_STATUSES
 from applyflow.tracing import NULL_SPAN, Span
+from tasks.waits import RunWaits
 
 if TYPE_CHECKING:
     from guards.call import ModelGuard
@@ -35,6 +37,7 @@ class RunContext:
     store: Store
     guard: ModelGuard
     profile: str
+    profile_ref: ProfileRef | None = None  # recorded on each layer output
     model: str | None = None
     force: bool = False
     price_as: str | None = None
@@ -57,6 +60,7 @@ class RunContext:
     held: dict[str, Status] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _waits: RunWaits | None = None
 
     def model_for(self, layer: str) -> str:
         """The layer's model: what its input hash names (in a dry run too)."""
@@ -104,6 +108,14 @@ class RunContext:
             with self._lock:
                 self.forecast_usd += amount
                 self.job_forecasts[job_id] = self.job_forecasts.get(job_id, 0.0) + amount
+
+    def waiting(self, kind: str, detail: str | None = None) -> AbstractContextManager[None]:
+        """Mark a model call of this run waiting on ``kind`` (shown on its Run: tasks/waits.py)."""
+        with self._lock:
+            if self._waits is None:
+                self._waits = RunWaits(self.run_id, self.runs, self.runtime.clock)
+            waits = self._waits
+        return waits.waiting(kind, detail)
 
     def layer_finished(self) -> None:
         if self.on_layer_finished is not None:

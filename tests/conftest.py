@@ -18,6 +18,9 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 for _name in list(os.environ):
     if _name.startswith("APPLYFLOW_") and _name != "APPLYFLOW_TEST_MONGODB_URI":
         del os.environ[_name]
+# A command run without a Prefect API never leaves a local server behind; tests of the local
+# server (tests/cli/test_server_command.py) ask for it.
+os.environ["APPLYFLOW_PREFECT_SERVER"] = "temporary"
 
 import pytest  # noqa: E402
 

@@ -14,15 +14,18 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from typer.core import TyperCommand, TyperGroup
 
 from applyflow.errors import ApplyflowError
 
 # Prefect's temporary local API migrates its database on first start, which can take longer than
 # Prefect's 20 s default on a small or busy machine.
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-# Prefect's temporary API cannot create its database in a PREFECT_HOME that does not exist yet.
-if os.environ.get("PREFECT_HOME"):
-    os.makedirs(os.path.expanduser(os.environ["PREFECT_HOME"]), exist_ok=True)
+# Quiet and local unless the user says otherwise (as `make` does): no telemetry (offline it only
+# prints errors), Prefect's state beside applyflow's in .applyflow/.
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("PREFECT_HOME", os.path.abspath(os.path.join(".applyflow", "prefect")))
 
 app = typer.Typer(
     name="applyflow",
@@ -60,6 +63,38 @@ def main(
 
     Settings come from APPLYFLOW_* environment variables or .env; see `applyflow config`.
     """
+
+
+class _NoFlagTypes:
+    """--help without a type beside a flag (Typer's rich help prints ``<bool>`` beside every
+    flag, though a flag takes no value)."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        params = super().get_params(ctx)  # type: ignore[misc]
+        for param in params:
+            if getattr(param, "is_flag", False) and param.metavar is None:
+                param.metavar = ""  # shown in the type column; "" leaves it empty
+        return params
+
+
+class FlagCommand(_NoFlagTypes, TyperCommand):
+    pass
+
+
+class FlagGroup(_NoFlagTypes, TyperGroup):
+    pass
+
+
+def use_flag_commands(typer_app: typer.Typer) -> None:
+    """``typer_app``, its commands and its groups without flag types in --help."""
+    typer_app.info.cls = FlagGroup
+    for command in typer_app.registered_commands:
+        if command.cls in (None, TyperCommand):
+            command.cls = FlagCommand
+    for group in typer_app.registered_groups:
+        group.cls = FlagGroup
+        if group.typer_instance is not None:
+            use_flag_commands(group.typer_instance)
 
 
 def fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:

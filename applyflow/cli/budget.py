@@ -10,10 +10,18 @@ from rich.table import Table
 
 from applyflow.cli._app import JsonFlag, app, console, handle_errors, print_json
 from applyflow.cli._session import settings, store_session
-from applyflow.models import utcnow
+from applyflow.models import SpendGroup, utcnow
 from applyflow.money import format_usd
 from applyflow.spend import ScopeState, budget_summary
 
+# Token classes as the spend tables name them (all of them are in --json).
+_CLASS_COLUMNS = (
+    ("cache_read_tokens", "cache read"),
+    ("cache_write_tokens", "cache write"),
+    ("output_reasoning_tokens", "reasoning"),
+    ("input_audio_tokens", "audio in"),
+    ("output_audio_tokens", "audio out"),
+)
 _STATE_STYLE = {
     ScopeState.OK: "green",
     ScopeState.WARNING: "yellow",
@@ -30,7 +38,8 @@ def budget(
     run: Annotated[str | None, typer.Option("--run", help="Also show this run's scope.")] = None,
     job: Annotated[str | None, typer.Option("--job", help="Also show this job's scope.")] = None,
 ) -> None:
-    """Show each budget scope (cap, spent, reserved, remaining, state) and spend by model."""
+    """Show each budget scope (cap, spent, reserved, remaining, state) and spend by provider
+    and model, with the cache, reasoning and audio tokens billed at their own price."""
     cfg = settings()
     with store_session(cfg) as store:
         scopes = budget_summary(cfg, store, utcnow(), run_id=run, job_id=job)
@@ -63,26 +72,38 @@ def budget(
         )
     console.print(table)
     for title, groups in (("Spend by provider", by_provider), ("Spend by model", by_model)):
-        spend = Table(title=title)
-        for column in ("name", "calls", "input tokens", "output tokens", "cost"):
-            spend.add_column(column, justify="left" if column == "name" else "right")
-        for g in groups:
-            spend.add_row(
-                g.key or "-", str(g.calls), f"{g.input_tokens:,}", f"{g.output_tokens:,}",
-                format_usd(g.cost_usd),
-            )  # fmt: skip
-        if not groups:
-            spend.add_row("no calls yet", "0", "0", "0", format_usd(0.0))
-        console.print(spend)
+        console.print(_spend_table(title, groups))
+
+
+def _spend_table(title: str, groups: list[SpendGroup]) -> Table:
+    # The token classes billed at their own price, as columns only when some call had them.
+    classes = [
+        (name, label) for name, label in _CLASS_COLUMNS if any(getattr(g, name) for g in groups)
+    ]
+    spend = Table(title=title)
+    columns = ["name", "calls", "input tokens", "output tokens", *(c for _, c in classes), "cost"]
+    for column in columns:
+        spend.add_column(column, justify="left" if column == "name" else "right")
+    for g in groups:
+        spend.add_row(
+            g.key or "-", str(g.calls), f"{g.input_tokens:,}", f"{g.output_tokens:,}",
+            *(f"{getattr(g, name):,}" for name, _ in classes), format_usd(g.cost_usd),
+        )  # fmt: skip
+    if not groups:
+        spend.add_row("no calls yet", "0", "0", "0", format_usd(0.0))
+    return spend
 
 
 @app.command()
 @handle_errors
 def setup(as_json: JsonFlag = False) -> None:
     """Create or update the Prefect concurrency limits llm-<provider> and the work pool."""
-    from flows.deployments import setup_prefect
+    from applyflow.cli.server import use_prefect_api
 
     cfg = settings()
+    use_prefect_api(cfg)  # the limits go to the server the flow commands use
+    from flows.deployments import setup_prefect
+
     done = setup_prefect(cfg)
     if as_json:
         print_json([asdict(step) for step in done])

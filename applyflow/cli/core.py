@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -49,6 +49,7 @@ def job_review(job: Job) -> dict:
         if coverage is None
         else {**coverage.model_dump(), "percent": coverage.percent},
         "files": job.files,
+        "profile": job.profile.model_dump() if job.profile else None,
     }
 
 
@@ -105,19 +106,26 @@ def jobs(
     if as_json:
         print_json(rows)
         return
+    if not rows and any(f is not None for f in (wanted, company, min_fit, search)):
+        console.print("No job matches; `applyflow jobs` without filters lists every job.")
+        return
     if not rows:
         console.print("No jobs yet. Ingest some with `applyflow ingest samples/postings.json`.")
         return
     table = Table(title=f"{len(rows)} job(s)")
-    for col in ("id", "status", "fit", "title", "company", "keywords", "cost"):
-        table.add_column(col, no_wrap=col in {"id", "status", "fit"})
+    for col in ("id", "status", "fit", "title", "company", "keywords", "cost", "profile"):
+        table.add_column(col, no_wrap=col in {"id", "status", "fit", "profile"})
     for r in rows:
         fit = "" if r["fit"] is None else str(r["fit"])
         cov = r["coverage"]
         covered = f"{len(cov['covered'])}/{len(cov['keywords'])}" if cov else ""
         cost = f"${r['cost_usd']:.4f}"
-        table.add_row(r["id"], r["status"], fit, r["title"], r["company"], covered, cost)
+        used = r["profile"]
+        profile = f"{Path(used['path']).name} {used['sha256'][:8]}" if used else ""
+        table.add_row(r["id"], r["status"], fit, r["title"], r["company"], covered, cost, profile)
     console.print(table)
+    if any(r["profile"] for r in rows):
+        console.print("[dim]profile: the file each job's layers last read and its SHA-256[/]")
     print_claims(found)
 
 
@@ -140,7 +148,10 @@ def mark(
     job_id: Annotated[str, typer.Argument(help="Job id (see `applyflow jobs`).")],
     status: Annotated[
         str,
-        typer.Argument(help="applied, interview, offer, rejected or discarded (or any status)."),
+        typer.Argument(
+            help="applied, interview, offer, rejected or discarded (or any status); `new` "
+            "requeues the job for the next `applyflow run`."
+        ),
     ],
     at: Annotated[
         str | None,
@@ -158,7 +169,8 @@ def mark(
 ) -> None:
     """Change a job's status; marking `applied` stamps the time (or the --at date).
 
-    `ready` approves a `needs_review` job whose claims you have read.
+    `ready` approves a `needs_review` job whose claims you have read; `new` requeues a job, so
+    the next `applyflow run` processes it again (its stored layers are reused unless --force).
     """
     target = _parse_status_option(status)
     assert target is not None
@@ -213,11 +225,14 @@ def stats(as_json: JsonFlag = False) -> None:
 
 def _prefect_reachable() -> tuple[bool, str]:
     """Whether a Prefect API is configured and answers (no ephemeral server is started)."""
-    from prefect.settings import PREFECT_API_URL
+    from applyflow.cli.server import configured_api_url, find_server, state_dir
 
-    url = PREFECT_API_URL.value() or os.environ.get("PREFECT_API_URL")
+    url = configured_api_url()
     if not url:
-        return False, "no PREFECT_API_URL set (runs use a temporary local API)"
+        local, _ = find_server(state_dir())
+        if local is None:
+            return False, "no PREFECT_API_URL set; flow commands start a local server"
+        url = local.api_url
     import httpx
 
     try:

@@ -9,8 +9,9 @@ import typer
 from rich.table import Table
 
 from applyflow.cli._app import app, console, handle_errors
+from applyflow.cli._preflight import check_run
 from applyflow.cli._session import settings, store_session
-from applyflow.cli.pipeline import let_prefect_record, load_flows, print_ingest
+from applyflow.cli.pipeline import let_prefect_record, load_flows, print_ingest, run_exit_code
 from applyflow.models import Job
 from applyflow.modelspec import OFFLINE
 from applyflow.settings import Settings
@@ -70,6 +71,20 @@ def _demo_forecast(cfg: Settings, summary: RunSummary, ids: list[str], price_as:
     )
 
 
+def _prefect_ui() -> str:
+    """Where the demo's flow runs are: the API it used, and how to stop the local server."""
+    from prefect.settings import PREFECT_API_URL
+
+    from applyflow.cli.server import find_server, state_dir
+
+    url = PREFECT_API_URL.value()
+    if not url:
+        return "Prefect UI: `applyflow server start`, then run the demo again to see its runs"
+    local, _ = find_server(state_dir())
+    stop = "; `applyflow server stop` stops it" if local and local.api_url == url else ""
+    return f"Prefect UI: {url.removesuffix('/api')}   (the demo's flow runs{stop})"
+
+
 @app.command()
 @handle_errors
 def demo(
@@ -79,6 +94,7 @@ def demo(
 ) -> None:
     """Ingest samples/, process them with the offline model, show results and a cost forecast."""
     cfg = settings()
+    check_run(cfg, profile=None, model=OFFLINE, dry_run=False, price_as=price_as)
     ingest_flow, process_jobs = load_flows()
 
     console.rule("1. ingest samples/")
@@ -94,6 +110,6 @@ def demo(
     _demo_forecast(cfg, summary, ids, price_as)
     console.rule("4. look around")
     console.print("dashboard:  make dashboard   (then open http://127.0.0.1:8501)")
-    console.print("Prefect UI: make server      (then open http://127.0.0.1:4200; set")
-    console.print("            PREFECT_API_URL=http://127.0.0.1:4200/api before `applyflow run`)")
+    console.print(_prefect_ui())
     console.print("progress:   applyflow status --follow")
+    raise typer.Exit(run_exit_code(summary))

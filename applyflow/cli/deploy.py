@@ -9,7 +9,9 @@ import httpx
 import typer
 
 from applyflow.cli._app import app, err_console, fail, handle_errors
+from applyflow.cli._preflight import check_serve
 from applyflow.cli._session import settings, store_session
+from applyflow.cli.console_logs import quiet_console
 from applyflow.cli.observe import open_exporter
 from applyflow.settings import Settings
 
@@ -57,6 +59,7 @@ def serve(
     Refuses to start when that server has the same deployments in worker mode.
     """
     cfg = settings()
+    check_serve(cfg)  # before Prefect loads: profile, prices, keys
     with ExitStack() as stack:
         if metrics:  # first, so a refused address stops before Prefect loads
             store = stack.enter_context(store_session(cfg))
@@ -67,10 +70,15 @@ def serve(
 
 
 def _serve(cfg: Settings, limit: int | None) -> None:
+    from applyflow.cli.server import use_prefect_api
+
+    use_prefect_api(cfg)  # the local server, unless an API is configured
     # Imported when serving, so `--help` never loads Prefect or the flows.
     from prefect import serve as prefect_serve
 
     from flows.deployments import build_deployments
+
+    quiet_console()
 
     try:
         deployments = build_deployments(cfg)
@@ -95,9 +103,9 @@ def _serve(cfg: Settings, limit: int | None) -> None:
         )
     if not url:
         err_console.print(
-            "[yellow]note:[/] PREFECT_API_URL is not set, so Prefect runs a temporary local API "
-            "that ends with this process. For the UI: `make server`, then "
-            "`export PREFECT_API_URL=http://127.0.0.1:4200/api`.",
+            "[yellow]note:[/] APPLYFLOW_PREFECT_SERVER=temporary, so Prefect runs a temporary "
+            "local API that ends with this process. For the UI: unset it (a local server is "
+            "then started and kept) or set PREFECT_API_URL.",
             highlight=False,
         )
     prefect_serve(*deployments, limit=limit)

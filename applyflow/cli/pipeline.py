@@ -10,6 +10,7 @@ import os
 import time
 import uuid
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -20,6 +21,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 
 from applyflow.cli._app import (
+    EXIT_ERROR,
     EXIT_USAGE,
     JsonFlag,
     app,
@@ -28,8 +30,20 @@ from applyflow.cli._app import (
     handle_errors,
     print_json,
 )
+from applyflow.cli._preflight import check_run
+from applyflow.cli._preflight import report as report_preflight
 from applyflow.cli._session import settings, store_session
-from applyflow.models import Job, ProgressRecord, ProgressStatus, Run, RunStatus
+from applyflow.cli.console_logs import quiet_console
+from applyflow.models import (
+    APPLICATION_STATUSES,
+    Job,
+    ProgressRecord,
+    ProgressStatus,
+    Run,
+    RunStatus,
+    Status,
+)
+from applyflow.preflight import preflight
 from applyflow.runtime import current_runtime
 from applyflow.settings import LAYERS
 from applyflow.store.runs import sweep_dead_runs
@@ -55,9 +69,13 @@ def load_flows() -> tuple[Any, Any]:
     """The ingest and pipeline flows, imported with Prefect's chatter down to warnings."""
     # Set before Prefect first loads; PREFECT_LOGGING_LEVEL=INFO brings the run logs back.
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    from applyflow.cli.server import use_prefect_api
+
+    use_prefect_api(settings())  # the local server, unless an API is configured
     from flows.ingest import ingest as ingest_flow
     from flows.pipeline import process_jobs
 
+    quiet_console()  # a failed layer is one line on the console; the UI keeps the traceback
     return ingest_flow, process_jobs
 
 
@@ -126,8 +144,7 @@ def ingest(
     The same posting on another source is linked to its job (another source, not another
     job); a changed posting updates its job and sends a finished one back to the queue.
     """
-    if not (sources or settings().sources):
-        raise fail("no sources: pass SOURCE... or set APPLYFLOW_SOURCES")
+    report_preflight(preflight(settings(), sources=sources, needs_sources=True), as_json)
     ingest_flow, _ = load_flows()
     report = ingest_flow(sources=sources or None, base_url=base_url)
     let_prefect_record([report.flow_run_id])
@@ -197,6 +214,22 @@ def _print_summary(summary: RunSummary) -> None:
         console.print(f"[yellow]stopped early:[/] {summary.stop_reason}")
 
 
+# A job that ended any other way, or a run that stopped early, makes `run` exit 1.
+FINISHED_OK = frozenset({Status.READY, Status.SKIPPED, Status.NEEDS_REVIEW})
+
+
+def run_exit_code(summary: RunSummary) -> int:
+    """0 when every job the run took ended ready, skipped or needs_review; 1 when any other
+    (failed, over budget, deferred) or the run stopped on a cap, limit or breaker."""
+    stopped = summary.status != RunStatus.COMPLETED
+    return EXIT_ERROR if stopped or not all(_ended_ok(j) for j in summary.jobs) else 0
+
+
+def _ended_ok(job: JobOutcome) -> bool:
+    # An application regenerated with --job --force keeps its status: fine unless it failed.
+    return job.status in FINISHED_OK or (job.status in APPLICATION_STATUSES and not job.error)
+
+
 def _check_job_ids(job_ids: list[str], force: bool) -> None:
     """Unknown ids (or an application without --force): one line, exit 2, before Prefect."""
     from applyflow.errors import InputError
@@ -253,17 +286,24 @@ def run(
             ),
         ),
     ] = None,
+    profile: Annotated[
+        Path | None,
+        typer.Option("--profile", help="Candidate profile to use (default: APPLYFLOW_PROFILE)."),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Run queued jobs (or the --job ids) through the pipeline and print a summary."""
+    """Run queued jobs (or the --job ids) through the pipeline and print a summary.
+
+    Exit status: 0 when every job ended ready, skipped or needs_review; 1 when a job failed or
+    the run stopped on a cap, limit or breaker; 2 for invalid settings or arguments.
+    """
     cfg = settings()
+    # Before Prefect loads: the profile, prices and keys, one line per problem, exit 2.
+    check_run(cfg, profile=profile, model=model, dry_run=dry_run, price_as=price_as,
+              as_json=as_json)  # fmt: skip
     if job:
         _check_job_ids(job, force)
     _, process_jobs = load_flows()
-    from flows.pipeline import check_run_prices
-
-    # The flow checks again; failing here gives one clear line before a flow run exists.
-    check_run_prices(cfg, model, price_as)
     summary = process_jobs(
         limit=limit,
         model=model,
@@ -272,12 +312,14 @@ def run(
         dry_run=dry_run,
         price_as=price_as,
         min_fit=min_fit,
+        profile=str(profile) if profile else None,
     )
     let_prefect_record([summary.flow_run_id])
     if as_json:
         print_json(summary.model_dump(mode="json"))
     else:
         _print_summary(summary)
+    raise typer.Exit(run_exit_code(summary))
 
 
 def _progress_view(run: Run, rows: list[ProgressRecord], jobs: dict[str, Job]) -> Group:
@@ -306,6 +348,8 @@ def _progress_view(run: Run, rows: list[ProgressRecord], jobs: dict[str, Job]) -
         f"{kind} [bold]{run.id}[/] {run.status.value} (model {run.model}, started "
         f"{run.started_at:%Y-%m-%d %H:%M:%S} UTC{ended}); layer cost ${cost:.4f}"
     )
+    if run.profile:
+        head += f"\nprofile {escape(run.profile.path)} (sha256 {run.profile.sha256[:12]})"
     legend = (
         "[dim]ext/res/sco/gen/pub = extract/research/score/generate/publish; "
         "✓ done  = cached  ▶ running  · pending  ✗ failed  - skipped[/]"

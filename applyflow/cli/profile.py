@@ -8,7 +8,7 @@ from applyflow.cli._app import app
 
 profile_app = typer.Typer(
     name="profile",
-    help="The candidate profile: import one from a CV.",
+    help="The candidate profile: import one from a CV, check one.",
     no_args_is_help=True,
 )
 app.add_typer(profile_app, name="profile")

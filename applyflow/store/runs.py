@@ -7,7 +7,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 
-from applyflow.models import LayerStats, ProgressRecord, Run
+from applyflow.models import LayerStats, ProgressRecord, Run, RunWait
 
 __all__ = [
     "LAYER_DURATION_BUCKETS",
@@ -75,6 +75,10 @@ class RunStore(ABC):
     @abstractmethod
     def touch_run(self, run_id: str, now: datetime) -> bool:
         """Record a running run's heartbeat at ``now``; False unless it is still ``running``."""
+
+    @abstractmethod
+    def set_run_waiting(self, run_id: str, waiting: RunWait | None) -> bool:
+        """Record what a running run waits on (None: nothing now); False unless ``running``."""
 
     @abstractmethod
     def crash_stale_runs(self, stale_before: datetime) -> list[str]:

@@ -74,6 +74,38 @@ def _providers(settings: Settings, src: data.Source) -> None:
         )
 
 
+def _differs(row: pd.Series) -> list[str]:
+    tone = "background-color: #f08c0033" if row.iloc[0] != row.iloc[1] else ""
+    return [tone] * len(row)
+
+
+def _guards(settings: Settings, src: data.Source) -> None:
+    """The limits, caps and breakers the workers use (from the latest run) beside the
+    dashboard's own: a worker's environment may set other ones."""
+    st.subheader("Guards in use")
+    latest = data.load_run_guards(src)
+    providers = sorted({p["provider"] for p in latest.guards["providers"]}) if latest else None
+    try:
+        own = data.own_guards(settings, providers)
+    except Exception as exc:  # noqa: BLE001 - an optional report must never break the page
+        st.warning(f"The dashboard's own guard settings are unavailable ({type(exc).__name__}).")
+        own = None
+    table = data.guards_rows(latest.guards if latest else None, own).set_index("setting")
+    if latest is None:
+        st.caption(
+            "No run has recorded its guard settings yet: these are the dashboard's own. "
+            "Each `applyflow run` stores what its worker enforces."
+        )
+        st.table(table[["this dashboard"]])
+        return
+    started = f"{latest.started_at:%Y-%m-%d %H:%M}"
+    st.caption(
+        f"Workers: as run `{latest.run_id}` used them (started {started} UTC). Highlighted "
+        "rows differ from this dashboard's settings: the workers' environment decides."
+    )
+    st.table(table.style.apply(_differs, axis=1))
+
+
 def _alerts(src: data.Source) -> None:
     st.subheader("Latest alerts")
     alerts = data.load_alerts(src)
@@ -88,6 +120,7 @@ def _body(settings: Settings, src: data.Source) -> None:
     _prefect()
     if up:
         _providers(settings, src)
+        _guards(settings, src)
         _alerts(src)
 
 

@@ -63,9 +63,16 @@ def _detail(src: data.Source, run_id: str, polling: bool) -> None:
         f"**Run `{run.id}`** · {run.status.value} · model `{run.model}` · "
         f"{run.started_at:%Y-%m-%d %H:%M:%S}{ended} UTC"
     )
-    url = data.flow_run_url(run.flow_run_id)
+    name = getattr(run, "flow_run_name", None)
+    url = data.flow_run_url(run.flow_run_id, name)
     if url:
-        link.link_button("Open in Prefect UI", url, icon=":material/open_in_new:")
+        label = f"Open {name} in Prefect UI" if name else "Open in Prefect UI"
+        link.link_button(label, url, icon=":material/open_in_new:")
+    if running and run.waiting:
+        st.warning(data.wait_text(run.waiting, data.now(src)), icon=":material/hourglass:")
+    reason = run.summary.get("stop_reason") or run.summary.get("error")
+    if reason:
+        st.caption(f"{run.status.value.capitalize()}: {reason}")
     if progress.empty:
         ui.empty("No layer has reported progress for this run yet.")
         return
@@ -92,21 +99,61 @@ def _detail_guarded(src: data.Source, run_id: str, polling: bool) -> None:
         ui.store_failed(src, exc)
 
 
+def runs_table(runs: pd.DataFrame, ui_url: str | None) -> pd.DataFrame:
+    """Runs as listed: what they did, a note (what a live run waits on, why one stopped), and
+    the Prefect run by name, linked when the Prefect UI is known."""
+    prefect = [
+        data.flow_run_url(fid, name) if ui_url and fid else name
+        for fid, name in zip(runs["flow_run_id"], runs["flow_run_name"], strict=True)
+    ]
+    return runs.assign(prefect=prefect)[
+        ["run", "status", "note", "started", "duration_s", "jobs", "ready", "failed",
+         "spend_usd", "model", "prefect"]
+    ]  # fmt: skip
+
+
+def _columns(linked: bool) -> dict[str, object]:
+    cc = st.column_config
+    return {
+        "run": cc.TextColumn("Run"),
+        "status": cc.TextColumn("Status"),
+        "note": cc.TextColumn("Note", width="medium"),
+        "started": cc.DatetimeColumn("Started", format="YYYY-MM-DD HH:mm:ss"),
+        "duration_s": cc.NumberColumn("Duration", format="%.0f s"),
+        "jobs": cc.NumberColumn("Jobs", format="%d"),
+        "ready": cc.NumberColumn("Ready", format="%d"),
+        "failed": cc.NumberColumn("Failed", format="%d"),
+        "spend_usd": cc.NumberColumn("Spend", format="$%.4f"),
+        "model": cc.TextColumn("Model"),
+        "prefect": (
+            cc.LinkColumn("Prefect run", display_text=data.FLOW_RUN_NAME_PATTERN)
+            if linked
+            else cc.TextColumn("Prefect run")
+        ),
+    }
+
+
 def _body(settings: Settings, src: data.Source) -> None:
     runs = data.load_runs(src, settings)
     if runs.empty:
         ui.empty("No runs yet. Process the queue (`make demo` runs one) and it shows up here.")
         return
-    st.dataframe(
-        runs,
-        hide_index=True,
-        column_config={
-            "started": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss"),
-            "ended": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss"),
-        },
+    show_idle = st.toggle(
+        "Show runs that took no job", key="runs_idle", help="Runs that found nothing to do"
     )
-    ids = list(runs["run"])
+    idle = (runs["jobs"] == 0) & (runs["status"] != RunStatus.RUNNING.value)
+    shown = runs if show_idle else runs[~idle]
+    if not show_idle and idle.any():
+        st.caption(f"{int(idle.sum())} run(s) that took no job hidden.")
+    if shown.empty:
+        ui.empty("Every recent run found nothing to do: the queue was empty.")
+        return
+    _, ui_url = data.prefect_urls()
+    st.dataframe(runs_table(shown, ui_url), hide_index=True, column_config=_columns(bool(ui_url)))
+    ids = list(shown["run"])
     wanted = st.query_params.get("run")
+    if wanted in set(runs["run"]) and wanted not in ids:
+        ids.insert(0, wanted)  # a link to a hidden run still opens it
     labels = {r.run: f"{r.run} · started {r.started:%Y-%m-%d %H:%M}" for r in runs.itertuples()}
     run_id = ui.pick("Run", ids, labels, wanted, key="run_pick")
     running = runs.loc[runs["run"] == run_id, "status"].iloc[0] == RunStatus.RUNNING.value

@@ -170,3 +170,13 @@ def test_six_loopback_boards_ingest_and_reingest_adds_nothing(
     assert [s.postings for s in first.sources] == [12] * 6
     assert again.unchanged == 6 * 12 and again.inserted == again.updated == 0
     assert set(reads) == set(BOARD_SOURCES)
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_prefect_slot_measures_every_side_and_leaves_no_slot_held() -> None:
+    from bench.prefect_slot import measure
+
+    found = measure(rounds=4, warmup=1, prefect_every=2)
+    assert len(found["slot_ms"]) == len(found["roundtrip_ms"]) == 4
+    assert len(found["prefect_concurrency_ms"]) == 2
+    assert found["active_slots_after"] == 0

@@ -22,10 +22,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 from applyflow.models import JobPosting, ProgressRecord, ProgressStatus, Status, utcnow
-from applyflow.settings import LAYERS
+from applyflow.settings import LAYERS, load_settings
+from applyflow.spend import budget_summary
 from applyflow.store.sqlite import SQLiteStore
 from tests.dashboard.seed import Seeded, seed
 from tests.loopback import free_port
@@ -157,6 +158,13 @@ def _cards(page: Page) -> dict[str, str]:
     return out
 
 
+def _metric_value(page: Page, label: str) -> Locator:
+    """The value of the metric card labelled exactly ``label``."""
+    labelled = page.get_by_test_id("stMetricLabel").get_by_text(label, exact=True)
+    card = page.locator('[data-testid="stMetric"]').filter(has=labelled)
+    return card.locator('[data-testid="stMetricValue"]')
+
+
 def _screenshot(page: Page, name: str) -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
@@ -171,6 +179,15 @@ def test_overview_shows_the_four_counts(served: Served, page: Page) -> None:
     assert [cards[k] for k in ("Today", "This week", "This month", "Total")] == [
         str(stats.today), str(stats.week), str(stats.month), str(stats.total),
     ]  # fmt: skip
+    # Spend and what is left, the run in progress (linked), follow-ups: on the first page.
+    day = next(
+        s for s in budget_summary(load_settings(), served.store, utcnow()) if s.kind == "day"
+    )
+    assert cards["Spent today"] == f"${day.spent:,.4f}"
+    assert cards["Jobs done"] == "0 of 2"  # the seeded live run
+    assert "Applications to follow up" in cards
+    link = page.get_by_role("link", name=f"Open run {served.ids.live_run}")
+    assert link.get_attribute("href") == f"runs?run={served.ids.live_run}"
     # Charts draw after the data arrives: wait for both (funnel, weekly) before the screenshot.
     charts = page.locator('[data-testid="stVegaLiteChart"] :is(canvas, svg.marks)')
     charts.nth(1).wait_for(timeout=UI_TIMEOUT_MS)
@@ -192,9 +209,7 @@ def test_marking_applied_in_the_ui_raises_today_and_total(served: Served, page: 
     job = served.store.get_job(job_id)
     assert job.status == Status.APPLIED and job.applied_at is not None
     page.get_by_role("link", name="Overview").click()
-    metrics = page.locator('[data-testid="stMetric"]')
-    today = metrics.filter(has_text="Today").locator('[data-testid="stMetricValue"]')
-    total = metrics.filter(has_text="Total").locator('[data-testid="stMetricValue"]')
+    today, total = _metric_value(page, "Today"), _metric_value(page, "Total")
     expect(today).to_have_text(str(before.today + 1), timeout=UI_TIMEOUT_MS)
     expect(total).to_have_text(str(before.total + 1), timeout=UI_TIMEOUT_MS)
 
@@ -257,6 +272,21 @@ def test_other_pages_render_without_exceptions(
     expect(page.locator('[data-testid="stSkeleton"]')).to_have_count(0, timeout=UI_TIMEOUT_MS)
     assert page.locator('[data-testid="stException"]').count() == 0
     _screenshot(page, path)
+
+
+def test_spend_forecast_takes_any_typed_model(served: Served, page: Page) -> None:
+    page.goto(f"{served.base}/spend")
+    box = page.get_by_role("combobox", name="Forecast on model")
+    box.wait_for(timeout=UI_TIMEOUT_MS)
+    metric = page.locator('[data-testid="stMetric"]').filter(has_text="Queue on openai:gpt-4o-mini")
+    expect(metric).to_have_count(1, timeout=UI_TIMEOUT_MS)
+    box.click()
+    box.fill("acme:no-such-model")
+    box.press("Enter")
+    error = page.locator('[data-testid="stAlert"]').filter(has_text="Cannot forecast on")
+    expect(error).to_contain_text("acme:no-such-model", timeout=UI_TIMEOUT_MS)
+    expect(error).to_contain_text("no known price")
+    assert page.locator('[data-testid="stException"]').count() == 0
 
 
 def test_public_server_asks_for_the_password_even_on_a_deep_link(

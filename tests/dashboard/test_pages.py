@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import json
+import re
 import sys
 from collections.abc import Callable
 from datetime import UTC, timedelta
 
 import pandas as pd
 import pytest
+from streamlit.proto.Metric_pb2 import Metric as MetricProto
 from streamlit.testing.v1 import AppTest
+from streamlit.testing.v1.element_tree import Metric
 
-from applyflow.models import Run, RunStatus, Status
+from applyflow.models import Run, RunStatus, RunWait, Status, UsageRecord
+from applyflow.periods import budget_scopes
 from applyflow.settings import LAYERS, load_settings
 from applyflow.spend import budget_summary
 from applyflow.stats import funnel
 from applyflow.store import Store
+from applyflow.tracking import followups
+from dashboard import data, ui
+from guards.pricing import cost_usd
 from tests.dashboard.conftest import NOW
 from tests.dashboard.seed import CV, FAILURE, LETTER, Seeded
 
@@ -40,6 +48,16 @@ def _texts(at: AppTest) -> str:
     return "\n".join(parts)
 
 
+def ui_colour(state: str) -> int:
+    """The metric proto's colour number for a budget state's colour."""
+    colours = MetricProto.DESCRIPTOR.fields_by_name["color"].enum_type.values_by_name
+    return colours[ui.STATE_COLOURS[state].upper()].number
+
+
+def _metric(at: AppTest, label: str) -> Metric:
+    return next(m for m in at.metric if m.label == label)
+
+
 def test_overview_cards_funnel_and_weeks_equal_store_stats(
     seeded: SeededStore, open_app: Opener
 ) -> None:
@@ -51,8 +69,20 @@ def test_overview_cards_funnel_and_weeks_equal_store_stats(
     assert [shown[k] for k in ("Today", "This week", "This month", "Total")] == [
         str(stats.today), str(stats.week), str(stats.month), str(stats.total),
     ]  # fmt: skip
-    bars = [p.value for p in at.get("progress")]
-    assert bars == [round(n / stats.total * 100) for n in (2, 3, 4, 5)]
+    # Each count against the same window one period earlier, not a share of the total.
+    earlier = {
+        "Today": store.application_stats(NOW - timedelta(days=1), UTC).today,
+        "This week": store.application_stats(NOW - timedelta(days=7), UTC).week,
+        "This month": store.application_stats(NOW - timedelta(days=30), UTC).month,
+    }
+    assert earlier == {"Today": 0, "This week": 0, "This month": 1}  # the seed: 60 days ago
+    for label, count in (("Today", 2), ("This week", 3), ("This month", 4)):
+        metric = _metric(at, label)
+        assert metric.delta == str(count - earlier[label])
+        assert metric.proto.delta_description.startswith("vs ")
+    total = _metric(at, "Total")
+    assert (total.delta, total.proto.delta_description) == ("4", "in the last 30 days")
+    assert not at.get("progress"), "no '% of total' bars any more"
     expected_funnel = funnel(store.status_counts())
     table = _frame(at, "stage", "jobs")
     assert dict(zip(table["stage"], table["jobs"], strict=True)) == expected_funnel
@@ -65,13 +95,47 @@ def test_overview_cards_funnel_and_weeks_equal_store_stats(
     assert not at.error
 
 
+def test_overview_answers_spend_live_run_and_followups(
+    seeded: SeededStore, open_app: Opener, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, ids = seeded
+    monkeypatch.setenv("APPLYFLOW_FOLLOWUP_DAYS", "2")  # the seed's 3-day-old application is due
+    store.set_run_waiting(
+        ids.live_run,
+        RunWait(kind="rate", since=NOW - timedelta(seconds=42), detail="openai 60 requests/minute"),
+    )
+    at = open_app()
+    scopes = {s.kind: s for s in budget_summary(load_settings(), store, NOW)}
+    today, month = _metric(at, "Spent today"), _metric(at, "Spent this month")
+    day = scopes["day"]  # the seed: $0.038 spent of a $0.045 daily cap
+    assert today.value == f"${day.spent:,.4f}"
+    assert today.delta == f"{day.state} · ${day.remaining:,.4f} left of $0.0450"
+    assert today.proto.color == ui_colour(day.state)
+    assert month.value == f"${scopes['month'].spent:,.4f}"
+    assert month.delta.endswith("no cap") or "left of" in month.delta
+    # The run in progress: none of its 2 jobs done, its progress rows' spend, what it waits on.
+    assert _metrics(at)["Jobs done"] == "0 of 2"
+    live_spend = sum(r.cost_usd for r in store.list_progress(ids.live_run))
+    assert _metrics(at)["Spend so far"] == f"${live_spend:,.4f}"
+    assert [w.value for w in at.warning] == [
+        "waiting on a rate window (openai 60 requests/minute) for 42 s"
+    ]
+    link = next(p for p in at.get("page_link") if p.proto.label.startswith("Open run"))
+    assert link.proto.page.endswith("runs") and f"run={ids.live_run}" in link.proto.query_string
+    due = followups(store, NOW, load_settings().followup_days)
+    assert _metrics(at)["Applications to follow up"] == str(len(due))
+    assert [d.title for d in due] == ["Backend Developer"]
+    assert any("Backend Developer @ Initech" in c.value for c in at.caption)
+    assert not at.error
+
+
 def test_runs_page_shows_grid_progress_and_prefect_link(
     seeded: SeededStore, open_app: Opener, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store, ids = seeded
     monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:4200/api")
     at = open_app("runs")
-    runs = _frame(at, "run", "flow_run_id")
+    runs = _frame(at, "run", "prefect")
     assert list(runs["run"]) == [r.id for r in store.list_runs()]
     # Newest first: the live run is selected; 1 of its 2 jobs x 5 layers has finished.
     assert at.selectbox(key="run_pick").value == ids.live_run
@@ -90,6 +154,62 @@ def test_runs_page_shows_grid_progress_and_prefect_link(
     link = at.link_button[0]
     assert link.proto.url == f"http://127.0.0.1:4200/runs/flow-run/{ids.flow_run_id}"
     assert not at.error
+
+
+def test_runs_list_counts_jobs_hides_idle_runs_and_names_the_prefect_run(
+    seeded: SeededStore, open_app: Opener, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, ids = seeded
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:4200/api")
+    counts = {"ready": 0, "needs_review": 0, "failed": 0, "over_budget": 0, "new": 0}
+    idle = Run(
+        id="run-idle", started_at=NOW - timedelta(minutes=30),
+        ended_at=NOW - timedelta(minutes=29), status=RunStatus.COMPLETED,
+        summary={"counts": counts, "spend_usd": 0.0},
+    )  # fmt: skip
+    stopped = Run(
+        id="run-stopped", flow_run_id="f-2", started_at=NOW - timedelta(hours=2),
+        ended_at=NOW - timedelta(hours=2) + timedelta(seconds=90), status=RunStatus.STOPPED,
+        summary={"counts": counts | {"ready": 3, "failed": 1, "new": 2}, "spend_usd": 0.0123,
+                 "stop_reason": "openai circuit breaker is open"},
+    )  # fmt: skip
+    store.save_run(idle)
+    store.save_run(stopped)
+    store.set_run_waiting(
+        ids.live_run, RunWait(kind="slot", since=NOW - timedelta(minutes=3), detail="openai")
+    )
+    at = open_app("runs")
+    runs = _frame(at, "run", "jobs").set_index("run")
+    assert "run-idle" not in runs.index, "a run that took no job is hidden by default"
+    assert any("1 run(s) that took no job hidden" in c.value for c in at.caption)
+    row = runs.loc["run-stopped"]
+    assert (row["jobs"], row["ready"], row["failed"]) == (6, 3, 1)
+    assert row["spend_usd"] == pytest.approx(0.0123) and row["duration_s"] == 90
+    assert row["note"] == "openai circuit breaker is open"
+    assert row["prefect"] == "http://127.0.0.1:4200/runs/flow-run/f-2"  # no name: the id
+    finished = runs.loc[ids.finished_run]  # counted from its progress rows (no summary)
+    assert (finished["jobs"], finished["ready"], finished["failed"]) == (2, 2, 0)
+    assert runs.loc[ids.failed_run, "failed"] == 1
+    live = runs.loc[ids.live_run]
+    assert live["note"] == "waiting on a Prefect slot (openai) for 3 min"
+    assert live["duration_s"] == 5 * 60  # running: up to now
+    config = _column_labels(at, "prefect", "spend_usd")
+    assert config["prefect"]["type_config"]["display_text"] == data.FLOW_RUN_NAME_PATTERN
+    assert config["spend_usd"]["type_config"]["format"] == "$%.4f"
+    at.toggle(key="runs_idle").set_value(True).run()
+    assert "run-idle" in set(_frame(at, "run", "jobs")["run"])
+    # The live run's page says what it waits on.
+    at.selectbox(key="run_pick").set_value(ids.live_run).run()
+    assert "waiting on a Prefect slot (openai) for 3 min" in [w.value for w in at.warning]
+    assert not at.error
+
+
+def test_flow_run_links_carry_the_name_the_table_shows(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:4200/api")
+    url = data.flow_run_url("abc", "premium-centipede")
+    assert url == "http://127.0.0.1:4200/runs/flow-run/abc#premium-centipede"
+    assert re.match(data.FLOW_RUN_NAME_PATTERN, url).group(1) == "premium-centipede"
+    assert re.match(data.FLOW_RUN_NAME_PATTERN, data.flow_run_url("abc")) is None
 
 
 def test_runs_page_shows_a_failed_layer_and_its_error(
@@ -116,6 +236,7 @@ def test_runs_page_marks_a_run_whose_process_died_crashed(
     silent_since = NOW - timedelta(hours=1)  # past the 15-minute claim lease
     store.save_run(Run(id="run-dead", started_at=silent_since, heartbeat_at=silent_since))
     at = open_app("runs")
+    at.toggle(key="runs_idle").set_value(True).run()  # it died before taking a job
     runs = _frame(at, "run", "status").set_index("run")["status"]
     assert runs["run-dead"] == "crashed"
     assert runs[ids.live_run] == "running"  # its heartbeat is recent (its start, minutes ago)
@@ -131,10 +252,31 @@ def test_runs_page_without_prefect_has_no_link(seeded: SeededStore, open_app: Op
     assert len(at.link_button) == 0
 
 
+def _free_call(store: Store, job_id: str) -> None:
+    """A $0 offline call for ``job_id``: tokens used, nothing spent."""
+    scopes = budget_scopes(NOW, UTC, job_id=job_id)
+    store.reserve("res-free", dict.fromkeys(scopes.values()), 0.0, NOW, 600)
+    usage = UsageRecord(
+        call_id="call-free", job_id=job_id, layer="extract", provider="offline",
+        model="offline", input_tokens=500, output_tokens=100, cost_usd=0.0, at=NOW,
+    )  # fmt: skip
+    store.settle("res-free", list(scopes.values()), 0.0, NOW, usage)
+
+
+def _column_labels(at: AppTest, *columns: str) -> dict[str, dict[str, object]]:
+    """The column config (label, format...) of the first dataframe showing ``columns``."""
+    for element in at.dataframe:
+        if set(columns) <= set(element.value.columns):
+            config = json.loads(element.proto.columns)
+            return {name: config.get(name, {}) for name in columns}
+    raise AssertionError(f"no dataframe with columns {columns}")
+
+
 def test_spend_page_scopes_breakdown_and_forecast_equal_store(
     seeded: SeededStore, open_app: Opener
 ) -> None:
-    store, _ = seeded
+    store, ids = seeded
+    _free_call(store, ids.job("DevOps Engineer"))
     at = open_app("spend")
     settings = load_settings()
     expected = budget_summary(settings, store, NOW)
@@ -152,15 +294,40 @@ def test_spend_page_scopes_breakdown_and_forecast_equal_store(
         groups = store.spend_by(field)
         assert list(shown[field]) == [g.key for g in groups]
         assert list(shown["cost_usd"]) == pytest.approx([g.cost_usd for g in groups])
+    # Readable headings, money as money.
+    config = _column_labels(at, "provider", "input_tokens", "cost_usd")
+    assert config["input_tokens"]["label"] == "Input tokens"
+    assert (config["cost_usd"]["label"], config["cost_usd"]["type_config"]["format"]) == (
+        "Cost", "$%.4f",
+    )  # fmt: skip
     expensive = _frame(at, "job_id", "title")
     by_job = [g for g in store.spend_by("job_id") if g.key]
-    assert list(expensive["job_id"]) == [g.key for g in by_job][:10]
-    assert expensive["title"].iloc[0] == store.get_job(by_job[0].key).title
+    costly = [g for g in by_job if g.cost_usd > 0]
+    assert len(costly) == len(by_job) - 1  # the $0 DevOps call is not "expensive"
+    assert list(expensive["job_id"]) == [g.key for g in costly][:10]
+    assert ids.job("DevOps Engineer") not in set(expensive["job_id"])
+    assert expensive["title"].iloc[0] == store.get_job(costly[0].key).title
+    # The forecast, on the default paid model (the configured one is offline) at the average
+    # tokens per job; the recorded-cost figure beside it.
+    model = at.selectbox(key="forecast_model").value
+    assert model == "openai:gpt-4o-mini"
     shown = _metrics(at)
     queue = store.status_counts()["new"]
-    average = sum(g.cost_usd for g in by_job) / len(by_job)
+    tokens_in = round(sum(g.input_tokens for g in by_job) / len(by_job))
+    tokens_out = round(sum(g.output_tokens for g in by_job) / len(by_job))
+    per_job = cost_usd(settings, model, tokens_in, tokens_out)
     assert shown["New jobs in the queue"] == str(queue)
-    assert shown["Forecast for the queue"] == f"${queue * average:,.4f}"
+    assert shown[f"Per job on {model}"] == f"${per_job:,.4f}"
+    assert shown[f"Queue on {model}"] == f"${queue * per_job:,.4f}"
+    average = sum(g.cost_usd for g in by_job) / len(by_job)
+    assert shown["Average cost per job"] == f"${average:,.4f}"
+    assert any(f"${queue * average:,.4f}" in c.value for c in at.caption)
+    assert len(at.get("vega_lite_chart")) == 2  # daily and hourly: the seed spent in both
+    other = "anthropic:claude-3-5-haiku-latest"
+    at.selectbox(key="forecast_model").set_value(other).run()
+    per_job = cost_usd(settings, other, tokens_in, tokens_out)
+    assert per_job > 0
+    assert _metrics(at)[f"Queue on {other}"] == f"${queue * per_job:,.4f}"
     assert not at.error
 
 
@@ -303,3 +470,42 @@ def test_health_page_shows_each_providers_guards(
         f"{w.limit}: {w.remaining} left" for w in expected["anthropic"].rate
     )
     assert shown.loc["openai", "budget"].startswith(expected["openai"].budget.state)
+
+
+def test_health_page_shows_the_guards_the_workers_use_beside_its_own(
+    seeded: SeededStore, open_app: Opener, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from guards.health import effective_guards
+
+    store, _ = seeded
+    monkeypatch.setenv("APPLYFLOW_RATE_STORAGE_URL", "memory://")
+    worker = load_settings(
+        rate_limits={"openai": "7/minute"}, budget_daily_usd=3.5, store_url=store.url
+    )
+    store.save_run(
+        Run(
+            id="run-worker", started_at=NOW - timedelta(minutes=1), status=RunStatus.COMPLETED,
+            ended_at=NOW, guards=effective_guards(worker, ["openai"]).model_dump(mode="json"),
+        )
+    )  # fmt: skip
+    at = open_app("health")
+    table = next(t.value for t in at.table if "this dashboard" in t.value.columns)
+    assert table.loc["openai: requests", "workers (latest run)"] == "7 per 1 minute"
+    assert table.loc["openai: requests", "this dashboard"] == "500 per 1 minute"  # the default
+    assert table.loc["Daily cap", "workers (latest run)"] == "$3.50"
+    assert table.loc["Daily cap", "this dashboard"] == "$0.0450"  # the test env's cap
+    assert (
+        table.loc["Total cap", "workers (latest run)"] == table.loc["Total cap", "this dashboard"]
+    )
+    assert any("run-worker" in c.value for c in at.caption)
+    assert not at.error
+
+
+def test_health_page_without_a_run_shows_its_own_guards(
+    seeded: SeededStore, open_app: Opener
+) -> None:
+    at = open_app("health")
+    table = next(t.value for t in at.table if "this dashboard" in t.value.columns)
+    assert list(table.columns) == ["this dashboard"]
+    assert table.loc["Daily cap", "this dashboard"] == "$0.0450"
+    assert any("No run has recorded its guard settings yet" in c.value for c in at.caption)

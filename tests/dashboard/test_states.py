@@ -49,6 +49,25 @@ def test_empty_overview_shows_zero_cards(empty_store: None, open_app: Opener) ->
     assert any("No jobs yet" in i.value for i in at.info)
 
 
+def test_empty_overview_says_no_run_and_no_spend(empty_store: None, open_app: Opener) -> None:
+    at = open_app()
+    shown = {m.label: m.value for m in at.metric}
+    assert (shown["Spent today"], shown["Spent this month"]) == ("$0.0000", "$0.0000")
+    assert shown["Applications to follow up"] == "0"
+    assert any("No run is going" in c.value for c in at.caption)
+
+
+def test_empty_spend_page_has_empty_states_not_empty_charts(
+    empty_store: None, open_app: Opener
+) -> None:
+    at = open_app("spend")
+    infos = [i.value for i in at.info]
+    assert "Nothing spent in the last 30 days." in infos
+    assert "Nothing spent in the last 24 hours." in infos
+    assert not at.get("vega_lite_chart"), "no chart of zeros"
+    assert any("no average to use" in c.value for c in at.caption)
+
+
 @pytest.mark.parametrize("page", PAGES)
 def test_unreachable_sqlite_store_is_an_error_with_the_fix(
     app_env: None, monkeypatch: pytest.MonkeyPatch, open_app: Opener, page: str

@@ -143,8 +143,13 @@ def _prefect_server(base: Path, **server_env: str) -> Iterator[PrefectServer]:
                 "--port",
                 str(port),
             ],
-            # A run refused a deployment slot is retried after 2 s instead of 30 s.
-            server.env(PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS="2", **server_env),
+            # A run refused a deployment slot is retried after 2 s instead of 30 s; expired
+            # concurrency leases (a killed holder's) are reclaimed within 1 s of expiring.
+            server.env(
+                PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS="2",
+                PREFECT_SERVER_SERVICES_REPOSSESSOR_LOOP_SECONDS="1",
+                **server_env,
+            ),
         )
 
         def up() -> bool:

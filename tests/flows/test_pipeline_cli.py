@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,9 +16,10 @@ from applyflow.cli import app
 from applyflow.models import ProgressRecord, ProgressStatus, Run, RunStatus
 from applyflow.runtime import Runtime, use_runtime
 from applyflow.settings import LAYERS
-from tests.flows.conftest import Env
+from tests.flows.conftest import ROOT, SCRIPT, Env
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+SAMPLE_PROFILE = ROOT / "samples" / "profile.md"
 
 
 def test_demo_then_status_run_and_ingest(pipeline_env: Env, tmp_path: Path):
@@ -31,7 +33,11 @@ def test_demo_then_status_run_and_ingest(pipeline_env: Env, tmp_path: Path):
         folder = Path(job.outputs["publish"].output["folder"])
         assert sorted(p.name for p in folder.iterdir()) == sorted(FILES)
     assert "these calls on openai:gpt-4o-mini would cost about $" in demo.output
-    assert "make dashboard" in demo.output and "make server" in demo.output
+    assert "make dashboard" in demo.output
+    from prefect.settings import PREFECT_API_URL  # the harness's API: the demo's runs are there
+
+    ui = str(PREFECT_API_URL.value()).removesuffix("/api")
+    assert f"Prefect UI: {ui}   (the demo's flow runs)" in demo.output
 
     status = runner.invoke(app, ["status", "--json"])
     assert status.exit_code == 0, status.output
@@ -60,21 +66,22 @@ def test_demo_then_status_run_and_ingest(pipeline_env: Env, tmp_path: Path):
     ]
 
 
-def test_run_with_unpriced_models_fails_in_one_line_before_the_flow_starts(
+def test_run_with_unpriced_models_fails_in_one_line_each_before_the_flow_starts(
     pipeline_env: Env, monkeypatch: pytest.MonkeyPatch
 ):
     import flows.pipeline
 
     started: list[dict[str, Any]] = []
     monkeypatch.setattr(flows.pipeline, "process_jobs", lambda **kw: started.append(kw))
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     result = CliRunner().invoke(
         app, ["run", "--model", "openai:no-such-model-a", "--price-as", "openai:no-such-model-b"]
     )
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert started == []
-    [line] = result.output.strip().splitlines()
-    assert line.startswith("error: no known price for model 'openai:no-such-model-a'")
-    assert "'openai:no-such-model-b'" in line
+    first, second = result.output.strip().splitlines()
+    assert first.startswith("error: no known price for model 'openai:no-such-model-a'")
+    assert second.startswith("error: no known price for model 'openai:no-such-model-b'")
 
 
 class _Clock:
@@ -141,3 +148,35 @@ def test_follow_keeps_following_a_live_run_until_it_ends(pipeline_env: Env):
     assert clock.sleeps == 2
     assert "stopped following" not in output
     assert f"run {run.id} completed" in output
+
+
+def test_run_with_profile_records_it_on_the_run_and_on_each_output(pipeline_env: Env):
+    [job_id] = pipeline_env.add_jobs(1)
+    other = pipeline_env.tmp / "other-profile.md"
+    other.write_text(SAMPLE_PROFILE.read_text().replace("Alex Morgan", "Sam Rivera"))
+    result = CliRunner().invoke(app, ["run", "--profile", str(other), "--json"])
+    assert result.exit_code == 0, result.output
+    used = {"path": str(other.resolve()), "sha256": hashlib.sha256(other.read_bytes()).hexdigest()}
+    summary = json.loads(result.stdout)
+    assert summary["profile"] == used
+    assert pipeline_env.store.get_run(summary["run_id"]).profile.model_dump() == used
+    job = pipeline_env.store.get_job(job_id)
+    assert {name: out.profile.model_dump() for name, out in job.outputs.items()} == {
+        layer: used for layer in LAYERS
+    }
+    assert "Sam Rivera" in json.dumps(job.outputs["generate"].output)  # that profile was read
+    shown = CliRunner().invoke(app, ["status"])
+    assert f"profile {other.resolve()} (sha256 {used['sha256'][:12]})" in " ".join(
+        shown.output.split()
+    )
+
+
+def test_run_exits_1_when_a_job_fails_and_prints_its_json_all_the_same(pipeline_env: Env):
+    bad, good = pipeline_env.add_jobs(2)
+    SCRIPT.garbage.add((pipeline_env.store.get_job(bad).title, "extract"))  # and its repair
+    result = CliRunner().invoke(app, ["run", "--json"])
+    assert result.exit_code == 1, result.output
+    outcomes = {j["id"]: j["status"] for j in json.loads(result.stdout)["jobs"]}
+    assert outcomes == {bad: "failed", good: "ready"}
+    again = CliRunner().invoke(app, ["run", "--json"])  # nothing queued: nothing failed
+    assert again.exit_code == 0 and json.loads(again.stdout)["jobs"] == []

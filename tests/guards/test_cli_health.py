@@ -11,10 +11,12 @@ from typer.testing import CliRunner
 
 from applyflow.cli import app
 from applyflow.errors import CircuitOpen
+from applyflow.models import TOKEN_CLASSES
 from applyflow.settings import get_settings, load_settings
 from applyflow.store import open_store
 from guards.call import CallContext, ModelGuard
 from guards.health import provider_health
+from tests.factories import make_usage
 from tests.guards._fakes import FakeChat
 
 PRICES = {"fakeai:small": {"input": 1.0, "output": 2.0}}
@@ -105,3 +107,53 @@ def test_provider_health_reports_breaker_rate_and_budget(tmp_path: Path) -> None
     ]  # fmt: skip
     assert fakeai.budget.state == "ok"
     assert report["offline"].breaker.state == "closed" and report["offline"].rate == []
+
+
+def test_budget_shows_the_token_classes_billed_at_their_own_price(cli_env: Path) -> None:
+    store = open_store(load_settings())
+    try:
+        store.record_usage(
+            make_usage(
+                provider="openai",
+                model="openai:gpt-4o-mini",
+                input_tokens=13000,
+                cache_read_tokens=3840,
+                output_tokens=1000,
+                output_reasoning_tokens=448,
+            )
+        )
+        store.record_usage(
+            make_usage(
+                provider="anthropic",
+                model="anthropic:claude-sonnet-4-5",
+                input_tokens=4700,
+                cache_read_tokens=3000,
+                cache_write_tokens=1200,
+                cache_write_1h_tokens=400,
+            )
+        )
+    finally:
+        store.close()  # fmt: skip
+    result = CliRunner().invoke(app, ["budget", "--json"])
+    assert result.exit_code == 0, result.output
+    by_model = {g["key"]: g for g in json.loads(result.stdout)["by_model"]}
+    mini, sonnet = by_model["openai:gpt-4o-mini"], by_model["anthropic:claude-sonnet-4-5"]
+    assert {k: mini[k] for k in TOKEN_CLASSES} == {
+        "cache_read_tokens": 3840, "cache_write_tokens": 0, "cache_write_1h_tokens": 0,
+        "input_audio_tokens": 0, "output_reasoning_tokens": 448, "output_audio_tokens": 0,
+    }  # fmt: skip
+    assert (sonnet["cache_write_tokens"], sonnet["cache_write_1h_tokens"]) == (1200, 400)
+    by_provider = {g["key"]: g for g in json.loads(result.stdout)["by_provider"]}
+    assert by_provider["anthropic"]["cache_read_tokens"] == 3000
+    table = CliRunner().invoke(app, ["budget"], env={"COLUMNS": "200"})
+    assert table.exit_code == 0, table.output
+    for text in ("cache read", "cache write", "reasoning", "3,840", "1,200", "448"):
+        assert text in table.stdout
+    assert "audio" not in table.stdout  # no call had audio: no column for it
+
+
+def test_budget_table_has_no_class_columns_without_such_tokens(cli_env: Path) -> None:
+    _spend(1)
+    result = CliRunner().invoke(app, ["budget"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "cache read" not in result.stdout and "reasoning" not in result.stdout

@@ -126,3 +126,121 @@ def test_missing_limit_warns_once_with_the_fix(
     assert len(fixes) == 1
     assert limit_name(provider) in fixes[0]
     assert sqlite_store.usage_total().calls == 3  # the calls still went ahead
+
+
+class _CountingClient:
+    """A real Prefect client that counts the slot requests refused as "no slot free" (423)."""
+
+    def __init__(self, inner: object) -> None:
+        self.inner, self.refused = inner, 0
+
+    def increment_concurrency_slots_with_lease(self, **kwargs: object) -> object:
+        import httpx
+
+        try:
+            return self.inner.increment_concurrency_slots_with_lease(**kwargs)
+        except httpx.HTTPStatusError as exc:
+            self.refused += exc.response.status_code == 423
+            raise
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+
+def _new_limit(client, size: int) -> str:
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+
+    name = limit_name(_provider())
+    client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=size))
+    return name
+
+
+def test_a_slot_is_held_until_given_back_and_a_second_taker_waits() -> None:
+    from prefect.client.orchestration import get_client
+
+    from guards.slots import SlotClient
+
+    with get_client(sync_client=True) as client:
+        name = _new_limit(client, 1)
+        counting = _CountingClient(client)
+        slots = SlotClient(counting)
+
+        def active() -> int:
+            return client.read_global_concurrency_limit_by_name(name).active_slots
+
+        first = slots.take(name, timeout_s=30)
+        assert first is not None and active() == 1 and slots.held() == 1
+        got: list[object] = []
+        second_taker = threading.Thread(target=lambda: got.append(slots.take(name, timeout_s=60)))
+        second_taker.start()
+        wait_until(lambda: counting.refused >= 3, "the second taker refused three times")
+        assert got == [] and active() == 1  # still waiting: the first holds the only slot
+        slots.give_back(first)
+        second_taker.join(60)
+        [second] = got
+        assert second is not None and second.id != first.id
+        assert active() == 1
+        slots.give_back(second)
+        assert active() == 0 and slots.held() == 0
+
+
+def test_no_taker_waits_past_its_timeout() -> None:
+    from prefect.client.orchestration import get_client
+
+    from guards.slots import SlotClient
+
+    with get_client(sync_client=True) as client:
+        name = _new_limit(client, 1)
+        slots = SlotClient(client)
+        held = slots.take(name, timeout_s=30)
+        with pytest.raises(TimeoutError, match=f"no '{name}' slot was free within 0.3 s"):
+            slots.take(name, timeout_s=0.3)
+        slots.give_back(held)
+        assert client.read_global_concurrency_limit_by_name(name).active_slots == 0
+
+
+def test_a_missing_limit_holds_nothing() -> None:
+    from guards.slots import slot_client
+
+    slots = slot_client()
+    assert slots.take(limit_name(_provider()), timeout_s=5) is None
+    assert slots.held() == 0
+
+
+def test_slots_are_never_over_admitted_across_processes_and_threads() -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL
+
+    from tests.guards._slot_workers import most_at_once, slot_worker
+    from tests.multiproc import run_together
+
+    size, processes, threads, rounds = 3, 3, 2, 4
+    with get_client(sync_client=True) as client:
+        name = _new_limit(client, size)
+        api = str(PREFECT_API_URL.value())
+        results = run_together(slot_worker, [(api, name, threads, rounds)] * processes)
+        spans = [span for _, worker_spans in results for span in worker_spans]
+        assert len(spans) == processes * threads * rounds  # every holder got every slot
+        assert most_at_once(spans) <= size
+        assert client.read_global_concurrency_limit_by_name(name).active_slots == 0
+
+
+def test_long_held_leases_are_renewed_and_given_back_ones_are_not() -> None:
+    import time
+
+    from prefect.client.orchestration import get_client
+
+    from guards.slots import MIN_LEASE_S, SlotClient
+
+    with get_client(sync_client=True) as client:
+        name = _new_limit(client, 2)
+        slots = SlotClient(client)
+        kept = slots.take(name, timeout_s=30, lease_s=MIN_LEASE_S)
+        returned = slots.take(name, timeout_s=30, lease_s=MIN_LEASE_S)
+        slots.give_back(returned)
+        assert slots.renew_due(time.monotonic()) == 0  # just taken: not due yet
+        later = time.monotonic() + MIN_LEASE_S / 3
+        assert slots.renew_due(later) == 1  # the server accepted the renewal of the held one
+        assert kept.renewed == later
+        slots.give_back(kept)
+        assert client.read_global_concurrency_limit_by_name(name).active_slots == 0

@@ -121,7 +121,7 @@ def test_canary_secrets_never_leak(
             source="test:secrets", title=f"Engineer {n}", company="Canary Co", description="Python."
         )
         pipeline.store.upsert_job(posting, utcnow())
-    failing = json.loads(cli("run", "--limit", "2", "--json"))
+    failing = json.loads(cli("run", "--limit", "2", "--json", code=1))  # a job failed
     assert [j["status"] for j in failing["jobs"]] == ["failed", "new"]
     assert "Incorrect API key provided" in failing["jobs"][0]["error"]
     assert "circuit breaker is open" in failing["jobs"][1]["error"]

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from applyflow.errors import InvalidTransition, JobNotFound, StoreError
-from applyflow.models import Status
+from applyflow.models import ProfileRef, Run, Status
 from applyflow.store import Store
 from applyflow.store.jobs import HELD_STATUSES, MAX_SEARCH_CHARS
 from tests.factories import NOW, add_job, add_jobs, job_in, make_output, make_posting
@@ -278,6 +278,18 @@ class TestLayerOutputs:
         assert job.outputs["extract"].at == NOW
         assert (job.fit, job.status) == (88, Status.NEW)
         assert job.cost_usd == pytest.approx(0.15)
+
+    def test_the_profile_an_output_was_made_from_round_trips(self, store: Store) -> None:
+        (job_id,) = add_jobs(store, 1)
+        used = ProfileRef(path="/home/me/profile.md", sha256="ab" * 32)
+        store.save_layer_output(job_id, "extract", make_output())  # recorded before profiles
+        store.save_layer_output(job_id, "score", make_output().model_copy(update={"profile": used}))
+        job = store.get_job(job_id)
+        assert (job.outputs["extract"].profile, job.outputs["score"].profile) == (None, used)
+        assert job.profile == used
+        run = Run(id="run-p", started_at=NOW, profile=used)
+        store.save_run(run)
+        assert store.get_run("run-p") == run
 
     def test_output_and_status_change_never_overwrite_each_other(self, store: Store) -> None:
         (job_id,) = add_jobs(store, 1)

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from applyflow.models import ProgressRecord, ProgressStatus, Run, RunStatus
+from applyflow.models import ProgressRecord, ProgressStatus, Run, RunStatus, RunWait
 from applyflow.store import Store
 from applyflow.store.runs import LAYER_DURATION_BUCKETS, duration_bucket
 from tests.factories import NOW
@@ -117,6 +117,24 @@ class TestHeartbeats:
         assert store.touch_run("done", LATER) is False
         assert store.touch_run("missing", LATER) is False
         assert store.get_run("done").heartbeat_at is None
+
+    def test_waiting_is_recorded_on_a_running_run_and_cleared(self, store: Store) -> None:
+        store.save_run(Run(id="live", started_at=NOW, guards={"caps": {"day": 1.5}}))
+        store.save_run(Run(id="done", started_at=NOW, status=RunStatus.COMPLETED, ended_at=NOW))
+        wait = RunWait(kind="rate", since=LATER, detail="openai 60 requests/minute")
+        assert store.set_run_waiting("live", wait) is True
+        store.touch_run("live", LATER)  # a heartbeat keeps what the run waits on
+        live = store.get_run("live")
+        assert (live.waiting, live.heartbeat_at, live.guards) == (
+            wait,
+            LATER,
+            {"caps": {"day": 1.5}},
+        )
+        assert store.set_run_waiting("live", None) is True
+        assert store.get_run("live").waiting is None
+        assert store.set_run_waiting("done", wait) is False
+        assert store.get_run("done").waiting is None
+        assert store.set_run_waiting("missing", wait) is False
 
     def test_runs_silent_past_the_bound_are_crashed_at_their_last_heartbeat(
         self, store: Store

@@ -54,6 +54,7 @@ def output_doc(output: LayerOutput) -> dict[str, Any]:
         "model": output.model,
         "cost_usd": output.cost_usd,
         "at": as_utc(output.at),
+        "profile": output.profile.model_dump() if output.profile else None,
     }
 
 
@@ -65,6 +66,7 @@ def job_from_doc(doc: dict[str, Any]) -> Job:
             model=stored["model"],
             cost_usd=stored.get("cost_usd", 0.0),
             at=as_utc(stored["at"]),
+            profile=stored.get("profile"),
         )
         for layer, stored in (doc.get("outputs") or {}).items()
     }

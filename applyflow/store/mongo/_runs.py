@@ -10,7 +10,7 @@ from typing import Any
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from applyflow.models import LayerStats, ProgressRecord, Run, RunStatus, as_utc
+from applyflow.models import LayerStats, ProgressRecord, Run, RunStatus, RunWait, as_utc
 from applyflow.store.mongo._client import MongoBase
 from applyflow.store.mongo._codec import utc
 from applyflow.store.mongo._rollups import add_progress, progress_delta
@@ -20,6 +20,10 @@ from applyflow.store.runs import LAYER_DURATION_BUCKETS, RunStore
 
 def _last_seen(doc: dict[str, Any]) -> tuple[Any, str]:
     return doc.get("heartbeat_at") or doc["started_at"], doc["_id"]
+
+
+def _wait(doc: dict[str, Any] | None) -> RunWait | None:
+    return RunWait(**{**doc, "since": as_utc(doc["since"])}) if doc else None
 
 
 class MongoRuns(MongoBase, RunStore):
@@ -45,6 +49,11 @@ class MongoRuns(MongoBase, RunStore):
     def touch_run(self, run_id: str, now: datetime) -> bool:
         running = {"_id": str(run_id), "status": RunStatus.RUNNING.value}
         return self._runs.update_one(running, {"$set": {"heartbeat_at": now}}).matched_count == 1
+
+    def set_run_waiting(self, run_id: str, waiting: RunWait | None) -> bool:
+        running = {"_id": str(run_id), "status": RunStatus.RUNNING.value}
+        value = waiting.model_dump() if waiting else None
+        return self._runs.update_one(running, {"$set": {"waiting": value}}).matched_count == 1
 
     def crash_stale_runs(self, stale_before: datetime) -> list[str]:
         """Each stale run is marked by a write conditional on the heartbeat it was read with."""
@@ -79,6 +88,9 @@ class MongoRuns(MongoBase, RunStore):
             dry_run=doc.get("dry_run", False),
             params=json.loads(doc["params_json"]),
             summary=json.loads(doc["summary_json"]),
+            waiting=_wait(doc.get("waiting")),
+            guards=doc.get("guards") or {},
+            profile=doc.get("profile"),
         )
 
     def record_progress(self, record: ProgressRecord) -> None:

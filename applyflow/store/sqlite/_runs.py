@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from applyflow.models import LayerStats, ProgressRecord, Run, RunStatus
+from applyflow.models import LayerStats, ProgressRecord, Run, RunStatus, RunWait
 from applyflow.money import from_nanos, to_nanos
 from applyflow.store.runs import RunStore, collect_layer_stats
 from applyflow.store.sqlite._db import Database, from_us, opt_us, to_us
@@ -37,6 +37,15 @@ class SQLiteRuns(Database, RunStore):
             if row is None:
                 return False
             run = Run.model_validate_json(row[0]).model_copy(update={"heartbeat_at": now})
+            conn.execute("UPDATE runs SET data = ? WHERE id = ?", (run.model_dump_json(), run_id))
+            return True
+
+    def set_run_waiting(self, run_id: str, waiting: RunWait | None) -> bool:
+        with self._tx() as conn:
+            row = conn.execute(_RUNNING, (run_id,)).fetchone()
+            if row is None:
+                return False
+            run = Run.model_validate_json(row[0]).model_copy(update={"waiting": waiting})
             conn.execute("UPDATE runs SET data = ? WHERE id = ?", (run.model_dump_json(), run_id))
             return True
 
