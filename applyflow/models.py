@@ -399,6 +399,7 @@ class Run(BaseModel):
 
     id: str
     flow_run_id: str | None = None
+    flow_run_name: str | None = None  # its Prefect UI name: the run id, as applyflow names it
     started_at: datetime
     ended_at: datetime | None = None
     status: RunStatus = RunStatus.RUNNING

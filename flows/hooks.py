@@ -12,6 +12,7 @@ from applyflow.runtime import current_runtime
 from applyflow.settings import Settings, get_settings
 from applyflow.store import Store
 from guards.alerts import alert
+from tasks.progress import OneLinePerHook
 
 __all__ = ["FLOW_FAILED", "alert_flow_failed", "on_flow_failure"]
 
@@ -42,3 +43,7 @@ def on_flow_failure(flow: Any, flow_run: Any, state: Any) -> None:
         alert_flow_failed(settings, store, f"flow:{flow.name}:{flow_run.id}", message[:1000])
     finally:
         store.close()
+
+
+# One log line per hook run, as for the layer tasks' hooks (see tasks/progress.py).
+logging.getLogger("prefect.flow_runs").addFilter(OneLinePerHook({on_flow_failure.__name__}))

@@ -11,6 +11,9 @@ named jobs pass it), with what the layers it did not run would have cost.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture, as_completed
@@ -30,7 +33,25 @@ from tasks.score import SCORE, below_min_fit, score
 
 __all__ = ["LAYER_TASKS", "MODEL_LAYERS", "process_job", "run_all"]
 
-LAYER_TASKS = dict(zip(LAYERS, (extract, research, score, generate, publish), strict=True))
+
+def _named(what: str) -> Callable[..., str]:
+    """A task run name with the job in it: ``extract · Go Backend Engineer @ Parcelpoint``."""
+
+    def name(parameters: dict[str, Any]) -> str:
+        run_id, job_id = parameters.get("run_id"), str(parameters.get("job_id"))
+        try:
+            label = get_run(str(run_id)).job_label(job_id)
+        except LookupError:  # not a live run of this process: the id says which job
+            label = job_id
+        return f"{what} · {label}"
+
+    return name
+
+
+LAYER_TASKS = {
+    layer: layer_task.with_options(task_run_name=_named(layer))
+    for layer, layer_task in zip(LAYERS, (extract, research, score, generate, publish), strict=True)
+}
 # The layers that call a model (publish only writes files).
 MODEL_LAYERS: dict[str, Layer] = {x.name: x for x in (EXTRACT, RESEARCH, SCORE, GENERATE)}
 
@@ -95,7 +116,7 @@ def _failed_layer(ctx: RunContext, job_id: str, index: int, exc: Exception) -> J
     return _finish(ctx, job_id, status, rest, error)
 
 
-@task(name="job", task_run_name="job-{job_id}", cache_policy=NO_CACHE, persist_result=False)
+@task(name="job", task_run_name=_named("job"), cache_policy=NO_CACHE, persist_result=False)
 def process_job(run_id: str, job_id: str) -> JobOutcome:
     """Run one job through every layer, then end its claim with the outcome."""
     ctx = get_run(run_id)

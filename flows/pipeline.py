@@ -9,18 +9,12 @@ error, give every claimed job back to the queue and raise a ``flow_failed`` aler
 
 from __future__ import annotations
 
-import threading
-import time
+import re
 import uuid
 from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger
-from prefect.artifacts import (
-    create_progress_artifact,
-    create_table_artifact,
-    update_progress_artifact,
-)
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
@@ -33,6 +27,7 @@ from applyflow.settings import LAYERS, Settings, get_settings
 from applyflow.store import Store
 from applyflow.store.runs import sweep_dead_runs
 from applyflow.tracing import attributes_of
+from flows.artifacts import PROGRESS_KEY, SUMMARY_KEY, publish_summary, start_progress
 from flows.dry_run import scratch_copy
 from flows.hooks import alert_flow_failed
 from flows.jobs import run_all
@@ -46,8 +41,7 @@ from tasks.run import RunContext, register_run, unregister_run
 
 __all__ = ["PROGRESS_KEY", "SUMMARY_KEY", "build_guard", "check_run_prices", "process_jobs"]
 
-PROGRESS_KEY = "process-jobs-progress"
-SUMMARY_KEY = "process-jobs-summary"
+RUN_ID = re.compile(r"[0-9a-f]{12}")
 OUTCOME_COUNTS = (
     Status.READY, Status.NEEDS_REVIEW, Status.SKIPPED, Status.FAILED, Status.OVER_BUDGET,
     Status.NEW,
@@ -104,33 +98,16 @@ def _read_profile(path: Path) -> tuple[str, ProfileRef]:
     return text, profile_ref(path, text)
 
 
-class _ProgressArtifact:
-    """Percent of layer tasks finished, kept in one Prefect progress artifact."""
+def new_run_id() -> str:
+    """A fresh run id. It is also the flow run's name (``flow_run_name``), so applyflow and
+    the Prefect UI call a run the same."""
+    return uuid.uuid4().hex[:12]
 
-    def __init__(self, total: int, run_id: str) -> None:
-        self.total, self.done = max(total, 1), 0
-        self._lock = threading.Lock()
-        self._last = 0.0
-        self.id = create_progress_artifact(
-            progress=0.0, key=PROGRESS_KEY, description=f"Layers finished in run {run_id}"
-        )
 
-    def tick(self) -> None:
-        with self._lock:
-            self.done += 1
-            now = time.monotonic()
-            # At most a few updates a second; the final value is always written by close().
-            if now - self._last >= 0.25:
-                self._last = now
-                update_progress_artifact(self.id, self.percent)
-
-    @property
-    def percent(self) -> float:
-        return round(min(100.0, 100.0 * self.done / self.total), 1)
-
-    def close(self) -> None:
-        with self._lock:
-            update_progress_artifact(self.id, self.percent)
+def _run_id() -> str:
+    """The id Prefect named this flow run with (``new_run_id``), else a fresh one."""
+    name = flow_run.name or ""
+    return name if RUN_ID.fullmatch(name) else new_run_id()
 
 
 def _claim(ctx: RunContext, limit: int, job_ids: list[str] | None) -> list[str]:
@@ -148,6 +125,7 @@ def _claim(ctx: RunContext, limit: int, job_ids: list[str] | None) -> list[str]:
     claimed = [job.id for job in jobs]
     for job in jobs:
         ctx.hold(job.id, job.status)
+        ctx.job_names[job.id] = f"{job.title} @ {job.company}"
         for layer in LAYERS:
             mark(ctx.run_id, job.id, layer, ProgressStatus.PENDING)
     if job_ids and (busy := [j for j in dict.fromkeys(job_ids) if j not in claimed]):
@@ -181,19 +159,6 @@ def _summarise(ctx: RunContext, outcomes: list[JobOutcome]) -> RunSummary:
     )
 
 
-def _summary_artifact(summary: RunSummary) -> None:
-    rows = [
-        {"id": o.id, "title": o.title, "company": o.company, "fit": o.fit,
-         "status": o.status.value, "cost_usd": o.cost_usd}
-        for o in summary.jobs
-    ]  # fmt: skip
-    create_table_artifact(
-        table=rows or [{"id": "", "title": "no jobs were queued", "company": "", "fit": None}],
-        key=SUMMARY_KEY,
-        description=f"Run {summary.run_id}: {summary.counts} spend ${summary.spend_usd:.4f}",
-    )
-
-
 def _give_back(ctx: RunContext, claimed: list[str], exc: BaseException) -> None:
     """A failed run: alert, and every job it still holds goes back to the queue."""
     message = f"run {ctx.run_id} failed: {exc}"[:1000]
@@ -223,7 +188,7 @@ def _start(
         for dead in sweep_dead_runs(runs, started, settings.claim_lease_s):
             get_run_logger().warning("run %s stopped without ending: marked crashed", dead)
     models = [OFFLINE] if dry_run else [chosen] if chosen else models_in_use(settings)
-    run_id, flow_run_id = uuid.uuid4().hex[:12], str(flow_run.id) if flow_run.id else None
+    run_id, flow_run_id = _run_id(), str(flow_run.id) if flow_run.id else None
     ctx = RunContext(
         run_id=run_id,
         settings=settings,
@@ -254,6 +219,7 @@ def _start(
     run = Run(
         id=ctx.run_id,
         flow_run_id=flow_run_id,
+        flow_run_name=flow_run.name or None,
         started_at=started,
         heartbeat_at=started,
         model=chosen or settings.model,
@@ -277,12 +243,14 @@ def _run(ctx: RunContext, run: Run, limit: int, job_ids: list[str] | None) -> Ru
     try:
         claimed = _claim(ctx, limit, job_ids)
         get_run_logger().info("run %s claimed %d job(s)", ctx.run_id, len(claimed))
-        progress = _ProgressArtifact(len(claimed) * len(LAYERS), ctx.run_id)
-        ctx.on_layer_finished = progress.tick
-        outcomes = run_all(ctx, claimed)
-        progress.close()
+        progress = start_progress(ctx.run_id, LAYERS, {j: ctx.job_label(j) for j in claimed})
+        ctx.on_progress = progress.update  # written by its own thread, coalesced
+        try:
+            outcomes = run_all(ctx, claimed)
+        finally:
+            progress.close()
         summary = _summarise(ctx, outcomes)
-        _summary_artifact(summary)
+        publish_summary(summary)
         run.status = summary.status
         run.summary = summary.model_dump(mode="json", exclude={"jobs"})
         ctx.span.set({"applyflow.jobs": len(summary.jobs), "applyflow.spend_usd": summary.spend_usd,
@@ -301,7 +269,11 @@ def _run(ctx: RunContext, run: Run, limit: int, job_ids: list[str] | None) -> Ru
         ctx.span.end()
 
 
-@flow(name="process-jobs", task_runner=ThreadPoolTaskRunner(max_workers=64))
+@flow(
+    name="process-jobs",
+    flow_run_name=new_run_id,
+    task_runner=ThreadPoolTaskRunner(max_workers=64),
+)
 def process_jobs(
     limit: int = 20,
     model: str | None = None,

@@ -2,6 +2,11 @@
 
 ``on_running`` / ``on_completion`` / ``on_failure`` write the row while the run goes, so
 ``applyflow status`` and the dashboard see a layer running as it runs.
+
+Prefect logs two INFO lines per hook it runs ("Running hook '_on_running' in response to
+entering state 'Running'", then "Hook '_on_running' finished running successfully"), which read
+as the hook running twice; ``OneLinePerHook`` drops the second for applyflow's own hooks
+(errors from a hook are still logged).
 """
 
 from __future__ import annotations
@@ -20,9 +25,20 @@ from applyflow.models import ProgressRecord, ProgressStatus, utcnow
 from tasks.retries import failure_of
 from tasks.run import deferral_reason, get_run
 
-__all__ = ["HOOKS", "LayerResult", "mark"]
+__all__ = ["HOOKS", "LayerResult", "OneLinePerHook", "mark"]
 
 log = logging.getLogger(__name__)
+
+
+class OneLinePerHook(logging.Filter):
+    """Drops Prefect's "Hook 'NAME' finished running successfully" for the named hooks."""
+
+    def __init__(self, hooks: set[str]) -> None:
+        super().__init__()
+        self._done = {f"Hook {name!r} finished running successfully" for name in hooks}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (isinstance(record.msg, str) and record.msg in self._done)
 
 
 @dataclass
@@ -56,7 +72,7 @@ def mark(
     cost_usd: float = 0.0,
     error: str | None = None,
 ) -> None:
-    """Write one progress row; a finished row counts toward the run's progress artifact."""
+    """Write one progress row and pass it to the run's progress artifact."""
     try:
         ctx = get_run(run_id)
     except LookupError:
@@ -79,8 +95,7 @@ def mark(
         ctx.store.record_progress(record)
     except Exception:  # progress is for watching; it must never fail the layer
         log.exception("could not record progress for %s/%s/%s", run_id, job_id, layer)
-    if finished:
-        ctx.layer_finished()
+    ctx.progress(record)
 
 
 def _started(task_run: TaskRun) -> datetime:
@@ -123,3 +138,7 @@ HOOKS: dict[str, Any] = {
     "on_completion": [_on_completion],
     "on_failure": [_on_failure],
 }
+# The engine logs task hooks on Prefect's task-run logger (console and API handlers alike).
+logging.getLogger("prefect.task_runs").addFilter(
+    OneLinePerHook({hook.__name__ for hooks in HOOKS.values() for hook in hooks})
+)

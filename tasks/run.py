@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from applyflow.errors import BudgetExceeded, GuardError
-from applyflow.models import ProfileRef, Status
+from applyflow.models import ProfileRef, ProgressRecord, Status
 from applyflow.modelspec import OFFLINE
 from applyflow.runtime import Runtime
 from applyflow.settings import Settings
@@ -52,7 +52,10 @@ class RunContext:
     forecast_usd: float = 0.0
     job_forecasts: dict[str, float] = field(default_factory=dict)
     job_savings: dict[str, float] = field(default_factory=dict)  # layers the fit gate spared
-    on_layer_finished: Callable[[], None] | None = None
+    # Each progress row as it is written (the run's progress artifact listens).
+    on_progress: Callable[[ProgressRecord], None] | None = None
+    # "title @ company" of each claimed job: task run names in the Prefect UI.
+    job_names: dict[str, str] = field(default_factory=dict)
     # The run's span and each running job's: parents passed across Prefect's thread pool.
     span: Span = NULL_SPAN
     job_spans: dict[str, Span] = field(default_factory=dict)
@@ -117,9 +120,13 @@ class RunContext:
             waits = self._waits
         return waits.waiting(kind, detail)
 
-    def layer_finished(self) -> None:
-        if self.on_layer_finished is not None:
-            self.on_layer_finished()
+    def progress(self, record: ProgressRecord) -> None:
+        if self.on_progress is not None:
+            self.on_progress(record)
+
+    def job_label(self, job_id: str) -> str:
+        """How the Prefect UI names the job: its title and company, else its id."""
+        return self.job_names.get(job_id, job_id)
 
 
 def deferral_reason(exc: BaseException) -> str | None:

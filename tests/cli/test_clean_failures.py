@@ -78,6 +78,7 @@ def test_a_provider_outage_is_one_line_per_failed_layer_and_exit_1(
     store = SQLiteStore(f"sqlite:///{tmp_path / 'applyflow.db'}")
     try:
         [job_id] = add_sample_jobs(store, 1)
+        job = store.get_job(job_id)
     finally:
         store.close()
     env = _env(
@@ -94,10 +95,11 @@ def test_a_provider_outage_is_one_line_per_failed_layer_and_exit_1(
     failures = [line for line in done.stderr.splitlines() if "ERROR" in line]
     # One line: the layer task (named after layer and job) and the provider's error.
     assert len(failures) == 1, done.stderr
-    assert f"extract-{job_id}" in failures[0] and "Error code: 500" in failures[0]
+    name = f"extract · {job.title} @ {job.company}"
+    assert f"Task run {name!r}" in failures[0] and "Error code: 500" in failures[0]
     summary = json.loads(done.stdout)
-    [job] = summary["jobs"]
-    assert job["status"] == "failed" and job["error"].startswith("extract layer failed")
+    [outcome] = summary["jobs"]
+    assert outcome["status"] == "failed" and outcome["error"].startswith("extract layer failed")
     # The traceback is not lost: Prefect's API (the UI) has it.
     assert any("Traceback" in message for message in _flow_logs(summary["flow_run_id"]))
 
