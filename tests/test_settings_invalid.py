@@ -16,6 +16,7 @@ INVALID = {
     "api_key": None,
     "model_timeout_s": "0",
     "model_max_retries": "99",
+    "structured_output": "sometimes",
     "profile": None,
     "output_dir": None,
     "timezone": "Atlantis/Capital",
@@ -54,6 +55,7 @@ INVALID = {
     "trace_content": "perhaps",
     "recruitee_token": None,
     "followup_days": "0",
+    "min_fit": "101",
     "prefect_server": "forever",
 }
 # Free-form values: any text is a valid path, URL base, secret or host name.

@@ -131,13 +131,15 @@ def test_deploy_all_creates_three_scheduled_deployments(deployed: Workspace) -> 
     assert report.global_concurrency_limit is None
     # Every flow parameter is in the UI form.
     form = set(queue.parameter_openapi_schema["properties"])
-    assert form == {"limit", "model", "job_ids", "force", "dry_run", "price_as", "profile"}
+    assert form == {
+        "limit", "model", "job_ids", "force", "dry_run", "price_as", "min_fit", "profile"
+    }  # fmt: skip
 
 
 def test_process_queue_through_a_worker(queue_run: QueueRun) -> None:
     ws, job_ids, run = queue_run.ws, queue_run.job_ids, queue_run.flow_run
     assert run.state_name == "Completed", queue_run.worker_log
-    expected = {f"{layer}-{job_id}" for layer in LAYERS for job_id in job_ids}
+    expected = ws.layer_run_names(job_ids)
     with api(ws.server) as client:
         by_name = settled_layer_runs(client, run.id, expected)
         percent = progress_artifact(client, run.id)
@@ -355,7 +357,7 @@ def test_two_workers_hold_llm_slots_across_workers_on_postgres(
     # The runs, as the API shows them, and in PostgreSQL.
     for run, jobs in zip(runs, done, strict=True):
         with api(server) as client:
-            names = {f"{layer}-{j}" for layer in LAYERS for j in jobs}
+            names = ws.layer_run_names(sorted(jobs))
             layer_runs = settled_layer_runs(client, run.id, names)
         assert set(layer_runs) == names
         assert {r.state_name for rs in layer_runs.values() for r in rs} == {"Completed"}
