@@ -11,8 +11,31 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from applyflow.errors import InvalidTransition
 from applyflow.matching import match_key
+
+# Statuses and the ledger's figures live in their own modules; they are part of the domain
+# model, so their names are importable from here too.
+from applyflow.status import (  # noqa: F401
+    APPLICATION_STATUSES,
+    FOLLOWUP_STATUSES,
+    REQUEUE_ON_CHANGE,
+    TRANSITIONS,
+    USER_STATUSES,
+    Status,
+    applied_at_after,
+    check_transition,
+    parse_status,
+)
+from applyflow.usage import (  # noqa: F401
+    TOKEN_CLASSES,
+    ApplicationStats,
+    LayerStats,
+    SpendBucket,
+    SpendGroup,
+    TokenClasses,
+    UsageTotal,
+    WeekCount,
+)
 
 
 def utcnow() -> datetime:
@@ -24,111 +47,6 @@ def as_utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
-
-
-class Status(StrEnum):
-    NEW = "new"
-    PROCESSING = "processing"
-    READY = "ready"
-    APPLIED = "applied"
-    INTERVIEW = "interview"
-    OFFER = "offer"
-    REJECTED = "rejected"
-    DISCARDED = "discarded"
-    FAILED = "failed"
-    OVER_BUDGET = "over_budget"
-    SKIPPED = "skipped"  # its fit was below the minimum: no documents were generated
-    NEEDS_REVIEW = "needs_review"  # its documents make claims the profile does not support
-
-
-# Statuses a user sets by hand (CLI `mark`, dashboard buttons).
-USER_STATUSES = (
-    Status.APPLIED,
-    Status.INTERVIEW,
-    Status.OFFER,
-    Status.REJECTED,
-    Status.DISCARDED,
-)
-# After these the application went out, so `applied_at` is kept.
-APPLICATION_STATUSES = frozenset({Status.APPLIED, Status.INTERVIEW, Status.OFFER, Status.REJECTED})
-# A changed posting sends these back to the queue: their documents describe the old posting.
-# (An applied-or-later job keeps its status; new, discarded and over_budget ones keep theirs.)
-REQUEUE_ON_CHANGE = frozenset(
-    {Status.PROCESSING, Status.READY, Status.SKIPPED, Status.FAILED, Status.NEEDS_REVIEW}
-)
-# Applications still waiting for the other side: the ones to follow up when nothing changes.
-FOLLOWUP_STATUSES = (Status.APPLIED, Status.INTERVIEW)
-
-_ANY_USER = set(USER_STATUSES)
-TRANSITIONS: dict[Status, frozenset[Status]] = {
-    Status.NEW: frozenset({Status.PROCESSING, Status.DISCARDED, Status.APPLIED}),
-    Status.PROCESSING: frozenset(
-        {
-            Status.NEW,
-            Status.READY,
-            Status.FAILED,
-            Status.OVER_BUDGET,
-            Status.SKIPPED,
-            Status.NEEDS_REVIEW,
-            Status.DISCARDED,
-        }
-    ),
-    Status.READY: frozenset(_ANY_USER | {Status.NEW}),
-    Status.APPLIED: frozenset(
-        {Status.INTERVIEW, Status.OFFER, Status.REJECTED, Status.DISCARDED, Status.READY}
-    ),
-    Status.INTERVIEW: frozenset({Status.OFFER, Status.REJECTED, Status.DISCARDED, Status.APPLIED}),
-    Status.OFFER: frozenset({Status.REJECTED, Status.DISCARDED, Status.INTERVIEW}),
-    Status.REJECTED: frozenset({Status.DISCARDED, Status.APPLIED, Status.INTERVIEW}),
-    Status.DISCARDED: frozenset({Status.NEW, Status.READY}),
-    Status.FAILED: frozenset({Status.NEW, Status.PROCESSING, Status.DISCARDED}),
-    Status.OVER_BUDGET: frozenset({Status.NEW, Status.PROCESSING, Status.DISCARDED}),
-    # A user may still apply to a skipped job, or send reviewed documents (or approve them).
-    Status.SKIPPED: frozenset(_ANY_USER | {Status.NEW, Status.PROCESSING}),
-    Status.NEEDS_REVIEW: frozenset(_ANY_USER | {Status.READY, Status.NEW, Status.PROCESSING}),
-}
-
-
-def parse_status(value: str) -> Status:
-    """``Status`` from user text, or ``ValueError`` listing the valid choices."""
-    try:
-        return Status(value.strip().lower())
-    except ValueError:
-        choices = ", ".join(s.value for s in Status)
-        raise ValueError(f"unknown status {value!r}; valid statuses: {choices}") from None
-
-
-def check_transition(job_id: str, current: Status | str, target: Status | str) -> None:
-    """Raise ``InvalidTransition`` unless ``current -> target`` is allowed (same -> same is)."""
-    current, target = Status(current), Status(target)
-    if current == target:
-        return
-    allowed = TRANSITIONS[current]
-    if target not in allowed:
-        raise InvalidTransition(
-            job_id, current.value, target.value, sorted(s.value for s in allowed)
-        )
-
-
-def applied_at_after(
-    current: Status,
-    target: Status,
-    applied_at: datetime | None,
-    now: datetime,
-    *,
-    backdated: bool = False,
-) -> datetime | None:
-    """The ``applied_at`` a job has after ``current -> target`` at time ``now``.
-
-    Marking ``applied`` stamps ``now`` (unless already stamped; a ``backdated`` mark replaces
-    the stamp with its date); moving on to interview/offer/rejected keeps the stamp; any other
-    status clears it.
-    """
-    if target == Status.APPLIED:
-        return now if backdated else (applied_at or now)
-    if target in APPLICATION_STATUSES:
-        return applied_at if applied_at is not None else now
-    return None
 
 
 def _norm(text: str) -> str:
@@ -416,22 +334,6 @@ class Run(BaseModel):
     profile: ProfileRef | None = None  # the candidate profile the run read
 
 
-class TokenClasses(BaseModel):
-    """The parts of a call's tokens a provider bills at their own price, as it reports them
-    (genai-prices' usage keys). Each is inside ``input_tokens`` or ``output_tokens``, never on
-    top: ``cache_write_tokens`` counts every cache write, the 1-hour ones included."""
-
-    cache_read_tokens: int = Field(0, ge=0)
-    cache_write_tokens: int = Field(0, ge=0)
-    cache_write_1h_tokens: int = Field(0, ge=0)
-    input_audio_tokens: int = Field(0, ge=0)
-    output_reasoning_tokens: int = Field(0, ge=0)
-    output_audio_tokens: int = Field(0, ge=0)
-
-
-TOKEN_CLASSES: tuple[str, ...] = tuple(TokenClasses.model_fields)
-
-
 class _CallHead(BaseModel):
     call_id: str
     run_id: str | None = None
@@ -476,67 +378,6 @@ class ScopeCounters(BaseModel):
     scope: str
     spent: float = 0.0
     reserved: float = 0.0
-
-
-class ApplicationStats(BaseModel):
-    """Applications sent (jobs with ``applied_at``): today, last 7 days, last 30 days, total."""
-
-    today: int
-    week: int
-    month: int
-    total: int
-
-
-class WeekCount(BaseModel):
-    week_start: datetime  # local Monday 00:00 in the configured zone, as UTC
-    count: int
-
-
-class SpendBucket(BaseModel):
-    start: datetime  # bucket start (UTC)
-    cost_usd: float
-    calls: int
-
-
-class _GroupHead(BaseModel):
-    key: str | None
-    calls: int
-    input_tokens: int
-    output_tokens: int
-
-
-class SpendGroup(TokenClasses, _GroupHead):
-    cost_usd: float
-
-
-class _TotalHead(BaseModel):
-    provider: str
-    model: str
-    layer: str | None
-    calls: int
-    input_tokens: int
-    output_tokens: int
-
-
-class UsageTotal(TokenClasses, _TotalHead):
-    """Every call recorded for one (provider, model, layer) since the ledger began."""
-
-    cost_usd: float
-
-
-class LayerStats(BaseModel):
-    """One layer over every run, from the progress rows: durations of the layer runs that
-    completed (per bucket of ``store.runs.LAYER_DURATION_BUCKETS``, the last one above them
-    all; not cumulative) and how many failed."""
-
-    layer: str
-    buckets: list[int]
-    seconds: float  # total duration of the completed runs
-    failures: int
-
-    @property
-    def completed(self) -> int:
-        return sum(self.buckets)
 
 
 class UpsertReport(BaseModel):

@@ -22,7 +22,10 @@ from applyflow.models import ProfileRef
 from applyflow.profile_import import section_of
 from applyflow.textrules import PRIVATE_SECTIONS, parse_profile
 
-__all__ = ["USES", "ProfileCheck", "ProfileSection", "check_profile", "profile_ref", "read_profile"]
+__all__ = [
+    "USES", "ProfileCheck", "ProfileSection", "check_profile", "layout_problems", "profile_ref",
+    "read_profile",
+]  # fmt: skip
 
 # The sections the layers read by name, and what reads them.
 USES = {
@@ -168,3 +171,26 @@ def check_profile(text: str) -> ProfileCheck:
     return ProfileCheck(
         name=name, roles=len(profile.roles), sections=sections, errors=errors, warnings=warnings
     )
+
+
+def layout_problems(markdown: str) -> list[str]:
+    """What a profile lacks that the layers use (empty when it has everything)."""
+    profile = parse_profile(markdown)
+    problems = []
+    if profile.name == "Candidate":
+        problems.append("no name (a '# Name' line)")
+    if not profile.contact:
+        problems.append("no contact line under the name")
+    for name in ("Summary", "Skills", "Education", "Languages"):
+        if (
+            name != "Summary"
+            and not profile.section(name)
+            or name == "Summary"
+            and not profile.summary
+        ):
+            problems.append(f"no ## {name} section")
+    if not profile.roles:
+        problems.append("no roles under ## Experience ('### Title — Employer (years)')")
+    elif not any(role.bullets for role in profile.roles):
+        problems.append("no bullets under the roles")
+    return problems

@@ -18,7 +18,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from applyflow.documents.markdown import parse_role, split_contact
 from applyflow.errors import InputError
-from applyflow.textrules import parse_profile
 
 __all__ = [
     "IMPORT_INSTRUCTIONS",
@@ -26,7 +25,6 @@ __all__ = [
     "ImportReply",
     "Imported",
     "as_text",
-    "layout_problems",
     "read_cv",
     "section_of",
     "structure",
@@ -384,26 +382,3 @@ def structure(lines: list[str]) -> Imported:
     b.flush()
     b.result.markdown = b.markdown()
     return b.result
-
-
-def layout_problems(markdown: str) -> list[str]:
-    """What a profile lacks that the layers use (empty when it has everything)."""
-    profile = parse_profile(markdown)
-    problems = []
-    if profile.name == "Candidate":
-        problems.append("no name (a '# Name' line)")
-    if not profile.contact:
-        problems.append("no contact line under the name")
-    for name in ("Summary", "Skills", "Education", "Languages"):
-        if (
-            name != "Summary"
-            and not profile.section(name)
-            or name == "Summary"
-            and not profile.summary
-        ):
-            problems.append(f"no ## {name} section")
-    if not profile.roles:
-        problems.append("no roles under ## Experience ('### Title — Employer (years)')")
-    elif not any(role.bullets for role in profile.roles):
-        problems.append("no bullets under the roles")
-    return problems

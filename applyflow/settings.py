@@ -7,7 +7,6 @@ allowed. Secrets are ``SecretStr`` and never printed.
 
 from __future__ import annotations
 
-import json
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -24,43 +23,13 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from applyflow._env_values import json_list as _json_list
+from applyflow._env_values import json_object as _json_object
 from applyflow.errors import SettingsError
 
 ENV_PREFIX = "APPLYFLOW_"
 LAYERS = ("extract", "research", "score", "generate", "publish")
 MASK = "**********"
-
-
-def _json_object(value: Any, what: str) -> Any:
-    """Parse a JSON object given as a string (env var); pass dicts through."""
-    if value is None or value == "":
-        return {}
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError as exc:
-            raise ValueError(
-                f"not valid JSON ({exc.msg} at char {exc.pos}); expected {what}"
-            ) from None
-    if not isinstance(value, dict):
-        raise ValueError(f"expected a JSON object: {what}")
-    return value
-
-
-def _json_list(value: Any) -> Any:
-    if value is None or value == "":
-        return []
-    if isinstance(value, str):
-        text = value.strip()
-        if text.startswith("["):
-            try:
-                return json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise ValueError(
-                    f"not valid JSON ({exc.msg}); expected a JSON list or a comma-separated list"
-                ) from None
-        return [part.strip() for part in text.split(",") if part.strip()]
-    return value
 
 
 class Price(BaseModel):

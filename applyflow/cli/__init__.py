@@ -8,8 +8,8 @@ from applyflow.cli._app import app, use_flag_commands
 
 # Command modules, in --help order.
 COMMAND_MODULES = [
-    "core", "tracking", "ops", "observe", "pipeline", "demo", "export", "deploy", "budget",
-    "profile", "profile_import", "profile_check", "offline_provider", "server",
+    "core", "tracking", "ops", "observe", "pipeline", "status", "demo", "export", "deploy",
+    "budget", "profile", "profile_import", "profile_check", "offline_provider", "server",
 ]  # fmt: skip
 
 for _name in COMMAND_MODULES:

@@ -13,11 +13,11 @@ from applyflow.cli._app import JsonFlag, console, err_console, fail, handle_erro
 from applyflow.cli._session import settings, store_session
 from applyflow.cli.profile import profile_app
 from applyflow.errors import ApplyflowError
+from applyflow.profile_check import layout_problems
 from applyflow.profile_import import (
     IMPORT_INSTRUCTIONS,
     ImportReply,
     as_text,
-    layout_problems,
     read_cv,
     structure,
 )

@@ -15,7 +15,8 @@ from applyflow.documents.markdown import parse_cv
 from applyflow.documents.pdf import render_pdf
 from applyflow.documents.word import render_docx
 from applyflow.errors import InputError
-from applyflow.profile_import import layout_problems, read_cv, structure
+from applyflow.profile_check import layout_problems
+from applyflow.profile_import import read_cv, structure
 from applyflow.textrules import Profile, parse_profile
 from tests.samples import PROFILE, ROOT
 
