@@ -13,4 +13,5 @@ BENCHMARKS = (
     "ingest_rate",
     "prefect_slot",
     "cli_startup",
+    "preflight",
 )

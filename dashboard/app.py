@@ -14,7 +14,8 @@ from dashboard.data import context
 # reachable by URL before this script (and its password gate) ever runs.
 PAGES = Path(__file__).parent / "views"
 
-st.set_page_config(page_title="applyflow", page_icon=":material/work:", layout="wide")
+APP_ICON = ":material/work:"  # one favicon on every page
+st.set_page_config(page_title="applyflow", page_icon=APP_ICON, layout="wide")
 
 try:
     settings, _ = context()
@@ -37,4 +38,6 @@ page = st.navigation(
     position="sidebar" if allowed else "hidden",
 )
 if allowed:
+    # Every tab reads "<page> · applyflow" under the same icon.
+    st.set_page_config(page_title=f"{page.title} · applyflow", page_icon=APP_ICON)
     page.run()

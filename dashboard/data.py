@@ -23,6 +23,7 @@ from dashboard.guards_table import guards_rows, load_run_guards, own_guards
 from dashboard.live import LIVE_TTL_S, load_live_run, load_runs, wait_text
 from dashboard.prefect_api import (
     FLOW_RUN_NAME_PATTERN,
+    flow_run_link,
     flow_run_url,
     prefect_status,
     prefect_urls,
@@ -70,6 +71,7 @@ __all__ = [
     "prefect_status",
     "flow_run_url",
     "FLOW_RUN_NAME_PATTERN",
+    "flow_run_link",
 ]
 
 # Live pages (a running run) re-read often (LIVE_TTL_S); the rest can be a little stale.
@@ -276,7 +278,7 @@ def load_jobs(
                 "fit": j.fit,
                 "title": j.title,
                 "company": j.company,
-                "location": j.location,
+                "location": j.location or "",  # shown blank, not "None"
                 "cost_usd": j.cost_usd,
                 "applied_at": j.applied_at,
                 "updated_at": j.updated_at,

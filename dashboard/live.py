@@ -88,7 +88,7 @@ def load_live_run(src: Source, _settings: Settings) -> LiveRun | None:
         jobs_done=done,
         spend_usd=sum(r.cost_usd for r in rows),
         waiting=run.waiting,
-        flow_run_name=getattr(run, "flow_run_name", None),
+        flow_run_name=run.flow_run_name,
     )
 
 
@@ -152,7 +152,7 @@ def _row(run: Run, counts: _Counts, at: datetime) -> dict[str, object]:
         "model": run.model,
         "note": _note(run, at),
         "flow_run_id": run.flow_run_id,
-        "flow_run_name": getattr(run, "flow_run_name", None),
+        "flow_run_name": run.flow_run_name,
     }
 
 
@@ -167,4 +167,6 @@ def load_runs(src: Source, _settings: Settings, limit: int = 20) -> pd.DataFrame
     for run in s.list_runs(limit=limit):
         counts = _summary_counts(run) or _progress_counts(s.list_progress(run.id))
         rows.append(_row(run, counts, at))
-    return pd.DataFrame(rows, columns=RUN_COLUMNS)
+    # A blank cell, not "None", where a run has no note or Prefect run.
+    blank = {"note": "", "flow_run_id": "", "flow_run_name": ""}
+    return pd.DataFrame(rows, columns=RUN_COLUMNS).fillna(blank)

@@ -8,7 +8,13 @@ from urllib.parse import quote, urlsplit
 import httpx
 import streamlit as st
 
-__all__ = ["FLOW_RUN_NAME_PATTERN", "flow_run_url", "prefect_status", "prefect_urls"]
+__all__ = [
+    "FLOW_RUN_NAME_PATTERN",
+    "flow_run_link",
+    "flow_run_url",
+    "prefect_status",
+    "prefect_urls",
+]
 
 
 def prefect_urls() -> tuple[str | None, str | None]:
@@ -26,12 +32,21 @@ def prefect_urls() -> tuple[str | None, str | None]:
 FLOW_RUN_NAME_PATTERN = r".*/flow-run/[^#]*#(.+)$"
 
 
-def flow_run_url(flow_run_id: str | None, name: str | None = None) -> str | None:
-    """The flow run's page in the Prefect UI, when both are known (``#name`` when named)."""
+def flow_run_url(flow_run_id: str | None) -> str | None:
+    """The flow run's page in the Prefect UI, when both are known."""
     _, ui = prefect_urls()
     if not (ui and flow_run_id):
         return None
-    return f"{ui}/runs/flow-run/{flow_run_id}" + (f"#{quote(name)}" if name else "")
+    return f"{ui}/runs/flow-run/{flow_run_id}"
+
+
+def flow_run_link(flow_run_id: str | None, name: str | None) -> str | None:
+    """``flow_run_url`` with the run's name (a run from before names were stored: its id's
+    first block) as the fragment the Runs table shows (``FLOW_RUN_NAME_PATTERN``)."""
+    url = flow_run_url(flow_run_id)
+    if url is None or flow_run_id is None:
+        return None
+    return f"{url}#{quote(name or flow_run_id.split('-')[0])}"
 
 
 @st.cache_data(ttl=10, show_spinner=False)

@@ -1,7 +1,8 @@
 """The guarded call: the single path for every model call.
 
-breaker -> rate -> budget reservation -> Prefect slot -> call -> settle (or release on error),
-and one usage row per call.
+breaker -> budget reservation -> Prefect slot -> rate window -> call -> settle (or release on
+error), and one usage row per call. The rate window is last so that calls reach the provider
+spaced as they were admitted; a refused window releases the slot and the reservation.
 """
 
 from __future__ import annotations
@@ -84,8 +85,8 @@ def _text(message: BaseMessage) -> str:
 
 
 class ModelGuard:
-    """The single path for every model call: breaker -> rate -> budget reservation -> Prefect
-    slot -> call -> settle."""
+    """The single path for every model call: breaker -> budget reservation -> Prefect slot ->
+    rate window -> call -> settle."""
 
     def __init__(
         self,
@@ -206,8 +207,6 @@ class ModelGuard:
 
         breaker = self._breaker(provider)
         breaker.check()
-        with self._waiting("rate", provider):
-            self.rate.acquire(provider, tokens=input_tokens + max_tokens)
         used_fallback = False
         try:
             reservation = self.budget.reserve(
@@ -216,20 +215,18 @@ class ModelGuard:
         except BudgetExceeded as exc:
             spec, reservation = self._reserve_fallback(exc, input_tokens, max_tokens, ctx)
             used_fallback = True
-            fallback_provider = parse_model(spec).provider
-            if fallback_provider != provider:
-                provider, breaker = fallback_provider, self._breaker(fallback_provider)
-                try:
-                    self.rate.acquire(provider, tokens=input_tokens + max_tokens)
-                except BaseException:
-                    self.budget.release(reservation)
-                    raise
+            provider = parse_model(spec).provider
+            breaker = self._breaker(provider)
 
         try:
-            chat = self._chat_model(spec, max_tokens)
+            chat = self._chat_model(spec, max_tokens)  # built before the window: no delay after
             with ExitStack() as slot:
                 with self._waiting("slot", provider):
                     slot.enter_context(provider_slot(self.settings, provider, self.prefect_slots))
+                # The rate window is taken last, right before the request leaves: a provider
+                # counts arrivals, and waits before this point (a slot) vary per call.
+                with self._waiting("rate", provider):
+                    self.rate.acquire(provider, tokens=input_tokens + max_tokens)
                 with breaker.guarding():
                     reply = chat.invoke(messages, config=call_config(ctx.layer))
         except BaseException as exc:

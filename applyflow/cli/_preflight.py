@@ -36,15 +36,16 @@ def check_run(
     price_as: str | None,
     as_json: bool = False,
 ) -> None:
-    """What a pipeline run needs: its profile, a price for every model it calls or prices, and
-    a key for each paid provider it calls (a dry run calls only the offline model)."""
+    """What a pipeline run needs: its profile, a price for every model it may call or prices
+    (as the flow checks them), and a key for each paid provider it calls."""
     from guards.pricing import run_price_problems
 
     chosen = OFFLINE if dry_run else model
     result = preflight(
         cfg,
         profile=profile or cfg.profile,
-        calls=models_called(cfg, chosen),
+        # A dry run calls the offline model alone: $0 always fits, so never the fallback.
+        calls=[] if dry_run else models_called(cfg, model),
         prices=lambda: run_price_problems(cfg, chosen, price_as),
     )
     report(result, as_json)

@@ -24,7 +24,7 @@ def dashboard_command(host: str, port: int) -> list[str]:
         "--server.port", str(port),
         "--server.headless", "true",
         "--browser.gatherUsageStats", "false",
-        "--client.toolbarMode", "minimal",
+        "--client.toolbarMode", "viewer",  # no Deploy button or developer menu
     ]  # fmt: skip
 
 

@@ -8,6 +8,20 @@ import streamlit as st
 from applyflow.settings import Settings, mask_url
 from dashboard import data, ui
 
+# Readable headings for the provider and breaker tables (the loaders keep the store's names).
+COLUMNS = {
+    "provider": st.column_config.TextColumn("Provider"),
+    "breaker": st.column_config.TextColumn("Breaker"),
+    "failures": st.column_config.NumberColumn("Failures", format="%d"),
+    "retry_in_s": st.column_config.TextColumn("Next try in"),
+    "rate_windows": st.column_config.TextColumn("Rate windows (this dashboard's)"),
+    "budget": st.column_config.TextColumn("Budget"),
+    "state": st.column_config.TextColumn("State"),
+    "fail_count": st.column_config.NumberColumn("Failures", format="%d"),
+    "opened_at": st.column_config.TextColumn("Opened (UTC)"),
+    "updated_at": st.column_config.DatetimeColumn("Updated (UTC)", format="YYYY-MM-DD HH:mm:ss"),
+}
+
 
 def _store(src: data.Source) -> bool:
     """Store reachability and latency; False (with the fix shown) when it is down."""
@@ -52,13 +66,16 @@ def _providers(settings: Settings, src: data.Source) -> None:
         if report.empty:
             ui.empty("No provider configured.")
         else:
-            st.dataframe(report, hide_index=True)
+            retry = [f"{v:.0f} s" if pd.notna(v) and v else "" for v in report["retry_in_s"]]
+            st.dataframe(report.assign(retry_in_s=retry), hide_index=True, column_config=COLUMNS)
     breakers = data.load_breakers(src)
     st.markdown("**Circuit breakers**")
     if breakers.empty:
         ui.empty("No breaker has been used yet: every provider is closed (healthy).")
     else:
-        st.dataframe(breakers, hide_index=True)
+        opened = [f"{v:%Y-%m-%d %H:%M:%S}" if pd.notna(v) else "" for v in breakers["opened_at"]]
+        shown = breakers.assign(opened_at=opened)
+        st.dataframe(shown, hide_index=True, column_config=COLUMNS)
     budget = data.load_budget(src, settings)
     st.markdown("**Budget state**")
     cols = st.columns(len(budget))

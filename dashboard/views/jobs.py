@@ -12,6 +12,7 @@ from applyflow.models import USER_STATUSES, Job, Status
 from applyflow.money import format_usd
 from applyflow.settings import Settings
 from dashboard import data, ui
+from dashboard import job_detail as detail
 
 _FLASH = "_jobs_flash"
 JOBS_SHOWN = 500
@@ -29,18 +30,6 @@ def _pick(output: dict[str, Any], *names: str) -> Any:
 def _output(job: Job, layer: str) -> dict[str, Any]:
     stored = job.outputs.get(layer)
     return dict(stored.output) if stored else {}
-
-
-def _fields_table(output: dict[str, Any]) -> pd.DataFrame:
-    """A layer output as field/value rows (lists joined, nested values as text)."""
-    rows = []
-    for key, value in output.items():
-        if isinstance(value, list):
-            value = ", ".join(str(v) for v in value)
-        elif isinstance(value, dict):
-            value = "; ".join(f"{k}: {v}" for k, v in value.items())
-        rows.append({"field": key.replace("_", " "), "value": "" if value is None else str(value)})
-    return pd.DataFrame(rows, columns=["field", "value"])
 
 
 def _bullets(items: Any) -> str:
@@ -64,13 +53,17 @@ def _filters() -> dict[str, Any]:
 
 
 def _mark_buttons(src: data.Source, job: Job) -> None:
-    cols = st.columns(len(USER_STATUSES))
-    for col, status in zip(cols, USER_STATUSES, strict=True):
+    # A job whose documents need review can be approved once read (it becomes ready).
+    statuses = (
+        [Status.READY, *USER_STATUSES] if job.status == Status.NEEDS_REVIEW else USER_STATUSES
+    )
+    cols = st.columns(len(statuses))
+    for col, status in zip(cols, statuses, strict=True):
         clicked = col.button(
-            f"Mark {status.value}",
+            "Approve (mark ready)" if status == Status.READY else f"Mark {status.value}",
             key=f"mark_{status.value}",
             disabled=job.status == status,
-            use_container_width=True,
+            width="stretch",
         )
         if not clicked:
             continue
@@ -80,6 +73,7 @@ def _mark_buttons(src: data.Source, job: Job) -> None:
             st.error(str(exc))
             return
         stamp = f" (applied {updated.applied_at:%Y-%m-%d %H:%M} UTC)" if updated.applied_at else ""
+        # Shown by the rerun as a toast, beside the buttons wherever the page is scrolled.
         st.session_state[_FLASH] = f"Marked {ui.literal(job.title)} {status.value}{stamp}."
         st.rerun()
 
@@ -91,6 +85,8 @@ def _fit_tab(job: Job, score: dict[str, Any]) -> None:
         return
     category = _pick(score, "category")
     st.metric("Fit", f"{fit}/100" if fit is not None else "—", help=category)
+    if fit is not None:
+        st.badge(str(category or f"fit {fit}"), color=detail.fit_colour(int(fit)))
     rationale = _pick(score, "rationale")
     st.markdown("**Rationale**\n\n" + (str(rationale) if rationale else "_none given_"))
     gaps = _pick(score, "gaps")
@@ -116,7 +112,7 @@ def _document(text: Any, missing: str, skills: Any = None) -> None:
 def _fields(output: dict[str, Any] | None, missing: str) -> None:
     """A layer's output as a field/value table, or ``missing`` when it has not run."""
     if output:
-        st.table(_fields_table(output).set_index("field"))
+        st.table(detail.fields_table(output).set_index("field"))
     else:
         ui.empty(missing)
 
@@ -125,7 +121,11 @@ def _outputs(job: Job) -> None:
     extract, research = _output(job, "extract"), _output(job, "research")
     score, generate = _output(job, "score"), _output(job, "generate")
     publish = _output(job, "publish")
-    tabs = st.tabs(["Extracted", "Fit", "CV", "Cover letter", "Research", "Posting"])
+    tabs = st.tabs(
+        ["Extracted", "Fit", "CV", "Cover letter", "Checks", "Research", "Posting"],
+        key="job_tab",
+        on_change="rerun",  # the open tab is kept across reruns (marking a job, a refresh)
+    )
     with tabs[0]:
         _fields(extract, "Not extracted yet.")
     with tabs[1]:
@@ -136,8 +136,10 @@ def _outputs(job: Job) -> None:
     with tabs[3]:
         _document(_pick(generate, "cover_letter_markdown"), "No cover letter generated yet.")
     with tabs[4]:
-        _fields(research, "No company research yet.")
+        detail.verification_and_coverage(job)
     with tabs[5]:
+        _fields(research, "No company research yet.")
+    with tabs[6]:
         files = _pick(publish, "files")
         if files:
             st.caption("Published: " + " · ".join(f"`{f}`" for f in files))
@@ -150,7 +152,9 @@ def _detail(src: data.Source, job_id: str) -> None:
         ui.empty("That job is no longer in the store.")
         return
     ui.heading(f"{job.title} @ {job.company}")
-    facts = [f"status **{job.status.value}**", f"fit **{job.fit if job.fit is not None else '—'}**"]
+    facts = [f"status **{job.status.value}**"]
+    if job.fit is not None:
+        facts.append(f"fit **{job.fit}**")
     if job.location:
         facts.append(ui.literal(job.location))
     if job.applied_at:
@@ -162,13 +166,14 @@ def _detail(src: data.Source, job_id: str) -> None:
     if job.error:
         st.warning(f"Last error: {job.error}")
     _mark_buttons(src, job)
+    detail.downloads(job)
     _outputs(job)
 
 
 def _body(settings: Settings, src: data.Source) -> None:
     flash = st.session_state.pop(_FLASH, None)
     if flash:
-        st.success(flash)
+        st.toast(flash, icon=":material/check_circle:")
     filters = _filters()
     jobs = data.load_jobs(src, **filters, limit=JOBS_SHOWN)
     if jobs.empty:
@@ -183,13 +188,17 @@ def _body(settings: Settings, src: data.Source) -> None:
     if len(jobs) >= JOBS_SHOWN:
         shown += f" — the {JOBS_SHOWN} most recently updated; narrow the filters to see others"
     st.caption(shown)
+    # Text, so a job never applied to shows a blank cell rather than "None".
+    applied = [f"{v:%Y-%m-%d %H:%M}" if pd.notna(v) else "" for v in jobs["applied_at"]]
     st.dataframe(
-        jobs,
+        jobs.assign(applied_at=applied),
         hide_index=True,
         column_config={
-            "fit": st.column_config.ProgressColumn("fit", min_value=0, max_value=100, format="%d"),
+            "fit": st.column_config.ProgressColumn(
+                "fit", min_value=0, max_value=100, format="%d", color="auto"
+            ),
             "cost_usd": st.column_config.NumberColumn("cost", format="$%.4f"),
-            "applied_at": st.column_config.DatetimeColumn("applied", format="YYYY-MM-DD HH:mm"),
+            "applied_at": st.column_config.TextColumn("applied"),
             "updated_at": st.column_config.DatetimeColumn("updated", format="YYYY-MM-DD HH:mm"),
         },
     )

@@ -45,12 +45,13 @@ def _spend(settings: Settings, src: data.Source) -> None:
             row = budget.loc[kind]
             if pd.notna(row["cap"]):
                 left = f"{format_usd(row['remaining'])} left of {format_usd(row['cap'], None)}"
+                state = f"{row['state']} · {left}"
             else:
-                left = "no cap"
+                state = "no cap"
             st.metric(
                 label,
                 format_usd(row["spent"]),
-                delta=f"{row['state']} · {left}",
+                delta=state,
                 delta_color=ui.STATE_COLOURS.get(row["state"], "gray"),
                 delta_arrow="off",
                 help=f"Scope {row['key']}; caps: APPLYFLOW_BUDGET_*_USD",

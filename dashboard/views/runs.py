@@ -63,13 +63,16 @@ def _detail(src: data.Source, run_id: str, polling: bool) -> None:
         f"**Run `{run.id}`** · {run.status.value} · model `{run.model}` · "
         f"{run.started_at:%Y-%m-%d %H:%M:%S}{ended} UTC"
     )
-    name = getattr(run, "flow_run_name", None)
-    url = data.flow_run_url(run.flow_run_id, name)
+    name = run.flow_run_name
+    url = data.flow_run_url(run.flow_run_id)
     if url:
         label = f"Open {name} in Prefect UI" if name else "Open in Prefect UI"
         link.link_button(label, url, icon=":material/open_in_new:")
     if running and run.waiting:
         st.warning(data.wait_text(run.waiting, data.now(src)), icon=":material/hourglass:")
+    if run.profile:
+        short = run.profile.sha256[:12]
+        st.caption(f"Profile {ui.literal(run.profile.path)} (sha256 `{short}`)")
     reason = run.summary.get("stop_reason") or run.summary.get("error")
     if reason:
         st.caption(f"{run.status.value.capitalize()}: {reason}")
@@ -103,7 +106,7 @@ def runs_table(runs: pd.DataFrame, ui_url: str | None) -> pd.DataFrame:
     """Runs as listed: what they did, a note (what a live run waits on, why one stopped), and
     the Prefect run by name, linked when the Prefect UI is known."""
     prefect = [
-        data.flow_run_url(fid, name) if ui_url and fid else name
+        data.flow_run_link(fid, name or None) if ui_url and fid else (name or fid or "")
         for fid, name in zip(runs["flow_run_id"], runs["flow_run_name"], strict=True)
     ]
     return runs.assign(prefect=prefect)[

@@ -180,3 +180,9 @@ def test_prefect_slot_measures_every_side_and_leaves_no_slot_held() -> None:
     assert len(found["slot_ms"]) == len(found["roundtrip_ms"]) == 4
     assert len(found["prefect_concurrency_ms"]) == 2
     assert found["active_slots_after"] == 0
+
+
+def test_preflight_bench_checks_a_profile_that_passes() -> None:
+    from bench.preflight import preflight_once
+
+    assert preflight_once() >= 0  # it asserts the preflight found nothing wrong

@@ -82,7 +82,10 @@ def test_a_paid_provider_without_a_key_is_one_line(env: Path, monkeypatch: pytes
     assert errors(result.output) == [
         "error: no API key for openai: set OPENAI_API_KEY (or APPLYFLOW_API_KEY)"
     ]
-    # A dry run calls only the offline model: no key needed, so it gets past the preflight.
+    # A dry run calls only the offline model, never the fallback: no key needed, so it gets
+    # past the preflight.
+    set_env(monkeypatch, APPLYFLOW_FALLBACK_MODEL="anthropic:claude-3-5-haiku-latest")
+    assert "anthropic" in CliRunner().invoke(app, ["run"]).output
     dry = CliRunner().invoke(app, ["run", "--dry-run"])
     assert "the flows were loaded" in dry.output
 

@@ -92,10 +92,17 @@ def _outputs(store: Store, job_id: str, at: datetime) -> None:
             "cv_markdown": CV,
             "cover_letter_markdown": LETTER,
             "highlighted_skills": ["React"],
+            "verification": {"checked": 12, "unsupported": []},
         },
         "publish": {
             "folder": "output/acme-frontend",
             "files": ["output/acme-frontend/cv.md", "output/acme-frontend/cover_letter.md"],
+            "coverage": {
+                "keywords": ["react", "typescript", "svelte", "graphql"],
+                "covered": ["react", "typescript"],
+                "left_out": ["graphql"],
+                "lacking": ["svelte"],
+            },
         },
     }
     for layer, output in outputs.items():

@@ -1,15 +1,16 @@
 """The dashboard in real headless Chromium, served by `applyflow dashboard` on a seeded store.
 
-Screenshots go to ``test-artifacts/``. To refresh the README's screenshot as well:
+Screenshots go to ``test-artifacts/``. To refresh the README's screenshots as well:
 
     UPDATE_SCREENSHOTS=1 .venv/bin/python -m pytest tests/dashboard -m e2e
 
-which copies the Overview screenshot to ``docs/img/overview.png``.
+which copies each page's screenshot to ``docs/img/<page>.png``.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -17,17 +18,28 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
-from applyflow.models import JobPosting, ProgressRecord, ProgressStatus, Status, utcnow
+from applyflow.models import (
+    JobPosting,
+    LayerOutput,
+    ProgressRecord,
+    ProgressStatus,
+    Run,
+    RunStatus,
+    RunWait,
+    Status,
+    utcnow,
+)
 from applyflow.settings import LAYERS, load_settings
 from applyflow.spend import budget_summary
 from applyflow.store.sqlite import SQLiteStore
+from guards.health import effective_guards
 from tests.dashboard.seed import Seeded, seed
 from tests.loopback import free_port
 from tests.waiting import wait_for_process
@@ -36,7 +48,9 @@ pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
-DOCS_SCREENSHOT = ROOT / "docs" / "img" / "overview.png"
+DOCS_IMG = ROOT / "docs" / "img"
+# Shown raw, these would mean a page leaked Python instead of words (a repr or a traceback).
+RAW_PYTHON = re.compile(r"Traceback \(most recent|object at 0x|\{'|\bNone\b|\bnan\b|datetime\.")
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -113,6 +127,24 @@ def _dashboard(work: Path, store_url: str, *args: str, **env_extra: str) -> Iter
             proc.wait()
 
 
+def _live_state(store: SQLiteStore, ids: Seeded) -> None:
+    """What the pipeline records beyond the seed: the live run waiting on a rate window, the
+    guard settings of the finished run's worker, a run that found nothing to do."""
+    now = utcnow()
+    store.set_run_waiting(
+        ids.live_run, RunWait(kind="rate", since=now - timedelta(seconds=40), detail="openai")
+    )
+    worker = load_settings(rate_limits={"openai": "60/minute"}, budget_daily_usd=2.0)
+    finished = store.get_run(ids.finished_run)
+    guards = effective_guards(worker, ["openai"]).model_dump(mode="json")
+    store.save_run(finished.model_copy(update={"guards": guards}))
+    counts = {"ready": 0, "needs_review": 0, "failed": 0, "over_budget": 0, "new": 0}
+    then = now - timedelta(hours=4)
+    idle = Run(id="run-idle", started_at=then, ended_at=then, status=RunStatus.COMPLETED,
+               summary={"counts": counts, "spend_usd": 0.0})  # fmt: skip
+    store.save_run(idle)
+
+
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """The dashboard on loopback over a seeded SQLite store."""
@@ -121,7 +153,11 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     store = SQLiteStore(f"sqlite:///{work / 'applyflow.db'}")
     try:
         ids = seed(store, utcnow(), UTC)
-        with _dashboard(work, store.url) as base:
+        _live_state(store, ids)
+        # Caps and a follow-up delay that give the screenshots something to show.
+        caps = {"APPLYFLOW_BUDGET_DAILY_USD": "0.05", "APPLYFLOW_BUDGET_MONTHLY_USD": "5",
+                "APPLYFLOW_FOLLOWUP_DAYS": "2"}  # fmt: skip
+        with _dashboard(work, store.url, **caps) as base:
             yield Served(base, store, ids)
     finally:
         store.close()
@@ -165,11 +201,30 @@ def _metric_value(page: Page, label: str) -> Locator:
     return card.locator('[data-testid="stMetricValue"]')
 
 
-def _screenshot(page: Page, name: str) -> Path:
+def _screenshot(page: Page, name: str, *, docs: bool = False) -> Path:
+    """A full-page screenshot in test-artifacts/ (and docs/img/ for the README when asked)."""
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
+    if docs and os.environ.get("UPDATE_SCREENSHOTS") == "1":
+        DOCS_IMG.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, DOCS_IMG / path.name)
     return path
+
+
+def _settled(page: Page) -> None:
+    """Wait until no element is left over (faded) from the previous run of the script."""
+    stale = page.locator('[data-testid="stElementContainer"][data-stale="true"]')
+    expect(stale).to_have_count(0, timeout=UI_TIMEOUT_MS)
+
+
+def _assert_clean(page: Page) -> None:
+    """No exception box, no raw Python and no Deploy button on the page as drawn."""
+    assert page.locator('[data-testid="stException"]').count() == 0
+    text = page.locator('[data-testid="stMain"]').inner_text()
+    assert not RAW_PYTHON.search(text), RAW_PYTHON.search(text)
+    assert page.get_by_role("button", name="Deploy").count() == 0
+    assert page.locator('[data-testid="stAppDeployButton"]').count() == 0
 
 
 def test_overview_shows_the_four_counts(served: Served, page: Page) -> None:
@@ -191,10 +246,10 @@ def test_overview_shows_the_four_counts(served: Served, page: Page) -> None:
     # Charts draw after the data arrives: wait for both (funnel, weekly) before the screenshot.
     charts = page.locator('[data-testid="stVegaLiteChart"] :is(canvas, svg.marks)')
     charts.nth(1).wait_for(timeout=UI_TIMEOUT_MS)
-    shot = _screenshot(page, "overview")
-    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
-        DOCS_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(shot, DOCS_SCREENSHOT)
+    expect(page.get_by_text("waiting on a rate window (openai)")).to_be_visible()
+    _settled(page)
+    _assert_clean(page)
+    _screenshot(page, "overview", docs=True)
 
 
 def test_marking_applied_in_the_ui_raises_today_and_total(served: Served, page: Page) -> None:
@@ -203,8 +258,14 @@ def test_marking_applied_in_the_ui_raises_today_and_total(served: Served, page: 
     page.goto(f"{served.base}/jobs?job={job_id}")
     heading = page.locator("h3.applyflow-heading")
     expect(heading).to_have_text("QA Engineer @ Soylent", timeout=UI_TIMEOUT_MS)
+    tab = page.get_by_role("tab", name="Fit")
+    tab.click()
+    expect(tab).to_have_attribute("aria-selected", "true", timeout=UI_TIMEOUT_MS)
     page.get_by_role("button", name="Mark applied").click()
-    page.get_by_text("applied (applied").wait_for(timeout=UI_TIMEOUT_MS)
+    # The confirmation is a toast (beside the buttons whatever the scroll), the tab stays open.
+    toast = page.locator('[data-testid="stToast"]')
+    expect(toast).to_contain_text("applied (applied", timeout=UI_TIMEOUT_MS)
+    expect(page.get_by_role("tab", name="Fit")).to_have_attribute("aria-selected", "true")
     _screenshot(page, "jobs-marked")
     job = served.store.get_job(job_id)
     assert job.status == Status.APPLIED and job.applied_at is not None
@@ -233,6 +294,7 @@ def test_runs_page_shows_every_layer_completed(served: Served, page: Page) -> No
         link.get_attribute("href")
         == f"http://127.0.0.1:4200/runs/flow-run/{served.ids.flow_run_id}"
     )
+    _assert_clean(page)
     _screenshot(page, "runs")
 
 
@@ -257,21 +319,83 @@ def test_runs_page_follows_a_running_run_without_reload(served: Served, page: Pa
 
 
 @pytest.mark.parametrize(
-    ("path", "ready"),
+    ("path", "title", "ready"),
     [
-        ("spend", '[data-testid="stVegaLiteChart"] :is(canvas, svg.marks)'),
-        ("jobs", '[data-testid="stButton"]'),
-        ("health", '[data-testid="stMetricValue"]'),
+        ("", "Overview", '[data-testid="stVegaLiteChart"] :is(canvas, svg.marks)'),
+        ("runs", "Runs", '[data-testid="stTable"]'),
+        ("spend", "Spend", '[data-testid="stVegaLiteChart"] :is(canvas, svg.marks)'),
+        ("jobs", "Jobs", '[data-testid="stButton"]'),
+        ("health", "Health", '[data-testid="stTable"]'),
     ],
 )
-def test_other_pages_render_without_exceptions(
-    served: Served, page: Page, path: str, ready: str
+def test_every_page_is_titled_and_clean(
+    served: Served, page: Page, path: str, title: str, ready: str
 ) -> None:
     page.goto(f"{served.base}/{path}")
     page.locator(ready).last.wait_for(timeout=UI_TIMEOUT_MS)
     expect(page.locator('[data-testid="stSkeleton"]')).to_have_count(0, timeout=UI_TIMEOUT_MS)
-    assert page.locator('[data-testid="stException"]').count() == 0
-    _screenshot(page, path)
+    expect(page).to_have_title(f"{title} · applyflow", timeout=UI_TIMEOUT_MS)
+    assert page.locator("h1").first.inner_text().strip() == title
+    _settled(page)
+    _assert_clean(page)
+    if path:  # the README's Runs and Jobs pictures are the live run's and a published job's
+        _screenshot(page, path, docs=path not in ("runs", "jobs"))
+
+
+def test_runs_page_lists_counts_hides_idle_runs_and_shows_the_wait(
+    served: Served, page: Page
+) -> None:
+    page.goto(f"{served.base}/runs?run={served.ids.live_run}")
+    warning = page.locator('[data-testid="stAlert"]').filter(has_text="waiting on a rate window")
+    expect(warning).to_contain_text("(openai) for", timeout=UI_TIMEOUT_MS)
+    expect(page.get_by_text("1 run(s) that took no job hidden.")).to_be_visible()
+    grid = page.locator('[data-testid="stDataFrame"]').first
+    grid.wait_for(timeout=UI_TIMEOUT_MS)
+    for name in ("Jobs", "Ready", "Failed", "Spend", "Duration", "Prefect run"):
+        heading = grid.locator('[role="columnheader"]').filter(has_text=name)
+        expect(heading.first).to_be_attached(timeout=UI_TIMEOUT_MS)
+    page.get_by_text("Show runs that took no job").click()
+    expect(page.get_by_text("1 run(s) that took no job hidden.")).to_have_count(0)
+    _settled(page)
+    _assert_clean(page)
+    _screenshot(page, "runs-live", docs=True)
+
+
+def test_jobs_page_downloads_the_published_pdf(served: Served, page: Page, tmp_path: Path) -> None:
+    job_id = served.ids.job("Data Analyst")  # not opened before: nothing of it is cached
+    pdf = tmp_path / "cv.pdf"
+    pdf.write_bytes(b"%PDF-1.7 the e2e cv")
+    docx = tmp_path / "cv.docx"
+    docx.write_bytes(b"PK e2e docx")
+    coverage = {"keywords": ["sql", "python", "tableau"], "covered": ["sql", "python"],
+                "left_out": [], "lacking": ["tableau"]}  # fmt: skip
+    publish = LayerOutput(
+        output={"files": [str(pdf), str(docx)], "coverage": coverage},
+        input_hash="e2e", model="offline", at=utcnow(),
+    )  # fmt: skip
+    check = LayerOutput(
+        output={"cv_markdown": "# CV", "verification": {"checked": 12, "unsupported": []}},
+        input_hash="e2e", model="offline", at=utcnow(),
+    )  # fmt: skip
+    served.store.save_layer_output(job_id, "generate", check)
+    served.store.save_layer_output(job_id, "publish", publish)
+    page.goto(f"{served.base}/jobs?job={job_id}")
+    button = page.get_by_role("button", name="cv (PDF)")
+    button.wait_for(timeout=UI_TIMEOUT_MS)
+    with page.expect_download(timeout=UI_TIMEOUT_MS) as info:
+        button.click()
+    download = info.value
+    assert download.suggested_filename == "cv.pdf"
+    assert Path(download.path()).read_bytes() == pdf.read_bytes()
+    expect(page.get_by_role("button", name="cv (DOCX)")).to_be_visible()
+    page.get_by_role("tab", name="Checks").click()
+    expect(page.get_by_text("All 12 facts checked are in the profile.")).to_be_visible(
+        timeout=UI_TIMEOUT_MS
+    )
+    expect(page.get_by_text("Not in the profile: tableau")).to_be_visible()
+    _settled(page)
+    _assert_clean(page)
+    _screenshot(page, "jobs", docs=True)
 
 
 def test_spend_forecast_takes_any_typed_model(served: Served, page: Page) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -73,6 +74,16 @@ def test_default_bind_is_loopback_from_settings(
     assert argv[argv.index("--server.address") + 1] == "127.0.0.1"
     assert argv[argv.index("--server.port") + 1] == "8765"
     assert argv[argv.index("--browser.gatherUsageStats") + 1] == "false"
+    # Viewer mode: no Deploy button or developer menu (test_browser.py checks the page).
+    assert argv[argv.index("--client.toolbarMode") + 1] == "viewer"
+
+
+def test_repository_config_serves_streamlit_run_the_same_way() -> None:
+    """`streamlit run dashboard/app.py` from the repository root reads .streamlit/config.toml."""
+    root = Path(ops.DASHBOARD_APP).parents[1]
+    config = tomllib.loads((root / ".streamlit" / "config.toml").read_text(encoding="utf-8"))
+    assert config["client"]["toolbarMode"] == "viewer"
+    assert config["browser"]["gatherUsageStats"] is False
 
 
 def test_invalid_settings_exit_2(cli: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:

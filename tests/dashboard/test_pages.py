@@ -7,6 +7,7 @@ import re
 import sys
 from collections.abc import Callable
 from datetime import UTC, timedelta
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -14,7 +15,7 @@ from streamlit.proto.Metric_pb2 import Metric as MetricProto
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Metric
 
-from applyflow.models import Run, RunStatus, RunWait, Status, UsageRecord
+from applyflow.models import LayerOutput, ProfileRef, Run, RunStatus, RunWait, Status, UsageRecord
 from applyflow.periods import budget_scopes
 from applyflow.settings import LAYERS, load_settings
 from applyflow.spend import budget_summary
@@ -41,6 +42,15 @@ def _frame(at: AppTest, *columns: str) -> pd.DataFrame:
         if set(columns) <= set(df.columns):
             return df
     raise AssertionError(f"no dataframe with columns {columns}")
+
+
+def _badges(at: AppTest) -> list[tuple[str, str]]:
+    """(colour, label) of each ``st.badge`` shown (Streamlit draws them as Markdown)."""
+    return [
+        (found[1], found[2])
+        for m in at.markdown
+        if (found := re.fullmatch(r"(?:.*\s)?:(\w+)-badge\[(.*)\]", m.value.strip()))
+    ]
 
 
 def _texts(at: AppTest) -> str:
@@ -168,7 +178,9 @@ def test_runs_list_counts_jobs_hides_idle_runs_and_names_the_prefect_run(
         summary={"counts": counts, "spend_usd": 0.0},
     )  # fmt: skip
     stopped = Run(
-        id="run-stopped", flow_run_id="f-2", started_at=NOW - timedelta(hours=2),
+        id="run-stopped", flow_run_id="f-2", flow_run_name="premium-centipede",
+        profile=ProfileRef(path="/home/ana/profile.md", sha256="ab12" * 16),
+        started_at=NOW - timedelta(hours=2),
         ended_at=NOW - timedelta(hours=2) + timedelta(seconds=90), status=RunStatus.STOPPED,
         summary={"counts": counts | {"ready": 3, "failed": 1, "new": 2}, "spend_usd": 0.0123,
                  "stop_reason": "openai circuit breaker is open"},
@@ -186,9 +198,11 @@ def test_runs_list_counts_jobs_hides_idle_runs_and_names_the_prefect_run(
     assert (row["jobs"], row["ready"], row["failed"]) == (6, 3, 1)
     assert row["spend_usd"] == pytest.approx(0.0123) and row["duration_s"] == 90
     assert row["note"] == "openai circuit breaker is open"
-    assert row["prefect"] == "http://127.0.0.1:4200/runs/flow-run/f-2"  # no name: the id
+    assert row["prefect"] == "http://127.0.0.1:4200/runs/flow-run/f-2#premium-centipede"
+    assert runs.loc[ids.finished_run, "prefect"].endswith("#0b7c3f2e")  # no name: the id's
     finished = runs.loc[ids.finished_run]  # counted from its progress rows (no summary)
     assert (finished["jobs"], finished["ready"], finished["failed"]) == (2, 2, 0)
+    assert finished["note"] == "", "a blank cell, not None"
     assert runs.loc[ids.failed_run, "failed"] == 1
     live = runs.loc[ids.live_run]
     assert live["note"] == "waiting on a Prefect slot (openai) for 3 min"
@@ -198,6 +212,13 @@ def test_runs_list_counts_jobs_hides_idle_runs_and_names_the_prefect_run(
     assert config["spend_usd"]["type_config"]["format"] == "$%.4f"
     at.toggle(key="runs_idle").set_value(True).run()
     assert "run-idle" in set(_frame(at, "run", "jobs")["run"])
+    # A run's page: its Prefect name on the link, the profile it read, why it stopped.
+    at.selectbox(key="run_pick").set_value("run-stopped").run()
+    assert at.link_button[0].proto.label == "Open premium-centipede in Prefect UI"
+    assert at.link_button[0].proto.url == "http://127.0.0.1:4200/runs/flow-run/f-2"
+    captions = [c.value for c in at.caption]
+    assert f"Profile `` /home/ana/profile.md `` (sha256 `{'ab12' * 3}`)" in captions
+    assert "Stopped: openai circuit breaker is open" in captions
     # The live run's page says what it waits on.
     at.selectbox(key="run_pick").set_value(ids.live_run).run()
     assert "waiting on a Prefect slot (openai) for 3 min" in [w.value for w in at.warning]
@@ -206,10 +227,12 @@ def test_runs_list_counts_jobs_hides_idle_runs_and_names_the_prefect_run(
 
 def test_flow_run_links_carry_the_name_the_table_shows(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:4200/api")
-    url = data.flow_run_url("abc", "premium-centipede")
+    url = data.flow_run_link("abc", "premium-centipede")
     assert url == "http://127.0.0.1:4200/runs/flow-run/abc#premium-centipede"
     assert re.match(data.FLOW_RUN_NAME_PATTERN, url).group(1) == "premium-centipede"
-    assert re.match(data.FLOW_RUN_NAME_PATTERN, data.flow_run_url("abc")) is None
+    unnamed = data.flow_run_link("0b7c3f2e-1111-4a4a", None)
+    assert re.match(data.FLOW_RUN_NAME_PATTERN, unnamed).group(1) == "0b7c3f2e"
+    assert data.flow_run_link(None, "x") is None
 
 
 def test_runs_page_shows_a_failed_layer_and_its_error(
@@ -368,6 +391,83 @@ def test_jobs_page_renders_layer_outputs(seeded: SeededStore, open_app: Opener) 
     assert "Highlighted skills: React" in text
     assert "`output/acme-frontend/cv.md`" in text
     assert _metrics(at)["Fit"] == "82/100"
+    assert _badges(at) == [("green", "good")]
+    # The checks: every fact in the profile, half the posting's keywords covered.
+    assert any("All 12 facts checked are in the profile." in s.value for s in at.success)
+    assert _metrics(at)["Posting keywords the CV covers"] == "50%"
+    assert "In the profile, left out of the CV: graphql" in text
+    assert "Not in the profile: svelte" in text
+    # Its files were written by a worker elsewhere: no download, and it says so.
+    assert not at.get("download_button")
+    assert any("Not found on this machine" in c.value for c in at.caption)
+
+
+def test_jobs_page_omits_empty_fields_and_scales_the_fit_colour(
+    seeded: SeededStore, open_app: Opener
+) -> None:
+    store, ids = seeded
+    job_id = ids.job("QA Engineer")  # scored 40, no location? the seed gives one: drop it
+    extract = {"title": "QA Engineer", "company": "Soylent", "location": None, "skills": [],
+               "seniority": "", "remote_policy": "remote"}  # fmt: skip
+    store.save_layer_output(
+        job_id, "extract",
+        LayerOutput(output=extract, input_hash="e", model="offline", at=NOW),
+    )  # fmt: skip
+    at = open_app("jobs")
+    at.selectbox(key="job_pick").set_value(job_id).run()
+    extracted = at.table[0].value
+    assert list(extracted.index) == ["title", "company", "remote policy"]
+    assert "None" not in _texts(at)
+    assert [colour for colour, _ in _badges(at)] == ["orange"]  # fit 40: low, not yet red
+    table = _frame(at, "id", "fit")
+    config = _column_labels(at, "id", "fit")["fit"]
+    assert config["type_config"]["color"] == "auto"  # red below half, green above
+    assert None not in set(table["location"])
+
+
+def test_jobs_page_downloads_the_published_files_and_lists_unsupported_claims(
+    seeded: SeededStore, open_app: Opener, tmp_path: Path
+) -> None:
+    store, ids = seeded
+    job_id = ids.job("Tech Writer")
+    folder = tmp_path / "out" / "tech-writer"
+    folder.mkdir(parents=True)
+    bodies = {
+        "cv.pdf": b"%PDF-1.7 cv", "cover_letter.pdf": b"%PDF-1.7 letter",
+        "cv.docx": b"PK docx cv", "cover_letter.docx": b"PK docx letter",
+        "cv.md": b"# CV", "cover_letter.md": b"Dear team", "dossier.md": b"# Dossier",
+    }  # fmt: skip
+    for name, body in bodies.items():
+        (folder / name).write_bytes(body)
+    claims = [{"kind": "employer", "text": "Globex Corp", "document": "cv"},
+              {"kind": "number", "text": "40%", "document": "cover_letter"}]  # fmt: skip
+    for layer, output in (
+        (
+            "generate",
+            {"cv_markdown": "# CV", "verification": {"checked": 9, "unsupported": claims}},
+        ),
+        ("publish", {"files": [str(folder / n) for n in bodies]}),
+    ):
+        store.save_layer_output(
+            job_id, layer, LayerOutput(output=output, input_hash=layer, model="offline", at=NOW)
+        )
+    at = open_app("jobs")
+    at.selectbox(key="job_pick").set_value(job_id).run()
+    buttons = at.get("download_button")
+    shown = {b.proto.label: b.proto for b in buttons}
+    assert list(shown) == [
+        "cover letter (PDF)", "cv (PDF)", "cover letter (DOCX)", "cv (DOCX)",
+        "cover letter (Markdown)", "cv (Markdown)", "dossier (Markdown)",
+    ]  # fmt: skip
+    # Each is served under its type's extension (its MIME type); the bytes: test_browser.py.
+    assert shown["cv (PDF)"].url.endswith(".pdf")
+    assert shown["cv (DOCX)"].url.endswith(".docx")
+    assert shown["dossier (Markdown)"].url.endswith(".md")
+    warning = next(w.value for w in at.warning if "not in the profile" in w.value)
+    assert warning.startswith("2 of 9 facts are not in the profile")
+    unsupported = _frame(at, "document", "claim")
+    assert list(unsupported["claim"]) == ["Globex Corp", "40%"]
+    assert list(unsupported["document"]) == ["cv", "cover letter"]
 
 
 def test_marking_applied_writes_the_store_and_raises_today(
@@ -382,7 +482,9 @@ def test_marking_applied_writes_the_store_and_raises_today(
     assert not at.exception and not at.error
     job = store.get_job(job_id)
     assert job.status == Status.APPLIED and job.applied_at == NOW
-    assert any("Marked `` QA Engineer `` applied" in s.value for s in at.success)
+    # A toast (beside the buttons, wherever the page is scrolled), not a banner at the top.
+    assert any("Marked `` QA Engineer `` applied" in t.value for t in at.toast)
+    assert not at.success
     at.switch_page("views/overview.py").run()
     shown = _metrics(at)
     assert shown["Today"] == str(before.today + 1)

@@ -98,3 +98,69 @@ def crashed_holder(store_url: str) -> None:
     budget = BudgetGuard(settings, store, lambda *a, **k: alert(settings, store, *a, **k))
     budget.reserve(SPEND_MODEL, 0, 900)
     os._exit(17)
+
+
+ARRIVAL_MODEL = "openai:gpt-4o-mini"
+
+
+def arrival_worker(
+    store_url: str,
+    rate_url: str,
+    provider_url: str,
+    limit: str,
+    threads: int,
+    calls_each: int,
+    slots: bool,
+    barrier: Any,
+    results: Any,
+) -> None:
+    """``threads`` threads each making ``calls_each`` calls through ``ModelGuard`` to an
+    OpenAI-compatible provider at ``provider_url`` (the real client, over HTTP), sharing the
+    rate ``limit`` in ``rate_url`` and the budget in ``store_url``; ``slots``: each call holds
+    an ``llm-openai`` slot of the Prefect API in ``PREFECT_API_URL``. Reports the calls made;
+    each process's warm-up request reaches the provider before the barrier, before any guarded
+    one."""
+    import threading
+
+    from langchain_core.messages import HumanMessage
+
+    from applyflow.llm import make_chat_model
+    from applyflow.store.sqlite import SQLiteStore
+    from guards.call import CallContext, ModelGuard
+
+    settings = load_settings(
+        store_url=store_url,
+        model=ARRIVAL_MODEL,
+        base_url=provider_url,
+        api_key="sk-practice-0000",
+        model_max_retries=0,
+        rate_storage_url=rate_url,
+        rate_limits={"openai": limit},
+        rate_max_wait_s=WAIT_S,
+        budget_total_usd=10,
+    )
+    # Warm up (one call, outside the guard, before the barrier): the measured calls then never
+    # compete with another process still loading LangChain and the OpenAI client.
+    make_chat_model(settings, ARRIVAL_MODEL, max_tokens=20).invoke([HumanMessage("warm-up")])
+    store = SQLiteStore(store_url)
+    guard = ModelGuard(settings, store, prefect_slots=slots)
+    done: list[int] = []
+
+    def work(n: int) -> None:
+        for i in range(calls_each):
+            guard.call(
+                [HumanMessage(f"call {os.getpid()}-{n}-{i}")],
+                model=ARRIVAL_MODEL,
+                max_tokens=20,
+                ctx=CallContext("arrivals"),
+            )
+            done.append(1)
+
+    workers = [threading.Thread(target=work, args=(n,)) for n in range(threads)]
+    barrier.wait(WAIT_S)
+    for thread in workers:
+        thread.start()
+    for thread in workers:
+        thread.join()
+    store.close()
+    results.put(len(done))

@@ -114,7 +114,9 @@ class TestHeartbeats:
         assert store.get_run("done").heartbeat_at is None
 
     def test_waiting_is_recorded_on_a_running_run_and_cleared(self, store: Store) -> None:
-        store.save_run(Run(id="live", started_at=NOW, guards={"caps": {"day": 1.5}}))
+        store.save_run(
+            Run(id="live", started_at=NOW, guards={"caps": {"day": 1.5}}, flow_run_name="live")
+        )
         store.save_run(Run(id="done", started_at=NOW, status=RunStatus.COMPLETED, ended_at=NOW))
         wait = RunWait(kind="rate", since=LATER, detail="openai 60 requests/minute")
         assert store.set_run_waiting("live", wait) is True

@@ -80,6 +80,7 @@ class MongoRuns(MongoBase, RunStore):
         return Run(
             id=doc["_id"],
             flow_run_id=doc.get("flow_run_id"),
+            flow_run_name=doc.get("flow_run_name"),
             started_at=as_utc(doc["started_at"]),
             ended_at=utc(doc.get("ended_at")),
             heartbeat_at=utc(doc.get("heartbeat_at")),
