@@ -406,6 +406,8 @@ class Run(BaseModel):
     # Last sign of life of a running run (renewed with its job claims); None: its start.
     heartbeat_at: datetime | None = None
     model: str = "offline"
+    # A forecast (``run --dry-run``): it changed no job, output, file, budget or ledger row.
+    dry_run: bool = False
     params: dict[str, Any] = Field(default_factory=dict)
     summary: dict[str, Any] = Field(default_factory=dict)
     waiting: RunWait | None = None

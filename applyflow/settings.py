@@ -140,6 +140,13 @@ class Settings(BaseSettings):
     job_concurrency: int = Field(4, ge=1, le=64, description="Jobs processed at once in a run.")
     claim_lease_s: int = Field(900, ge=10, description="Seconds a claimed job stays leased.")
     research_fetch: bool = Field(False, description="Fetch the company URL in the research layer.")
+    min_fit: int = Field(
+        50,
+        ge=0,
+        le=100,
+        description="A job whose fit score is below this stops after score as `skipped`: no "
+        "documents are generated (0: off; `run --min-fit N` for one run).",
+    )
     http_timeout_s: float = Field(20.0, gt=0, description="Timeout for job-board HTTP calls.")
 
     # --- budget ----------------------------------------------------------------------------

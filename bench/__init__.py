@@ -12,6 +12,7 @@ BENCHMARKS = (
     "stats_queries",
     "ingest_rate",
     "prefect_slot",
+    "paid_pipeline",
     "cli_startup",
     "preflight",
 )

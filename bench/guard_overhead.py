@@ -16,6 +16,7 @@ The Prefect ``llm-*`` slot is not taken: the pipeline skips it for the in-proces
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -106,6 +107,7 @@ def _mongomock_store() -> Store:
 
 def main() -> dict[str, Any]:
     calls = 200 if quick_mode() else 1000
+    load_before = os.getloadavg()  # other work on the machine colours the absolute numbers
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-guard-") as tmp:
         configs = [
@@ -138,6 +140,8 @@ def main() -> dict[str, Any]:
             "max_tokens": MAX_TOKENS,
             "engaged_settings": ENGAGED,
             "prefect_slot": False,
+            "load_avg_before": load_before,
+            "load_avg_after": os.getloadavg(),
         },  # fmt: skip
     )
 

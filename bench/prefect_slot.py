@@ -4,7 +4,10 @@ Against a real local ``prefect server`` (SQLite, started here), in one run and i
 order flips each round, so drift on a shared machine hits every side alike):
 
 - slot: ``guards.concurrency.provider_slot`` enter + exit, as the guarded call takes it (one
-  increment-with-lease, one decrement-with-lease on the process's long-lived client);
+  increment-with-lease, one decrement-with-lease on the process's long-lived client), until the
+  release has reached the server (``flush``): the whole cost of a slot;
+- as the caller waits: the same without waiting for the release, which a background thread
+  sends (for information; each round starts with nothing pending, so nothing is reused);
 - round trip: one POST to the same API through the same client (``/v2/concurrency_limits/
   filter``, one limit read back);
 - Prefect's sync ``concurrency()`` enter + exit (the helper the slot used before), every
@@ -52,7 +55,14 @@ def measure(rounds: int, warmup: int = 20, prefect_every: int = 4) -> dict[str, 
     client = slot_client().api  # the same long-lived client the slot uses
     client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=4))
 
+    slots = slot_client()
+
     def slot() -> None:
+        with provider_slot(settings, provider) as held:
+            assert held, "no slot was taken"
+        slots.flush()  # the release is on the server too: the whole cost of a slot
+
+    def caller() -> None:
         with provider_slot(settings, provider) as held:
             assert held, "no slot was taken"
 
@@ -68,11 +78,13 @@ def measure(rounds: int, warmup: int = 20, prefect_every: int = 4) -> dict[str, 
         roundtrip()
     for _ in range(3):
         prefect_helper()
-    slot_ms, trip_ms, prefect_ms = [], [], []
+    slot_ms, trip_ms, prefect_ms, caller_ms = [], [], [], []
     for i in range(rounds):
         pair = [(slot, slot_ms), (roundtrip, trip_ms)]
         for fn, into in pair if i % 2 == 0 else reversed(pair):
             into.append(_ms(fn))
+        caller_ms.append(_ms(caller))
+        slots.flush()
         if i % prefect_every == 0:
             prefect_ms.append(_ms(prefect_helper))
     left = client.read_global_concurrency_limit_by_name(name).active_slots
@@ -80,6 +92,7 @@ def measure(rounds: int, warmup: int = 20, prefect_every: int = 4) -> dict[str, 
         "slot_ms": slot_ms,
         "roundtrip_ms": trip_ms,
         "prefect_concurrency_ms": prefect_ms,
+        "caller_ms": caller_ms,
         "active_slots_after": left,
     }
 
@@ -92,7 +105,8 @@ def main() -> dict[str, Any]:
     load_after = os.getloadavg()
     rows = []
     for label, key in (
-        ("provider_slot enter + exit (ours)", "slot_ms"),
+        ("provider_slot enter + exit, release landed (ours)", "slot_ms"),
+        ("provider_slot enter + exit as the caller waits", "caller_ms"),
         ("one POST to the same API", "roundtrip_ms"),
         ("Prefect's sync concurrency() enter + exit", "prefect_concurrency_ms"),
     ):

@@ -12,6 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from applyflow.models import ProgressRecord, ProgressStatus, Run, RunStatus, RunWait
+from applyflow.money import format_usd
 from applyflow.settings import LAYERS, Settings
 from applyflow.store.runs import sweep_dead_runs
 from dashboard.source import Source, now, store
@@ -93,7 +94,8 @@ def load_live_run(src: Source, _settings: Settings) -> LiveRun | None:
 
 
 RUN_COLUMNS = [
-    "run", "status", "started", "ended", "duration_s", "jobs", "ready", "failed", "spend_usd",
+    "run", "status", "started", "ended", "duration_s", "jobs", "ready", "failed", "skipped",
+    "spend_usd",
     "model", "note", "flow_run_id", "flow_run_name",
 ]  # fmt: skip
 
@@ -102,6 +104,7 @@ class _Counts(NamedTuple):
     jobs: int
     ready: int
     failed: int
+    skipped: int  # below the minimum fit (counted from a run's summary only)
     spend_usd: float
 
 
@@ -114,6 +117,7 @@ def _summary_counts(run: Run) -> _Counts | None:
         sum(counts.values()),
         counts.get("ready", 0),
         counts.get("failed", 0),
+        counts.get("skipped", 0),
         float(run.summary.get("spend_usd") or 0.0),
     )
 
@@ -128,16 +132,24 @@ def _progress_counts(rows: list[ProgressRecord]) -> _Counts:
         len({r.job_id for r in rows}),
         sum(1 for n in finished.values() if n >= len(LAYERS)),
         len({r.job_id for r in rows if r.status == ProgressStatus.FAILED}),
+        0,  # a skipped layer may be a failure's or a lost claim's: only the summary knows
         sum(r.cost_usd for r in rows),
     )
 
 
 def _note(run: Run, at: datetime) -> str | None:
-    """What a live run waits on; why a run stopped or failed."""
+    """What a live run waits on; why a run stopped or failed; a dry run and its forecast."""
+    notes = []
+    if run.params.get("dry_run"):
+        forecast, model = run.summary.get("forecast_usd"), run.params.get("price_as")
+        priced = f" · forecast {format_usd(forecast)} on {model}" if forecast is not None else ""
+        notes.append(f"dry run (no spend){priced}")
     if run.status == RunStatus.RUNNING:
-        return wait_text(run.waiting, at) if run.waiting else None
-    reason = run.summary.get("stop_reason") or run.summary.get("error")
-    return str(reason) if reason else None
+        if run.waiting:
+            notes.append(wait_text(run.waiting, at))
+    elif reason := run.summary.get("stop_reason") or run.summary.get("error"):
+        notes.append(str(reason))
+    return "; ".join(notes) or None
 
 
 def _row(run: Run, counts: _Counts, at: datetime) -> dict[str, object]:

@@ -28,10 +28,11 @@ from applyflow.store import Store
 from applyflow.store.runs import sweep_dead_runs
 from applyflow.tracing import attributes_of
 from flows.artifacts import PROGRESS_KEY, SUMMARY_KEY, publish_summary, start_progress
+from flows.dry_run import scratch_copy
 from flows.hooks import alert_flow_failed
 from flows.jobs import run_all
 from flows.results import JobOutcome, RunSummary
-from flows.selection import QUEUE_STATUSES, check_job_ids, named_statuses
+from flows.selection import QUEUE_STATUSES, check_job_ids, named_statuses, queued_jobs
 from guards.call import ModelGuard
 from guards.health import effective_guards
 from guards.pricing import models_in_use, run_price_problems
@@ -41,7 +42,10 @@ from tasks.run import RunContext, register_run, unregister_run
 __all__ = ["PROGRESS_KEY", "SUMMARY_KEY", "build_guard", "check_run_prices", "process_jobs"]
 
 RUN_ID = re.compile(r"[0-9a-f]{12}")
-OUTCOME_COUNTS = (Status.READY, Status.NEEDS_REVIEW, Status.FAILED, Status.OVER_BUDGET, Status.NEW)
+OUTCOME_COUNTS = (
+    Status.READY, Status.NEEDS_REVIEW, Status.SKIPPED, Status.FAILED, Status.OVER_BUDGET,
+    Status.NEW,
+)  # fmt: skip
 
 
 def build_guard(
@@ -74,9 +78,11 @@ def check_run_prices(settings: Settings, model: str | None, price_as: str | None
         raise PricingError("; ".join(problems))
 
 
-def _check_params(limit: int, model: str | None, price_as: str | None) -> None:
+def _check_params(limit: int, model: str | None, price_as: str | None, min_fit: int | None) -> None:
     if limit < 1:
         raise InputError("process_jobs", "limit", f"must be at least 1, got {limit}")
+    if min_fit is not None and not 0 <= min_fit <= 100:
+        raise InputError("process_jobs", "min_fit", f"must be 0 to 100, got {min_fit}")
     for what, value in (("model", model), ("price_as", price_as)):
         if value is not None:
             try:
@@ -145,7 +151,10 @@ def _summarise(ctx: RunContext, outcomes: list[JobOutcome]) -> RunSummary:
         output_tokens=spend.output_tokens,
         spend_usd=round(spend.cost_usd, 6),
         price_as=ctx.price_as,
-        forecast_usd=round(ctx.forecast_usd, 6) if ctx.price_as else None,
+        forecast_usd=round(ctx.forecast_usd, 6) if ctx.price_as or ctx.dry_run else None,
+        dry_run=ctx.dry_run,
+        min_fit=ctx.min_fit,
+        saved_usd=round(sum(ctx.job_savings.values()), 6),
         profile=ctx.profile_ref,
     )
 
@@ -163,24 +172,28 @@ def _give_back(ctx: RunContext, claimed: list[str], exc: BaseException) -> None:
 def _start(
     settings: Settings,
     runtime: Runtime,
-    store: Store,
+    stores: tuple[Store, Store],
     profile: tuple[str, ProfileRef],
-    chosen: str | None,
-    force: bool,
-    price_as: str | None,
-    params: dict[str, Any],
+    options: dict[str, Any],
 ) -> tuple[RunContext, Run]:
-    """Build the run's guard and context, save its ``Run`` row, register it."""
+    """Build the run's guard and context, save its ``Run`` row, register it.
+
+    ``stores``: where the jobs are worked on, and where the run's row goes (the same store,
+    except in a dry run). ``options``: the flow's parameters.
+    """
+    work, runs = stores
+    chosen, dry_run = options["model"], options["dry_run"]
     started = runtime.clock()
-    for dead in sweep_dead_runs(store, started, settings.claim_lease_s):
-        get_run_logger().warning("run %s stopped without ending: marked crashed", dead)
-    models = [chosen] if chosen else models_in_use(settings)
+    if not dry_run:  # a forecast changes nothing but adds its own run
+        for dead in sweep_dead_runs(runs, started, settings.claim_lease_s):
+            get_run_logger().warning("run %s stopped without ending: marked crashed", dead)
+    models = [OFFLINE] if dry_run else [chosen] if chosen else models_in_use(settings)
     run_id, flow_run_id = _run_id(), str(flow_run.id) if flow_run.id else None
     ctx = RunContext(
         run_id=run_id,
         settings=settings,
-        store=store,
-        guard=build_guard(settings, store, models, runtime),
+        store=work,
+        guard=build_guard(settings, work, models, runtime),
         span=runtime.tracer().start(
             "run process-jobs",
             attributes=attributes_of(
@@ -188,15 +201,19 @@ def _start(
                     "applyflow.run_id": run_id,
                     "prefect.flow_run.id": flow_run_id,
                     "applyflow.model": chosen or settings.model,
-                    "applyflow.force": force,
+                    "applyflow.force": options["force"],
+                    "applyflow.dry_run": dry_run,
                 }
             ),
         ),  # fmt: skip
         profile=profile[0],
         profile_ref=profile[1],
         model=chosen,
-        force=force,
-        price_as=price_as,
+        force=options["force"],
+        price_as=options["price_as"],
+        dry_run=dry_run,
+        run_store=runs if dry_run else None,
+        min_fit=options["min_fit"],
         runtime=runtime,
     )
     run = Run(
@@ -206,62 +223,26 @@ def _start(
         started_at=started,
         heartbeat_at=started,
         model=chosen or settings.model,
-        params=params,
+        dry_run=dry_run,
+        params=options,
         profile=profile[1],
         # What this worker's guards enforce, for the dashboard's Health page (no secrets).
         guards=effective_guards(
             settings, sorted({parse_model(m).provider for m in models})
         ).model_dump(mode="json"),
     )
-    store.save_run(run)
+    runs.save_run(run)
     ctx.guard.waits = ctx.waiting  # the run's Run row shows where its calls wait
     register_run(ctx)
     return ctx, run
 
 
-@flow(
-    name="process-jobs",
-    flow_run_name=new_run_id,
-    task_runner=ThreadPoolTaskRunner(max_workers=64),
-)
-def process_jobs(
-    limit: int = 20,
-    model: str | None = None,
-    job_ids: list[str] | None = None,
-    force: bool = False,
-    dry_run: bool = False,
-    price_as: str | None = None,
-    profile: str | None = None,
-) -> RunSummary:
-    """Process up to ``limit`` queued jobs through extract, research, score, generate, publish.
-
-    model: provider:model for every layer (default: APPLYFLOW_MODEL and per-layer overrides).
-    job_ids: exactly these jobs, whatever their status (limit does not apply); an application
-        (applied or later) only with force, and it keeps its status.
-    force: redo layers even when their stored output is up to date.
-    dry_run: use the offline model (no spend); with price_as, forecast that model's cost.
-    profile: the candidate profile's path (default: APPLYFLOW_PROFILE).
-    """
-    settings, runtime = get_settings(), current_runtime()
-    logger = get_run_logger()
-    _check_params(limit, model, price_as)
-    used = _read_profile(Path(profile) if profile else settings.profile)
-    chosen = OFFLINE if dry_run else model
-    check_run_prices(settings, chosen, price_as)
-    params = {"limit": limit, "model": model, "job_ids": job_ids, "force": force,
-              "dry_run": dry_run, "price_as": price_as, "profile": profile}  # fmt: skip
-    store = runtime.store_factory(settings.store_url)
-    try:
-        if job_ids:
-            check_job_ids(store, job_ids, force)
-        ctx, run = _start(settings, runtime, store, used, chosen, force, price_as, params)
-    except BaseException:
-        store.close()
-        raise
+def _run(ctx: RunContext, run: Run, limit: int, job_ids: list[str] | None) -> RunSummary:
+    """Claim, run every job, summarise; a failure gives the claimed jobs back."""
     claimed: list[str] = []
     try:
         claimed = _claim(ctx, limit, job_ids)
-        logger.info("run %s claimed %d job(s)", ctx.run_id, len(claimed))
+        get_run_logger().info("run %s claimed %d job(s)", ctx.run_id, len(claimed))
         progress = start_progress(ctx.run_id, LAYERS, {j: ctx.job_label(j) for j in claimed})
         ctx.on_progress = progress.update  # written by its own thread, coalesced
         try:
@@ -282,8 +263,60 @@ def process_jobs(
         _give_back(ctx, claimed, exc)
         raise
     finally:
-        run.ended_at = runtime.clock()
-        store.save_run(run)
+        run.ended_at = ctx.runtime.clock()
+        ctx.runs.save_run(run)
         unregister_run(ctx.run_id)
         ctx.span.end()
+
+
+@flow(
+    name="process-jobs",
+    flow_run_name=new_run_id,
+    task_runner=ThreadPoolTaskRunner(max_workers=64),
+)
+def process_jobs(
+    limit: int = 20,
+    model: str | None = None,
+    job_ids: list[str] | None = None,
+    force: bool = False,
+    dry_run: bool = False,
+    price_as: str | None = None,
+    min_fit: int | None = None,
+    profile: str | None = None,
+) -> RunSummary:
+    """Process up to ``limit`` queued jobs through extract, research, score, generate, publish.
+
+    model: provider:model for every layer (default: APPLYFLOW_MODEL and per-layer overrides).
+    job_ids: exactly these jobs, whatever their status (limit does not apply); an application
+        (applied or later) only with force, and it keeps its status.
+    force: redo layers even when their stored output is up to date.
+    dry_run: a forecast that changes nothing: the same jobs on a scratch copy, every call to
+        the offline model priced as price_as (else as the layer's model), no files; recorded
+        as a run marked dry_run.
+    price_as: also price every call as this model (the forecast of a real run).
+    min_fit: a job scoring below stops after score as skipped (None: APPLYFLOW_MIN_FIT; 0:
+        off); named jobs (job_ids) always go on.
+    profile: the candidate profile's path (default: APPLYFLOW_PROFILE).
+    """
+    settings, runtime = get_settings(), current_runtime()
+    _check_params(limit, model, price_as, min_fit)
+    used = _read_profile(Path(profile) if profile else settings.profile)
+    # A dry run prices the run's own models, so they must be priced too.
+    check_run_prices(settings, model, price_as)
+    # The fit gate in force: none for named jobs (`run --job ID` overrides it).
+    gate = 0 if job_ids else settings.min_fit if min_fit is None else min_fit
+    params = {"limit": limit, "model": model, "job_ids": job_ids, "force": force,
+              "dry_run": dry_run, "price_as": price_as, "min_fit": gate,
+              "profile": profile}  # fmt: skip
+    store = runtime.store_factory(settings.store_url)
+    try:
+        named = check_job_ids(store, job_ids, force) if job_ids else None
+        if not dry_run:
+            ctx, run = _start(settings, runtime, (store, store), used, params)
+            return _run(ctx, run, limit, job_ids)
+        jobs = named if named is not None else queued_jobs(store, limit)
+        with scratch_copy(settings, jobs) as (scratch_settings, scratch):
+            ctx, run = _start(scratch_settings, runtime, (scratch, store), used, params)
+            return _run(ctx, run, limit, job_ids)
+    finally:
         store.close()

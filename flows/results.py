@@ -21,12 +21,21 @@ class JobOutcome(BaseModel):
     fit: int | None
     cost_usd: float  # this run's spend on the job
     error: str | None
+    calls: int = 0  # this run's model calls for the job, and their tokens
+    input_tokens: int = 0
+    output_tokens: int = 0
+    forecast_usd: float | None = None  # its calls priced as the forecast model
+    saved_usd: float | None = None  # skipped below the minimum fit: the layers not run, about
     files: list[str] = Field(default_factory=list)  # published files (ready or needs_review)
     unsupported_claims: list[Claim] = Field(default_factory=list)  # why it needs review
 
 
 class RunSummary(BaseModel):
-    """A pipeline run: each job's outcome, counts by status, usage and spend."""
+    """A pipeline run: each job's outcome, counts by status, usage and spend.
+
+    In a dry run the jobs' statuses are what the run would end them with, and usage is that
+    of the offline calls that stood in for the real ones.
+    """
 
     run_id: str
     flow_run_id: str | None
@@ -40,7 +49,11 @@ class RunSummary(BaseModel):
     output_tokens: int
     spend_usd: float
     price_as: str | None
-    forecast_usd: float | None  # the calls priced as ``price_as``
+    # The calls priced as ``price_as`` (a dry run without it: as the run's own models).
+    forecast_usd: float | None
+    dry_run: bool = False  # a forecast: no job, output, file, budget or ledger row changed
+    min_fit: int = 0  # the fit gate of the run (0: none; named jobs pass it)
+    saved_usd: float = 0.0  # what the skipped jobs' layers not run would have cost, about
     profile: ProfileRef | None = None  # the candidate profile the run read
 
 

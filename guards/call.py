@@ -8,6 +8,7 @@ spaced as they were admitted; a refused window releases the slot and the reserva
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, ExitStack, nullcontext
@@ -32,6 +33,7 @@ from guards.concurrency import provider_slot
 from guards.pricing import cost_usd, price_of, reported_tokens
 from guards.rate import RateGuard
 from guards.redact import redact_exception, secret_values
+from guards.sent import unanswered_after_sending
 from guards.spans import call_attributes, refusal, result_attributes
 
 __all__ = ["CallContext", "CallResult", "ModelGuard", "WaitHook", "estimate_input_tokens"]
@@ -43,6 +45,7 @@ WaitHook = Callable[[str, str | None], AbstractContextManager[None]]  # (kind, d
 # Fewer characters per token than the usual 4 makes the input estimate err on the high side,
 # so the reservation covers the real bill for code, numbers and non-English text too.
 _CHARS_PER_TOKEN = 3.0
+_WIDE = re.compile(r"[^\x00-\u02ff]+")  # runs of characters above U+02FF
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,11 @@ def estimate_input_tokens(messages: Sequence[BaseMessage]) -> int:
     """A deliberately high approximation of the prompt's tokens (no tokenizer download)."""
     base = count_tokens_approximately(messages, chars_per_token=_CHARS_PER_TOKEN)
     # CJK text and emoji run close to a token per character: count each such character again.
-    wide = sum(1 for m in messages for ch in _text(m) if ord(ch) > 0x2FF)
+    wide = 0
+    for m in messages:
+        text = _text(m)
+        if not text.isascii():  # the common case costs one C-level scan
+            wide += sum(map(len, _WIDE.findall(text)))
     return base + wide
 
 
@@ -230,11 +237,50 @@ class ModelGuard:
                 with breaker.guarding():
                     reply = chat.invoke(messages, config=call_config(ctx.layer))
         except BaseException as exc:
-            self.budget.release(reservation)
             # A provider may repeat the key in its error; it must not reach logs or the store.
             redact_exception(exc, secret_values(self.settings))
+            why = unanswered_after_sending(exc)
+            if why is None:
+                self.budget.release(reservation)  # never reached the provider: nothing to bill
+            else:
+                self._settle_unanswered(reservation, ctx, provider, used_fallback, why)
             raise
         return self._settle(reservation, reply, ctx, provider, used_fallback, price_as)
+
+    def _settle_unanswered(
+        self,
+        reservation: Reservation,
+        ctx: CallContext,
+        provider: str,
+        used_fallback: bool,
+        why: str,
+    ) -> None:
+        """A request the provider received but never answered may be on its bill: settle it at
+        the reservation's input estimate (no output), marked ``estimated``, and say why."""
+        actual = cost_usd(self.settings, reservation.model, reservation.input_tokens, 0)
+        usage = UsageRecord(
+            call_id=reservation.id,
+            run_id=ctx.run_id,
+            job_id=ctx.job_id,
+            layer=ctx.layer,
+            provider=provider,
+            model=reservation.model,
+            input_tokens=reservation.input_tokens,
+            output_tokens=0,
+            cost_usd=actual,
+            estimated=True,
+            fallback=used_fallback,
+        )
+        try:
+            self.budget.settle(reservation, actual, usage)
+        except Exception as exc:  # noqa: BLE001 - the call's own error is the one to raise
+            logger.warning("could not settle call %s (%s): %s", reservation.id, why, exc)
+            return
+        message = (
+            f"{reservation.model} call {reservation.id}: {why}; settled at its input estimate"
+            f" ${actual:.6f} ({reservation.input_tokens} tokens), as the provider may bill it"
+        )
+        self._alert("unanswered_call", f"unanswered:{provider}", message)
 
     def _settle(
         self,

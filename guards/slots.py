@@ -9,29 +9,39 @@ server, so a holder that dies without releasing frees its slot when the lease ex
 server's repossessor service reclaims it); one renewal thread per client keeps the leases of
 long calls alive.
 
-A full limit answers 423. The waiter retries after a short backoff (10 ms doubling to 250 ms,
-or the server's ``Retry-After`` if shorter) instead of the server's hint, which follows the
-average occupancy and can be seconds; a slot released in this process wakes this process's
-waiters at once.
+A full limit answers 423, and a busy server 503 (its database locked). Either is retried after
+a short backoff (10 ms doubling to 250 ms, or the server's ``Retry-After`` if shorter) rather
+than the server's hint (which follows the average occupancy and can be seconds) or the Prefect
+client's own retries (1-2 s): slot requests go straight to the client's httpx transport, with
+its base URL, auth and TLS settings. Giving a slot back does not wait: a releaser thread tells
+the server, and a release in this process wakes this process's waiters at once.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-__all__ = ["MIN_LEASE_S", "Lease", "SlotClient", "SlotError", "slot_client"]
+__all__ = ["MAX_REUSE", "MIN_LEASE_S", "Lease", "SlotClient", "SlotError", "slot_client"]
 
 logger = logging.getLogger("applyflow.guards")
 
 MIN_LEASE_S = 60.0  # the shortest lease Prefect's API grants
 _BACKOFF_S = (0.01, 0.02, 0.05, 0.1, 0.25)  # then 0.25 s per retry
-_LOCKED = 423
+_LOCKED = 423  # no slot free
+_BUSY = (408, 429, 502, 503)  # the server asks to try again (503: its database is busy)
+_TRANSPORT_RETRIES = 3
+MAX_REUSE = 8  # a given-back slot taken over this often in a row goes back to the server
+_RELEASE_S = 2.0
+_INCREMENT = "/v2/concurrency_limits/increment-with-lease"
+_DECREMENT = "/v2/concurrency_limits/decrement-with-lease"
 
 
 class SlotError(Exception):
@@ -46,6 +56,7 @@ class Lease:
     name: str
     lease_s: float
     renewed: float = field(default_factory=time.monotonic)
+    reuses: int = 0  # times taken over by this process before its release was sent
 
 
 class SlotClient:
@@ -55,51 +66,98 @@ class SlotClient:
     ``give_back`` releases it. Thread-safe; the HTTP client pools its connections.
     """
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, *, background: bool = True) -> None:
+        """``background=False``: releases wait in the queue until ``flush()`` sends them (tests
+        use it to look at a pending release)."""
+        import httpx
+
         self._client = client  # a started SyncPrefectClient
+        # Its httpx client (base URL, auth, TLS), sent to directly: see ``_post``.
+        self._http: httpx.Client = client._client
         self._held: dict[UUID, Lease] = {}
         self._lock = threading.Lock()
-        self._freed = threading.Condition(self._lock)
-        self._generation: dict[str, int] = {}  # per limit: bumped on each local release
+        self._changed = threading.Condition(self._lock)  # a release queued or done
+        self._generation: dict[str, int] = {}  # per limit: bumped on each local give-back
+        self._pending: deque[Lease] = deque()  # given back, not yet released on the server
+        self._sending = 0  # releases popped from _pending and still being sent
+        self._background = background
         self._renewer: threading.Thread | None = None
+        self._releaser: threading.Thread | None = None
         self._closed = threading.Event()
 
     # --- taking and giving back ---------------------------------------------------------
     def take(
         self, name: str, *, timeout_s: float, lease_s: float = 300.0, holder: Any = None
     ) -> Lease | None:
-        """One slot of ``name``, waiting up to ``timeout_s``; ``TimeoutError`` after that."""
-        import httpx
+        """One slot of ``name``, waiting up to ``timeout_s``; ``TimeoutError`` after that.
 
+        A slot this process gave back whose release has not been sent yet is taken over
+        first, with no API call (at most ``MAX_REUSE`` times in a row, so other processes
+        get their turn)."""
+        body: dict[str, Any] = {"names": [name], "slots": 1, "mode": "concurrency",
+                                "lease_duration": lease_s}  # fmt: skip
+        if holder is not None:
+            body["holder"] = holder.model_dump(mode="json")
         deadline = time.monotonic() + timeout_s
-        attempt = 0
+        attempt = failures = 0
         while True:
             with self._lock:
+                if (reused := self._reuse(name)) is not None:
+                    return reused
                 generation = self._generation.get(name, 0)
-            try:
-                response = self._client.increment_concurrency_slots_with_lease(
-                    names=[name], slots=1, mode="concurrency", lease_duration=lease_s,
-                    holder=holder,
-                )  # fmt: skip
-            except httpx.HTTPStatusError as exc:
-                if exc.response.status_code != _LOCKED:
-                    raise SlotError(_describe(exc)) from exc
-                delay = _backoff(attempt, exc.response.headers.get("Retry-After"))
-            except httpx.HTTPError as exc:
-                raise SlotError(f"{type(exc).__name__}: {exc}") from exc
-            else:
+            response = self._post(_INCREMENT, body)
+            if response is None:
+                failures += 1  # a dropped keep-alive connection: try again at once
+                if failures > _TRANSPORT_RETRIES:
+                    raise SlotError(f"no connection to the Prefect API at {self._http.base_url}")
+                continue
+            if response.status_code == 200:
                 return self._granted(name, lease_s, response.json())
+            if response.status_code not in (_LOCKED, *_BUSY):
+                raise SlotError(_describe_response(response))
+            delay = _backoff(attempt, response.headers.get("Retry-After"))
             attempt += 1
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError(f"no {name!r} slot was free within {timeout_s:g} s")
-            self._wait_for_release(name, generation, min(delay, left))
+            with self._changed:
+                if self._generation.get(name, 0) == generation:
+                    self._changed.wait(min(delay, left))
+
+    def _reuse(self, name: str) -> Lease | None:
+        """(Under the lock) a pending release of ``name`` taken back, or None."""
+        for lease in self._pending:
+            if lease.name == name and lease.reuses < MAX_REUSE:
+                self._pending.remove(lease)
+                lease.reuses += 1
+                self._held[lease.id] = lease
+                return lease
+        return None
+
+    def _post(self, path: str, body: dict[str, Any]) -> Any:
+        """One POST, without the Prefect client's own retries (which sleep 1-2 s on a busy
+        server's 503): the response, or None when the connection failed."""
+        import httpx
+
+        try:
+            request = self._http.build_request("POST", path, json=body)
+            # Prefect's client turns its CSRF support off after its first change request to a
+            # server without CSRF protection (the default); until then, or with protection
+            # on, requests go through it (tokens, and its slower retries).
+            if not getattr(self._http, "enable_csrf_support", False):
+                return httpx.Client.send(self._http, request)
+            try:
+                return self._http.send(request)
+            except httpx.HTTPStatusError as exc:
+                return exc.response
+        except httpx.TransportError:
+            return None
 
     def _granted(self, name: str, lease_s: float, body: dict[str, Any]) -> Lease | None:
         lease = Lease(UUID(body["lease_id"]), name, lease_s)
         if not body.get("limits"):
             # No such limit: the server still made an (empty) lease; drop it.
-            self._release(lease.id)
+            self._release(lease)
             return None
         with self._lock:
             self._held[lease.id] = lease
@@ -110,28 +168,76 @@ class SlotClient:
                 self._renewer.start()
         return lease
 
-    def _wait_for_release(self, name: str, generation: int, delay: float) -> None:
-        with self._freed:
-            if self._generation.get(name, 0) == generation:
-                self._freed.wait(delay)
-
     def give_back(self, lease: Lease) -> None:
-        """Release ``lease``; a failure is logged (the lease then expires on the server)."""
-        with self._lock:
+        """Give ``lease`` back without waiting: the releaser thread tells the server (a failure
+        is logged; the lease then expires there) unless a taker here takes it over first. Until
+        then the slot still counts as held on the server, so a limit is never exceeded."""
+        with self._changed:
             self._held.pop(lease.id, None)
+            self._pending.append(lease)
+            self._generation[lease.name] = self._generation.get(lease.name, 0) + 1
+            if self._releaser is None and self._background:
+                self._releaser = threading.Thread(
+                    target=self._release_loop, name="applyflow-slot-releases", daemon=True
+                )
+                self._releaser.start()
+            self._changed.notify_all()
+
+    def _release_loop(self) -> None:
+        while True:
+            with self._changed:
+                while not self._pending:
+                    self._changed.wait()
+            self._send_one()
+
+    def _send_one(self) -> None:
+        """Release the oldest pending lease on the server (if one is still pending)."""
+        with self._changed:
+            if not self._pending:
+                return
+            lease = self._pending.popleft()
+            self._sending += 1
         try:
-            self._release(lease.id)
+            self._release(lease)
         except Exception as exc:  # the slot frees itself when its lease expires
             logger.warning(
                 "could not release a %r slot (%s); it frees itself within %g s",
                 lease.name, _describe(exc), lease.lease_s,
             )  # fmt: skip
-        with self._freed:
-            self._generation[lease.name] = self._generation.get(lease.name, 0) + 1
-            self._freed.notify_all()
+        finally:
+            with self._changed:
+                self._sending -= 1
+                self._generation[lease.name] = self._generation.get(lease.name, 0) + 1
+                self._changed.notify_all()
 
-    def _release(self, lease_id: UUID) -> None:
-        self._client.release_concurrency_slots_with_lease(lease_id=lease_id)
+    def flush(self) -> None:
+        """Wait until every slot given back has been released on the server."""
+        while True:
+            with self._changed:
+                if not self._background:
+                    if not self._pending:
+                        return
+                elif self._pending or self._sending:
+                    self._changed.wait()
+                    continue
+                else:
+                    return
+            self._send_one()
+
+    def _release(self, lease: Lease) -> None:
+        """Decrement-with-lease, retried quickly while the server is busy (up to ~2 s)."""
+        deadline = time.monotonic() + _RELEASE_S
+        attempt = 0
+        while True:
+            response = self._post(_DECREMENT, {"lease_id": str(lease.id)})
+            if response is not None and response.status_code < 300:
+                return
+            if response is not None and response.status_code not in _BUSY:
+                raise SlotError(_describe_response(response))
+            if time.monotonic() >= deadline:
+                raise SlotError(_describe_response(response) if response else "no connection")
+            time.sleep(_backoff(attempt, None))
+            attempt += 1
 
     def held(self) -> int:
         """Leases this process holds now."""
@@ -166,6 +272,7 @@ class SlotClient:
         return self._client
 
     def close(self) -> None:
+        self.flush()
         self._closed.set()
         self._client.__exit__(None, None, None)
 
@@ -179,12 +286,16 @@ def _backoff(attempt: int, retry_after: str | None) -> float:
     return min(delay, hint) if hint is not None and hint > 0 else delay
 
 
+def _describe_response(response: Any) -> str:
+    detail = response.text[:200].strip()
+    return f"HTTP {response.status_code} from {response.request.url.path}: {detail}"
+
+
 def _describe(exc: BaseException) -> str:
     import httpx
 
     if isinstance(exc, httpx.HTTPStatusError):
-        detail = exc.response.text[:200].strip()
-        return f"HTTP {exc.response.status_code} from {exc.request.url.path}: {detail}"
+        return _describe_response(exc.response)
     return f"{type(exc).__name__}: {exc}"
 
 
@@ -222,4 +333,5 @@ def slot_client() -> SlotClient:
         )
         client.__enter__()
         made = _clients[key] = SlotClient(client)
+        atexit.register(made.flush)  # releases still queued reach the server before exit
         return made

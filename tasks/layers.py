@@ -21,7 +21,7 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, ValidationError
 
 from applyflow.errors import LayerError
-from applyflow.models import Job, LayerOutput, extra_content, utcnow
+from applyflow.models import Job, LayerOutput, UsageTotal, extra_content, utcnow
 from applyflow.modelspec import parse_model
 from tasks.progress import HOOKS, LayerResult
 from tasks.retries import RetryPolicy
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Layer",
     "Review",
+    "estimate_cost",
     "input_hash",
     "layer_task",
     "posting_data",
@@ -146,12 +147,12 @@ def _call(ctx: RunContext, job: Job, layer: Layer, messages: list[BaseMessage]) 
 
     result = ctx.guard.call(
         messages,
-        model=ctx.model_for(layer.name),
+        model=ctx.call_model(layer.name),
         max_tokens=layer.max_tokens,
         ctx=CallContext(run_id=ctx.run_id, job_id=job.id, layer=layer.name),
-        price_as=ctx.price_as,
+        price_as=ctx.forecast_model(layer.name),
     )
-    ctx.add_forecast(result.forecast_usd)
+    ctx.add_forecast(result.forecast_usd, job.id)
     return result
 
 
@@ -192,7 +193,7 @@ def run_layer(layer: Layer, ctx: RunContext, job_id: str) -> LayerResult:
     stored = job.outputs.get(layer.name)
     if stored is not None and stored.input_hash == digest and not ctx.force:
         return LayerResult(layer.name, cached=True, fit=layer.fit_of(stored.output))
-    if layer.extra_input is not None:
+    if layer.extra_input is not None and not ctx.dry_run:  # a dry run fetches nothing
         data = {**data, **layer.extra_input(job, ctx)}
     messages = layer.messages(data)
     result = _call(ctx, job, layer, messages)
@@ -232,6 +233,29 @@ def run_layer(layer: Layer, ctx: RunContext, job_id: str) -> LayerResult:
         fit=fit,
     )
     return LayerResult(layer.name, False, cost, forecast, calls, fit)
+
+
+def estimate_cost(
+    layer: Layer, ctx: RunContext, job_id: str, model: str, history: list[UsageTotal]
+) -> float:
+    """About what running ``layer`` for the job now would cost on ``model``: nothing when its
+    stored output is up to date; else its prompt as it would be sent (the guard's high token
+    estimate) and the output tokens its recorded calls averaged (on ``model`` when it has
+    calls there; ``max_tokens`` when it has none), one call, no repair."""
+    from guards.call import estimate_input_tokens
+    from guards.pricing import cost_usd
+
+    job = ctx.store.get_job(job_id)
+    data = layer.build_input(job, ctx)
+    stored = job.outputs.get(layer.name)
+    digest = input_hash(layer, ctx.model_for(layer.name), data)
+    if not ctx.force and stored and stored.input_hash == digest:
+        return 0.0
+    mine = [t for t in history if t.layer == layer.name and t.calls]
+    mine = [t for t in mine if t.model == model] or mine
+    calls = sum(t.calls for t in mine)
+    output = sum(t.output_tokens for t in mine) // calls if calls else layer.max_tokens
+    return cost_usd(ctx.settings, model, estimate_input_tokens(layer.messages(data)), output)
 
 
 def upstream(job: Job, layer: str, needed_by: str) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from applyflow.errors import BudgetExceeded, GuardError
 from applyflow.models import ProfileRef, ProgressRecord, Status
+from applyflow.modelspec import OFFLINE
 from applyflow.runtime import Runtime
 from applyflow.settings import Settings
 from applyflow.store import Store
@@ -40,9 +41,17 @@ class RunContext:
     model: str | None = None
     force: bool = False
     price_as: str | None = None
+    # A dry run: ``store`` is a scratch copy of the jobs, every call goes to the offline model
+    # (priced as ``price_as``, else as the layer's model), publish writes nothing, and
+    # ``run_store`` (the real store) gets only the run's own row.
+    dry_run: bool = False
+    run_store: Store | None = None
+    min_fit: int = 0  # a job scoring below stops after score as skipped; 0: no gate
     runtime: Runtime = field(default_factory=Runtime)
     stop_reason: str | None = None
     forecast_usd: float = 0.0
+    job_forecasts: dict[str, float] = field(default_factory=dict)
+    job_savings: dict[str, float] = field(default_factory=dict)  # layers the fit gate spared
     # Each progress row as it is written (the run's progress artifact listens).
     on_progress: Callable[[ProgressRecord], None] | None = None
     # "title @ company" of each claimed job: task run names in the Prefect UI.
@@ -57,7 +66,26 @@ class RunContext:
     _waits: RunWaits | None = None
 
     def model_for(self, layer: str) -> str:
+        """The layer's model: what its input hash names (in a dry run too)."""
         return self.model or self.settings.model_for(layer)
+
+    def call_model(self, layer: str) -> str:
+        """The model the layer's calls go to: the offline one in a dry run."""
+        return OFFLINE if self.dry_run else self.model_for(layer)
+
+    def forecast_model(self, layer: str) -> str | None:
+        """The model the layer's calls are priced as for the forecast, if any."""
+        return self.price_as or (self.model_for(layer) if self.dry_run else None)
+
+    def saving_model(self, layer: str) -> str:
+        """What a layer the fit gate spared is priced as: the run's model (a dry run's: the
+        forecast's)."""
+        return (self.forecast_model(layer) if self.dry_run else None) or self.model_for(layer)
+
+    @property
+    def runs(self) -> Store:
+        """Where the run's row and heartbeat live."""
+        return self.run_store or self.store
 
     @property
     def stopped(self) -> bool:
@@ -78,16 +106,17 @@ class RunContext:
         if status in HELD_STATUSES:
             self.held[job_id] = status
 
-    def add_forecast(self, amount: float | None) -> None:
+    def add_forecast(self, amount: float | None, job_id: str) -> None:
         if amount:
             with self._lock:
                 self.forecast_usd += amount
+                self.job_forecasts[job_id] = self.job_forecasts.get(job_id, 0.0) + amount
 
     def waiting(self, kind: str, detail: str | None = None) -> AbstractContextManager[None]:
         """Mark a model call of this run waiting on ``kind`` (shown on its Run: tasks/waits.py)."""
         with self._lock:
             if self._waits is None:
-                self._waits = RunWaits(self.run_id, self.store, self.runtime.clock)
+                self._waits = RunWaits(self.run_id, self.runs, self.runtime.clock)
             waits = self._waits
         return waits.waiting(kind, detail)
 

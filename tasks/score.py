@@ -12,7 +12,7 @@ from tasks.progress import LayerResult
 from tasks.retries import LAYER_RETRIES
 from tasks.run import RunContext, get_run
 
-__all__ = ["SCORE", "ScoreOutput", "category_for", "score"]
+__all__ = ["SCORE", "ScoreOutput", "below_min_fit", "category_for", "score"]
 
 Category = Literal["exceptional", "strong", "good", "moderate", "weak"]
 
@@ -73,6 +73,16 @@ particular score is not evidence.
     build_input=_input,
     fit_field="fit",
 )
+
+
+def below_min_fit(fit: int | None, min_fit: int) -> str | None:
+    """Why a job with this fit stops after score (``min_fit`` 0: never), else None."""
+    if not min_fit or fit is None or fit >= min_fit:
+        return None
+    return (
+        f"fit {fit} is below the minimum fit {min_fit} (APPLYFLOW_MIN_FIT or --min-fit): "
+        "no documents generated"
+    )
 
 
 @layer_task("score", retry=LAYER_RETRIES)

@@ -54,6 +54,7 @@ INVALID = {
     "trace_content": "perhaps",
     "recruitee_token": None,
     "followup_days": "0",
+    "min_fit": "101",
     "prefect_server": "forever",
 }
 # Free-form values: any text is a valid path, URL base, secret or host name.

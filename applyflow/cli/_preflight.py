@@ -9,7 +9,6 @@ import typer
 from rich.markup import escape
 
 from applyflow.cli._app import EXIT_USAGE, err_console, print_json
-from applyflow.modelspec import OFFLINE
 from applyflow.preflight import Preflight, models_called, preflight
 from applyflow.settings import Settings
 
@@ -37,16 +36,16 @@ def check_run(
     as_json: bool = False,
 ) -> None:
     """What a pipeline run needs: its profile, a price for every model it may call or prices
-    (as the flow checks them), and a key for each paid provider it calls."""
+    (as the flow checks them; a dry run prices the run's own models for its forecast), and a
+    key for each paid provider it calls."""
     from guards.pricing import run_price_problems
 
-    chosen = OFFLINE if dry_run else model
     result = preflight(
         cfg,
         profile=profile or cfg.profile,
         # A dry run calls the offline model alone: $0 always fits, so never the fallback.
         calls=[] if dry_run else models_called(cfg, model),
-        prices=lambda: run_price_problems(cfg, chosen, price_as),
+        prices=lambda: run_price_problems(cfg, model, price_as),
     )
     report(result, as_json)
 

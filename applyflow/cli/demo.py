@@ -13,6 +13,7 @@ from applyflow.cli._preflight import check_run
 from applyflow.cli._session import settings, store_session
 from applyflow.cli.pipeline import let_prefect_record, load_flows, print_ingest, run_exit_code
 from applyflow.models import Job
+from applyflow.modelspec import OFFLINE
 from applyflow.settings import Settings
 
 if TYPE_CHECKING:
@@ -93,7 +94,7 @@ def demo(
 ) -> None:
     """Ingest samples/, process them with the offline model, show results and a cost forecast."""
     cfg = settings()
-    check_run(cfg, profile=None, model=None, dry_run=True, price_as=price_as)
+    check_run(cfg, profile=None, model=OFFLINE, dry_run=False, price_as=price_as)
     ingest_flow, process_jobs = load_flows()
 
     console.rule("1. ingest samples/")
@@ -101,7 +102,7 @@ def demo(
     print_ingest(report)
     console.rule("2. run the pipeline with the offline model")
     ids = report.job_ids
-    summary = process_jobs(limit=max(1, len(ids)), job_ids=ids, dry_run=True, price_as=price_as)
+    summary = process_jobs(limit=max(1, len(ids)), job_ids=ids, model=OFFLINE, price_as=price_as)
     let_prefect_record([report.flow_run_id, summary.flow_run_id])
     with store_session(cfg) as store:
         _demo_jobs([store.get_job(job_id) for job_id in ids])

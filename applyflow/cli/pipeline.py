@@ -34,7 +34,15 @@ from applyflow.cli._preflight import check_run
 from applyflow.cli._preflight import report as report_preflight
 from applyflow.cli._session import settings, store_session
 from applyflow.cli.console_logs import quiet_console
-from applyflow.models import Job, ProgressRecord, ProgressStatus, Run, RunStatus, Status
+from applyflow.models import (
+    APPLICATION_STATUSES,
+    Job,
+    ProgressRecord,
+    ProgressStatus,
+    Run,
+    RunStatus,
+    Status,
+)
 from applyflow.preflight import preflight
 from applyflow.runtime import current_runtime
 from applyflow.settings import LAYERS
@@ -148,31 +156,50 @@ def ingest(
         raise typer.Exit(1)
 
 
-def _jobs_table(jobs: list[JobOutcome], title: str) -> Table:
+def _jobs_table(jobs: list[JobOutcome], title: str, forecast: bool) -> Table:
     table = Table(title=title)
-    for col in ("job", "title", "company", "fit", "status", "cost", "error"):
+    columns = ["job", "title", "company", "fit", "status", "calls", "cost"]
+    for col in [*columns, *(["forecast"] if forecast else []), "error"]:
         table.add_column(col, no_wrap=col in ("job", "fit", "status"), overflow="fold")
     for job in jobs:
         fit = "" if job.fit is None else str(job.fit)
-        cost = f"${job.cost_usd:.4f}"
-        table.add_row(job.id, job.title, job.company, fit, job.status, cost, job.error or "")
+        cells = [job.id, job.title, job.company, fit, job.status, str(job.calls)]
+        cells.append(f"${job.cost_usd:.4f}")
+        if forecast:
+            cells.append("" if job.forecast_usd is None else f"${job.forecast_usd:.4f}")
+        table.add_row(*cells, job.error or "")
     return table
 
 
 def _print_summary(summary: RunSummary) -> None:
+    forecast = summary.forecast_usd is not None
+    if summary.dry_run:
+        console.print(
+            "[bold]dry run[/]: a forecast; no job, output, file, budget or usage row changed"
+        )
+    title = f"{'dry run' if summary.dry_run else 'run'} {summary.run_id}"
     if summary.jobs:
-        console.print(_jobs_table(summary.jobs, f"run {summary.run_id}"))
+        console.print(_jobs_table(summary.jobs, title, forecast))
     else:
         console.print("No queued jobs to process. Ingest some with `applyflow ingest SOURCE`.")
     counts = ", ".join(f"{n} {s}" for s, n in summary.counts.items() if n)
+    would = " (would end so)" if summary.dry_run else ""
+    calls = "offline call(s) standing in" if summary.dry_run else "model call(s)"
     console.print(
-        f"run {summary.run_id} {summary.status}: {counts or 'nothing to do'}; "
-        f"{summary.calls} model call(s), {summary.input_tokens}+{summary.output_tokens} "
+        f"{title} {summary.status}: {counts or 'nothing to do'}{would}; "
+        f"{summary.calls} {calls}, {summary.input_tokens}+{summary.output_tokens} "
         f"tokens, spend ${summary.spend_usd:.4f}"
     )
-    if summary.price_as and summary.forecast_usd is not None:
+    if forecast:
+        basis = summary.price_as or f"the run's models ({summary.model})"
         console.print(
-            f"forecast on {summary.price_as}: ${summary.forecast_usd:.4f} for these calls"
+            f"forecast on {basis}: ${summary.forecast_usd:.4f} for these calls "
+            "(offline token counts are approximate)"
+        )
+    if skipped := summary.counts.get("skipped"):
+        console.print(
+            f"{skipped} job(s) below the minimum fit {summary.min_fit} stopped after score: "
+            f"generate and publish not run, saving about ${summary.saved_usd:.4f}"
         )
     for job in summary.jobs:
         if job.unsupported_claims:
@@ -195,7 +222,12 @@ def run_exit_code(summary: RunSummary) -> int:
     """0 when every job the run took ended ready, skipped or needs_review; 1 when any other
     (failed, over budget, deferred) or the run stopped on a cap, limit or breaker."""
     stopped = summary.status != RunStatus.COMPLETED
-    return EXIT_ERROR if stopped or any(j.status not in FINISHED_OK for j in summary.jobs) else 0
+    return EXIT_ERROR if stopped or not all(_ended_ok(j) for j in summary.jobs) else 0
+
+
+def _ended_ok(job: JobOutcome) -> bool:
+    # An application regenerated with --job --force keeps its status: fine unless it failed.
+    return job.status in FINISHED_OK or (job.status in APPLICATION_STATUSES and not job.error)
 
 
 def _check_job_ids(job_ids: list[str], force: bool) -> None:
@@ -228,9 +260,31 @@ def run(
         ),
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Redo layers already done.")] = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Offline model: no spend.")] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help=(
+                "Forecast only: change no job, file, budget or usage row. The same jobs run "
+                "on a scratch copy with the offline model, priced as --price-as (else as the "
+                "run's models)."
+            ),
+        ),
+    ] = False,
     price_as: Annotated[
         str | None, typer.Option("--price-as", help="Forecast the cost on this model.")
+    ] = None,
+    min_fit: Annotated[
+        int | None,
+        typer.Option(
+            "--min-fit",
+            min=0,
+            max=100,
+            help=(
+                "Jobs scoring below this fit stop after score as skipped, with no documents "
+                "(default APPLYFLOW_MIN_FIT, 50; 0: off; --job ids always go on)."
+            ),
+        ),
     ] = None,
     profile: Annotated[
         Path | None,
@@ -257,6 +311,7 @@ def run(
         force=force,
         dry_run=dry_run,
         price_as=price_as,
+        min_fit=min_fit,
         profile=str(profile) if profile else None,
     )
     let_prefect_record([summary.flow_run_id])
@@ -288,8 +343,9 @@ def _progress_view(run: Run, rows: list[ProgressRecord], jobs: dict[str, Job]) -
         table.add_row(label, bar, f"{done}/{len(LAYERS)}", *marks)
     cost = sum(r.cost_usd for r in rows)
     ended = f", ended {run.ended_at:%H:%M:%S}" if run.ended_at else ""
+    kind = "dry run" if run.dry_run else "run"
     head = (
-        f"run [bold]{run.id}[/] {run.status.value} (model {run.model}, started "
+        f"{kind} [bold]{run.id}[/] {run.status.value} (model {run.model}, started "
         f"{run.started_at:%Y-%m-%d %H:%M:%S} UTC{ended}); layer cost ${cost:.4f}"
     )
     if run.profile:

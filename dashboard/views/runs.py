@@ -111,7 +111,7 @@ def runs_table(runs: pd.DataFrame, ui_url: str | None) -> pd.DataFrame:
     ]
     return runs.assign(prefect=prefect)[
         ["run", "status", "note", "started", "duration_s", "jobs", "ready", "failed",
-         "spend_usd", "model", "prefect"]
+         "skipped", "spend_usd", "model", "prefect"]
     ]  # fmt: skip
 
 
@@ -126,6 +126,7 @@ def _columns(linked: bool) -> dict[str, object]:
         "jobs": cc.NumberColumn("Jobs", format="%d"),
         "ready": cc.NumberColumn("Ready", format="%d"),
         "failed": cc.NumberColumn("Failed", format="%d"),
+        "skipped": cc.NumberColumn("Skipped", format="%d", help="Below the minimum fit"),
         "spend_usd": cc.NumberColumn("Spend", format="$%.4f"),
         "model": cc.TextColumn("Model"),
         "prefect": (

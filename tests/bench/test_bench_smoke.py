@@ -178,8 +178,16 @@ def test_prefect_slot_measures_every_side_and_leaves_no_slot_held() -> None:
 
     found = measure(rounds=4, warmup=1, prefect_every=2)
     assert len(found["slot_ms"]) == len(found["roundtrip_ms"]) == 4
-    assert len(found["prefect_concurrency_ms"]) == 2
+    assert len(found["prefect_concurrency_ms"]) == 2 and len(found["caller_ms"]) == 4
     assert found["active_slots_after"] == 0
+
+
+def test_paid_pipeline_counts_the_time_at_each_number_in_flight() -> None:
+    from bench.paid_pipeline import in_flight_profile
+
+    spans = [(0.0, 2.0), (1.0, 3.0), (5.0, 6.0)]  # 1 in flight, then 2, 1, none, 1
+    profile = in_flight_profile(spans, 2)
+    assert profile == {"0_in_flight_s": 2.0, "1_in_flight_s": 3.0, "2_in_flight_s": 1.0}
 
 
 def test_preflight_bench_checks_a_profile_that_passes() -> None:

@@ -351,7 +351,7 @@ def test_runs_page_lists_counts_hides_idle_runs_and_shows_the_wait(
     expect(page.get_by_text("1 run(s) that took no job hidden.")).to_be_visible()
     grid = page.locator('[data-testid="stDataFrame"]').first
     grid.wait_for(timeout=UI_TIMEOUT_MS)
-    for name in ("Jobs", "Ready", "Failed", "Spend", "Duration", "Prefect run"):
+    for name in ("Jobs", "Ready", "Failed", "Skipped", "Spend", "Duration", "Prefect run"):
         heading = grid.locator('[role="columnheader"]').filter(has_text=name)
         expect(heading.first).to_be_attached(timeout=UI_TIMEOUT_MS)
     page.get_by_text("Show runs that took no job").click()

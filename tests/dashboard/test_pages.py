@@ -182,11 +182,18 @@ def test_runs_list_counts_jobs_hides_idle_runs_and_names_the_prefect_run(
         profile=ProfileRef(path="/home/ana/profile.md", sha256="ab12" * 16),
         started_at=NOW - timedelta(hours=2),
         ended_at=NOW - timedelta(hours=2) + timedelta(seconds=90), status=RunStatus.STOPPED,
-        summary={"counts": counts | {"ready": 3, "failed": 1, "new": 2}, "spend_usd": 0.0123,
+        summary={"counts": counts | {"ready": 3, "failed": 1, "new": 2, "skipped": 1},
+                 "spend_usd": 0.0123,
                  "stop_reason": "openai circuit breaker is open"},
+    )  # fmt: skip
+    dry = Run(
+        id="run-dry", started_at=NOW - timedelta(hours=1), ended_at=NOW - timedelta(minutes=59),
+        status=RunStatus.COMPLETED, params={"dry_run": True, "price_as": "openai:gpt-4o"},
+        summary={"counts": counts | {"ready": 2}, "spend_usd": 0.0, "forecast_usd": 0.0421},
     )  # fmt: skip
     store.save_run(idle)
     store.save_run(stopped)
+    store.save_run(dry)
     store.set_run_waiting(
         ids.live_run, RunWait(kind="slot", since=NOW - timedelta(minutes=3), detail="openai")
     )
@@ -195,11 +202,12 @@ def test_runs_list_counts_jobs_hides_idle_runs_and_names_the_prefect_run(
     assert "run-idle" not in runs.index, "a run that took no job is hidden by default"
     assert any("1 run(s) that took no job hidden" in c.value for c in at.caption)
     row = runs.loc["run-stopped"]
-    assert (row["jobs"], row["ready"], row["failed"]) == (6, 3, 1)
+    assert (row["jobs"], row["ready"], row["failed"], row["skipped"]) == (7, 3, 1, 1)
     assert row["spend_usd"] == pytest.approx(0.0123) and row["duration_s"] == 90
     assert row["note"] == "openai circuit breaker is open"
     assert row["prefect"] == "http://127.0.0.1:4200/runs/flow-run/f-2#premium-centipede"
     assert runs.loc[ids.finished_run, "prefect"].endswith("#0b7c3f2e")  # no name: the id's
+    assert runs.loc["run-dry", "note"] == "dry run (no spend) · forecast $0.0421 on openai:gpt-4o"
     finished = runs.loc[ids.finished_run]  # counted from its progress rows (no summary)
     assert (finished["jobs"], finished["ready"], finished["failed"]) == (2, 2, 0)
     assert finished["note"] == "", "a blank cell, not None"
@@ -611,3 +619,25 @@ def test_health_page_without_a_run_shows_its_own_guards(
     assert list(table.columns) == ["this dashboard"]
     assert table.loc["Daily cap", "this dashboard"] == "$0.0450"
     assert any("No run has recorded its guard settings yet" in c.value for c in at.caption)
+
+
+RAW_PYTHON = re.compile(r"Traceback \(most recent|object at 0x|\{'|\bNone\b|\bnan\b|datetime\.")
+
+
+@pytest.mark.parametrize("page", ["overview", "runs", "spend", "jobs", "health"])
+def test_no_page_shows_a_raw_python_value(seeded: SeededStore, open_app: Opener, page: str) -> None:
+    """Words on every page: no repr, no None, no traceback (tables too, cell by cell)."""
+    at = open_app(page)
+    kinds = ("markdown", "caption", "info", "warning", "success", "error")
+    texts = [e.value for kind in kinds for e in at.get(kind)]
+    texts += [m.value for m in at.metric] + [m.delta for m in at.metric]
+    for table in [*at.table, *at.dataframe]:
+        frame = table.value.data if hasattr(table.value, "data") else table.value
+        texts += [str(v) for v in frame.astype(object).to_numpy().ravel() if isinstance(v, str)]
+    leaks = [t for t in texts if t and RAW_PYTHON.search(str(t))]
+    assert not leaks
+    # A missing value shows as "None" in a grid: only an unscored job's fit (a bar) may be.
+    for grid in at.dataframe:
+        shown = grid.value.drop(columns=["fit"], errors="ignore")
+        assert not shown.isna().any().any(), shown[shown.isna().any(axis=1)]
+    assert not at.exception

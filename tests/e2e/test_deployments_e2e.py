@@ -131,7 +131,9 @@ def test_deploy_all_creates_three_scheduled_deployments(deployed: Workspace) -> 
     assert report.global_concurrency_limit is None
     # Every flow parameter is in the UI form.
     form = set(queue.parameter_openapi_schema["properties"])
-    assert form == {"limit", "model", "job_ids", "force", "dry_run", "price_as"}
+    assert form == {
+        "limit", "model", "job_ids", "force", "dry_run", "price_as", "min_fit", "profile"
+    }  # fmt: skip
 
 
 def test_process_queue_through_a_worker(queue_run: QueueRun) -> None:

@@ -67,6 +67,7 @@ def test_processes_sharing_a_redis_window_admit_the_limit_once(
         APPLYFLOW_RATE_MAX_WAIT_S="0",
         APPLYFLOW_MODEL_MAX_RETRIES="0",
         APPLYFLOW_JOB_CONCURRENCY="1",
+        APPLYFLOW_MIN_FIT="0",  # no fit gate: every job wants all its calls
     )
     procs: list[Proc] = [
         prefect_server.start(

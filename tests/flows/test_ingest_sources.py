@@ -100,6 +100,7 @@ def test_a_changed_posting_goes_back_to_the_queue_and_its_stale_layers_run_again
     pipeline_env: Env, served: tuple[_Served, str]
 ):
     state, base = served
+    pipeline_env.set(min_fit=0)  # every job goes through every layer (no fit gate)
     ingest(sources=["greenhouse:nimbus"], base_url=base)
     first = process_jobs(limit=10)
     assert {j.status for j in first.jobs} == {Status.READY}

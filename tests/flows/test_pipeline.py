@@ -148,6 +148,7 @@ def test_failed_layer_resumes_on_rerun_and_done_layers_are_never_paid_again(pipe
 
 
 def test_two_overlapping_runs_split_the_queue_and_never_process_a_job_twice(pipeline_env: Env):
+    pipeline_env.set(min_fit=0)  # every job goes through every layer (no fit gate)
     ids = pipeline_env.add_jobs(6)
     titles = {pipeline_env.store.get_job(job_id).title: job_id for job_id in ids}
     # No model call completes until both runs hold their claims at the same time.

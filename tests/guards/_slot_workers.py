@@ -39,6 +39,7 @@ def slot_worker(api_url: str, name: str, threads: int, rounds: int, barrier: Any
         worker.start()
     for worker in workers:
         worker.join(WAIT_S)
+    slots.flush()  # a spawned child ends with os._exit: no atexit flush
     results.put((os.getpid(), spans))
 
 

@@ -260,3 +260,13 @@ def test_a_bill_within_the_reservation_raises_no_alert(make_settings, store) -> 
     guard, _ = guard_for(make_settings(), store, default=FakeChat(input_tokens=5, output_tokens=5))
     guard.call(PROMPT, model="fakeai:small", max_tokens=10, ctx=CTX)
     assert store.list_alerts() == []
+
+
+def test_the_input_estimate_counts_wide_characters_twice() -> None:
+    from langchain_core.messages import HumanMessage
+    from langchain_core.messages.utils import count_tokens_approximately
+
+    text = "Café in 東京 — 10 years of Go 😀"  # é is narrow; 東, 京, the dash and 😀 are wide
+    messages = [HumanMessage(text), HumanMessage("plain ascii")]
+    base = count_tokens_approximately(messages, chars_per_token=3.0)
+    assert estimate_input_tokens(messages) == base + 4

@@ -62,6 +62,8 @@ def test_setup_command_is_idempotent(monkeypatch: pytest.MonkeyPatch, tmp_path) 
 def test_no_more_calls_overlap_than_the_limit(make_settings, sqlite_store) -> None:
     from prefect.client.orchestration import get_client
 
+    from guards.slots import slot_client
+
     provider, calls = _provider(), 6
     settings = make_settings(prices=_free(provider), max_parallel_calls={provider: 2})
     setup_prefect(settings.model_copy(update={"model": f"{provider}:m"}))
@@ -103,12 +105,15 @@ def test_no_more_calls_overlap_than_the_limit(make_settings, sqlite_store) -> No
                 f"{expected} calls in flight after {done} finished",
                 interval=0.01,
             )
-            assert held() == expected  # the calls in flight each hold a Prefect slot
+            # The calls in flight each hold a Prefect slot (a finished one's release is sent
+            # by the releaser thread, so it may land a moment later).
+            wait_until(lambda e=expected: held() == e, f"{expected} slots held", interval=0.01)
             permits.release()
         for t in threads:
             t.join(timeout=60)
         assert errors == []
         assert seen["max"] == 2 and len(fake.calls) == calls
+        slot_client().flush()
         assert held() == 0
 
 
@@ -128,23 +133,22 @@ def test_missing_limit_warns_once_with_the_fix(
     assert sqlite_store.usage_total().calls == 3  # the calls still went ahead
 
 
-class _CountingClient:
-    """A real Prefect client that counts the slot requests refused as "no slot free" (423)."""
+def _counting_slots(client: object, **options: object) -> object:
+    """A ``SlotClient`` on a real Prefect client that counts requests refused as "no slot
+    free" (423)."""
+    from guards.slots import SlotClient
 
-    def __init__(self, inner: object) -> None:
-        self.inner, self.refused = inner, 0
+    class Counting(SlotClient):
+        refused = posts = 0
 
-    def increment_concurrency_slots_with_lease(self, **kwargs: object) -> object:
-        import httpx
+        def _post(self, path: str, body: dict) -> object:
+            response = super()._post(path, body)
+            type(self).posts += 1
+            if response is not None and response.status_code == 423:
+                type(self).refused += 1
+            return response
 
-        try:
-            return self.inner.increment_concurrency_slots_with_lease(**kwargs)
-        except httpx.HTTPStatusError as exc:
-            self.refused += exc.response.status_code == 423
-            raise
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self.inner, name)
+    return Counting(client, **options)
 
 
 def _new_limit(client, size: int) -> str:
@@ -158,12 +162,9 @@ def _new_limit(client, size: int) -> str:
 def test_a_slot_is_held_until_given_back_and_a_second_taker_waits() -> None:
     from prefect.client.orchestration import get_client
 
-    from guards.slots import SlotClient
-
     with get_client(sync_client=True) as client:
         name = _new_limit(client, 1)
-        counting = _CountingClient(client)
-        slots = SlotClient(counting)
+        slots = _counting_slots(client)
 
         def active() -> int:
             return client.read_global_concurrency_limit_by_name(name).active_slots
@@ -173,14 +174,15 @@ def test_a_slot_is_held_until_given_back_and_a_second_taker_waits() -> None:
         got: list[object] = []
         second_taker = threading.Thread(target=lambda: got.append(slots.take(name, timeout_s=60)))
         second_taker.start()
-        wait_until(lambda: counting.refused >= 3, "the second taker refused three times")
+        wait_until(lambda: slots.refused >= 3, "the second taker refused three times")
         assert got == [] and active() == 1  # still waiting: the first holds the only slot
         slots.give_back(first)
         second_taker.join(60)
-        [second] = got
-        assert second is not None and second.id != first.id
+        [second] = got  # the first's lease taken over, or a new one once it was released
+        assert second is not None
         assert active() == 1
         slots.give_back(second)
+        slots.flush()  # giving back does not wait for the server
         assert active() == 0 and slots.held() == 0
 
 
@@ -196,6 +198,7 @@ def test_no_taker_waits_past_its_timeout() -> None:
         with pytest.raises(TimeoutError, match=f"no '{name}' slot was free within 0.3 s"):
             slots.take(name, timeout_s=0.3)
         slots.give_back(held)
+        slots.flush()
         assert client.read_global_concurrency_limit_by_name(name).active_slots == 0
 
 
@@ -243,4 +246,33 @@ def test_long_held_leases_are_renewed_and_given_back_ones_are_not() -> None:
         assert slots.renew_due(later) == 1  # the server accepted the renewal of the held one
         assert kept.renewed == later
         slots.give_back(kept)
+        slots.flush()
         assert client.read_global_concurrency_limit_by_name(name).active_slots == 0
+
+
+def test_a_slot_given_back_is_taken_over_before_its_release_is_sent() -> None:
+    from prefect.client.orchestration import get_client
+
+    from guards.slots import MAX_REUSE
+
+    with get_client(sync_client=True) as client:
+        name = _new_limit(client, 1)
+        slots = _counting_slots(client, background=False)  # releases wait for flush()
+        first = slots.take(name, timeout_s=30)
+        assert first is not None
+        slots.give_back(first)
+        posts = slots.posts
+        again = slots.take(name, timeout_s=30)
+        assert again is first and again.reuses == 1 and slots.posts == posts  # no API call
+        assert client.read_global_concurrency_limit_by_name(name).active_slots == 1
+        for _ in range(MAX_REUSE - 1):
+            slots.give_back(again)
+            assert slots.take(name, timeout_s=30) is again
+        assert again.reuses == MAX_REUSE and slots.posts == posts
+        slots.give_back(again)
+        slots.flush()  # taken over often enough: it goes back to the server
+        assert client.read_global_concurrency_limit_by_name(name).active_slots == 0
+        fresh = slots.take(name, timeout_s=30)
+        assert fresh is not None and fresh.id != first.id and fresh.reuses == 0
+        slots.give_back(fresh)
+        slots.flush()

@@ -172,9 +172,10 @@ def test_operator_keys_never_reach_the_store_as_operators(store: Store):
 
 def test_prompt_injection_changes_no_score(pipeline: Pipeline):
     """The injected posting scores exactly like the same posting without the injection."""
+    pipeline.set(min_fit=0)  # both go through every layer (no fit gate)
     batch = read_file(HOSTILE / "json_prompt_injection.json")
     plain, injected = pipeline.store.upsert_jobs(batch.postings, utcnow()).ids
-    offline = process_jobs(limit=5, dry_run=True)
+    offline = process_jobs(limit=5, model="offline")
     fits = {j.id: j.fit for j in offline.jobs}
     assert fits[plain] == fits[injected] < 100
     scored = pipeline.store.get_job(injected).outputs["score"].output

@@ -63,10 +63,10 @@ FAILING = {
     "429": (openai.RateLimitError, False),
     "500": (openai.InternalServerError, False),
     "503": (openai.InternalServerError, False),
-    "hang": (openai.APITimeoutError, False),
-    "reset": (openai.APIConnectionError, False),
     "malformed": (ValueError, False),
 }
+# Sent, then no answer: the provider may bill them (settled at the input estimate).
+UNANSWERED = {"hang": openai.APITimeoutError, "reset": openai.APIConnectionError}
 
 
 @pytest.mark.parametrize("fault", sorted(FAILING))
@@ -87,6 +87,23 @@ def test_a_failed_call_releases_its_reservation_and_records_no_usage(
     # A good call afterwards is billed and recorded once.
     _call(guard)
     assert store.usage_total().calls == 1 == len(fake_openai.billed())
+
+
+@pytest.mark.parametrize("fault", sorted(UNANSWERED))
+def test_a_sent_call_without_an_answer_settles_at_its_input_estimate(
+    fault: str, fake_openai: FakeOpenAI, make_settings: Callable
+):
+    guard, store = _guard(make_settings(model_timeout_s=0.5))
+    fake_openai.script(fault)
+    with pytest.raises(UNANSWERED[fault]):
+        _call(guard)
+    fake_openai.release_hangs()
+    assert len(fake_openai.requests) == 1 and fake_openai.billed() == []
+    usage = store.usage_total()
+    assert usage.calls == 1 and usage.output_tokens == 0 and usage.cost_usd > 0
+    state = store.scope_states(["total"], utcnow())["total"]
+    assert state.reserved == 0 and state.spent == pytest.approx(usage.cost_usd)
+    assert store.open_reservations(utcnow()) == 0
 
 
 @pytest.mark.parametrize("fault", ["bad_schema", "oversized"])
@@ -141,7 +158,8 @@ def test_breaker_opens_fails_fast_and_half_opens(fake_openai: FakeOpenAI, make_s
     _call(guard)  # the trial succeeds: closed again
     assert breaker.state == "closed"
     assert [b.state for b in store.breaker_states() if b.provider == "openai"] == ["closed"]
-    assert store.usage_total().calls == 1 == len(fake_openai.billed())
+    # The billed call, and the reset one: sent, so settled at its input estimate.
+    assert store.usage_total().calls == 2 == len(fake_openai.billed()) + 1
     assert store.open_reservations(utcnow()) == 0
 
 

@@ -102,6 +102,11 @@ class TestRuns:
         assert [r.id for r in store.list_runs()] == ["r2", "r1"]
         assert [r.id for r in store.list_runs(limit=1)] == ["r2"]
 
+    def test_a_dry_run_is_kept_as_one(self, store: Store) -> None:
+        store.save_run(Run(id="dry", started_at=NOW, dry_run=True))
+        store.save_run(Run(id="real", started_at=LATER))
+        assert [(r.id, r.dry_run) for r in store.list_runs()] == [("real", False), ("dry", True)]
+
 
 class TestHeartbeats:
     def test_touch_renews_only_a_running_run(self, store: Store) -> None:

@@ -252,3 +252,21 @@ def test_a_version_5_store_gains_the_token_classes_and_keeps_its_usage(tmp_path:
         assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
         columns = {row[1] for row in raw.execute("PRAGMA table_info(usage)")}
         assert set(TOKEN_CLASSES) <= columns
+
+
+def test_copy_in_keeps_every_field_and_output_of_a_job(tmp_path: Path) -> None:
+    """A dry run's scratch copy: the jobs as they are, without their sources and history."""
+    from tests.factories import job_in, make_output
+
+    source = SQLiteStore(f"sqlite:///{tmp_path / 'real.db'}")
+    scratch = SQLiteStore(f"sqlite:///{tmp_path / 'scratch.db'}")
+    applied = job_in(source, Status.APPLIED)
+    source.save_layer_output(applied, "score", make_output(cost=0.25, fit=61), fit=61)
+    failed = job_in(source, Status.FAILED)
+    jobs = [source.get_job(applied), source.get_job(failed)]
+    scratch.copy_in(jobs)
+    for job in jobs:
+        copy = scratch.get_job(job.id)
+        assert copy == job.model_copy(update={"sources": [], "history": []})
+    source.close()
+    scratch.close()

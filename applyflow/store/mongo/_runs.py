@@ -86,6 +86,7 @@ class MongoRuns(MongoBase, RunStore):
             heartbeat_at=utc(doc.get("heartbeat_at")),
             status=doc["status"],
             model=doc.get("model", "offline"),
+            dry_run=doc.get("dry_run", False),
             params=json.loads(doc["params_json"]),
             summary=json.loads(doc["summary_json"]),
             waiting=_wait(doc.get("waiting")),

@@ -56,6 +56,17 @@ class SQLiteJobs(Database, JobStore):
                 tally(report, upsert_posting(conn, posting, now))
         return report
 
+    def copy_in(self, jobs: Iterable[Job]) -> None:
+        """Insert whole jobs as they are (fields, status, claim, outputs; not their sources or
+        history): a dry run's scratch copy of the jobs it forecasts. Ids must be new here."""
+        with self._tx() as conn:
+            for job in jobs:
+                conn.execute(_COPY_JOB, _row_of(job))
+                conn.executemany(
+                    "INSERT INTO job_outputs (job_id, layer, data) VALUES (?, ?, ?)",
+                    [(job.id, layer, out.model_dump_json()) for layer, out in job.outputs.items()],
+                )
+
     def _jobs(self, conn: sqlite3.Connection, rows: list[sqlite3.Row]) -> list[Job]:
         ids = json.dumps([row["id"] for row in rows])
         outputs: dict[str, dict[str, LayerOutput]] = {row["id"]: {} for row in rows}
@@ -267,6 +278,26 @@ class SQLiteJobs(Database, JobStore):
                 add_history(conn, job_id, entry)
             rows = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchall()
             return self._jobs(conn, rows)[0]
+
+
+_COPIED = (
+    "id", "source", "external_id", "url", "title", "company", "location", "description",
+    "content_hash", "posted_at", "ingested_at", "updated_at", "status", "applied_at", "fit",
+    "cost", "error", "claimed_by", "lease_until", "run_id", "remote_policy", "compensation",
+    "apply_url", "match_key", "status_changed_at",
+)  # fmt: skip
+_COPY_JOB = f"INSERT INTO jobs ({', '.join(_COPIED)}) VALUES ({', '.join('?' * len(_COPIED))})"
+
+
+def _row_of(job: Job) -> tuple[Any, ...]:
+    return (
+        job.id, job.source, job.external_id, job.url, job.title, job.company, job.location,
+        job.description, job.content_hash, opt_us(job.posted_at), to_us(job.ingested_at),
+        to_us(job.updated_at), job.status.value, opt_us(job.applied_at), job.fit,
+        to_nanos(job.cost_usd), job.error, job.claimed_by, opt_us(job.lease_until), job.run_id,
+        job.remote_policy.value if job.remote_policy else None, job.compensation, job.apply_url,
+        job.match_key, opt_us(job.status_changed_at),
+    )  # fmt: skip
 
 
 def _source(row: sqlite3.Row) -> JobSource:

@@ -1,0 +1,195 @@
+"""paid_pipeline: is a paid run latency-bound? 40 jobs through ``process_jobs`` on a provider
+that takes 400 ms to answer, job concurrency 4, ``llm-openai`` = 4 slots, real ``prefect server``.
+
+The provider is ``applyflow offline-provider`` (``start_offline_provider(latency_s=0.4)``): an
+OpenAI-compatible loopback server answering every layer with usage after a fixed latency.
+``APPLYFLOW_MODEL=openai:gpt-4o-mini`` at its genai-prices price, every guard engaged (key,
+budget caps, an SQLite rate window, the Prefect slot, the breaker). With 4 calls in flight at
+all times the calls would take ``ideal = model calls x latency / 4``; ``summary.efficiency`` is
+ideal / the span the provider saw (first request in to last answer out); target >= 0.9.
+
+Where the time goes is measured from the provider's own timestamps: per job, the gap between
+one answer and the next request (orchestration between layers: task runs, hooks, progress
+rows, the guards), and the time with fewer than 4 requests in flight.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.postings import posting_records, write_jsonl
+from bench.prefect_server import local_server
+from bench.report import median, percentile, quick_mode, report
+
+__all__ = ["in_flight_profile", "main", "run_once"]
+
+NAME = "paid_pipeline"
+LATENCY_S = 0.4
+CONCURRENCY = 4
+TARGET = 0.9
+MODEL = "openai:gpt-4o-mini"
+PROFILE = Path(__file__).resolve().parent.parent / "samples" / "profile.md"
+
+
+def _settings_env(folder: Path, base_url: str) -> dict[str, str]:
+    return {
+        "APPLYFLOW_STORE_URL": f"sqlite:///{folder / 'applyflow.db'}",
+        "APPLYFLOW_OUTPUT_DIR": str(folder / "output"),
+        "APPLYFLOW_PROFILE": str(PROFILE),
+        "APPLYFLOW_MODEL": MODEL,
+        "APPLYFLOW_BASE_URL": base_url,
+        "APPLYFLOW_API_KEY": "practice",
+        "APPLYFLOW_JOB_CONCURRENCY": str(CONCURRENCY),
+        "APPLYFLOW_MAX_PARALLEL_CALLS": json.dumps({"openai": CONCURRENCY}),
+        "APPLYFLOW_BUDGET_TOTAL_USD": "100",
+        "APPLYFLOW_BUDGET_DAILY_USD": "50",
+        "APPLYFLOW_BUDGET_PER_RUN_USD": "20",
+        "APPLYFLOW_BUDGET_PER_JOB_USD": "1",
+        "APPLYFLOW_RATE_LIMITS": json.dumps({"openai": "10000/minute"}),
+        "APPLYFLOW_RATE_STORAGE_URL": f"sqlite:///{folder / 'rate.db'}",
+    }
+
+
+def _prepare(folder: Path, base_url: str, jobs: int, seed: int) -> Any:
+    """Process settings for a fresh store under ``folder`` holding ``jobs`` new jobs."""
+    from applyflow.models import utcnow
+    from applyflow.settings import get_settings
+    from applyflow.store import open_store
+    from tasks.ingest import read_source
+
+    folder.mkdir(parents=True, exist_ok=True)
+    os.environ.update(_settings_env(folder, base_url))
+    get_settings.cache_clear()
+    settings = get_settings()
+    source = write_jsonl(folder / "postings.jsonl", posting_records(jobs, seed=seed))
+    batch = read_source(str(source), settings=settings)
+    store = open_store(settings)
+    try:
+        store.upsert_jobs(batch.postings, utcnow())
+    finally:
+        store.close()
+    return settings
+
+
+def in_flight_profile(spans: list[tuple[float, float]], slots: int) -> dict[str, float]:
+    """Seconds with 0, 1..slots-1 and ``slots`` (or more) requests in flight, over the span."""
+    edges = sorted([(a, 1) for a, _ in spans] + [(b, -1) for _, b in spans])
+    out = {f"{n}_in_flight_s": 0.0 for n in range(slots + 1)}
+    level, last = 0, edges[0][0] if edges else 0.0
+    for at, step in edges:
+        out[f"{min(level, slots)}_in_flight_s"] += at - last
+        level, last = level + step, at
+    return {k: round(v, 3) for k, v in out.items()}
+
+
+def run_once(folder: Path, provider: Any, jobs: int, seed: int) -> dict[str, Any]:
+    """One ``process_jobs`` over ``jobs`` new jobs; the provider's view of its calls."""
+    from flows.deployments import setup_prefect
+    from flows.pipeline import process_jobs
+
+    settings = _prepare(folder, provider.url, jobs, seed)
+    setup_prefect(settings)  # llm-openai = 4, as `applyflow setup` makes it
+    before = len(provider.requests)
+    start = time.monotonic()
+    summary = process_jobs(limit=jobs)
+    seconds = time.monotonic() - start
+    calls = provider.requests[before:]
+    spans = [(r.arrived, r.answered) for r in calls if r.answered is not None]
+    first, last = min(a for a, _ in spans), max(b for _, b in spans)
+    return {
+        "seconds": seconds,
+        "calls": len(calls),
+        "span_s": last - first,
+        "before_first_call_s": first - start,
+        "after_last_call_s": start + seconds - last,
+        "ready": summary.counts.get("ready", 0),
+        "usage_rows": summary.calls,
+        "spend_usd": summary.spend_usd,
+        "spans": spans,
+    }
+
+
+def _gaps(spans: list[tuple[float, float]]) -> list[float]:
+    """Seconds between an answer and the next request: each arrival is matched to the latest
+    unmatched answer before it (the call it most likely follows)."""
+    answers = sorted(b for _, b in spans)
+    out, used = [], set()
+    for arrived, _ in sorted(spans):
+        prior = [i for i, b in enumerate(answers) if b <= arrived and i not in used]
+        if prior:
+            used.add(prior[-1])
+            out.append(arrived - answers[prior[-1]])
+    return out
+
+
+def main() -> dict[str, Any]:
+    from applyflow.offline_provider import start_offline_provider
+    from applyflow.settings import get_settings
+
+    jobs = 8 if quick_mode() else 40
+    load_before = os.getloadavg()
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-paid-") as tmp,
+        local_server() as api_url,
+    ):
+        provider = start_offline_provider(latency_s=LATENCY_S)
+        try:
+            root = Path(tmp)
+            run_once(root / "warm", provider, 2, seed=11)  # imports, flow registration
+            found = run_once(root / "run", provider, jobs, seed=3)
+        finally:
+            provider.stop()
+            get_settings.cache_clear()
+    load_after = os.getloadavg()
+    spans = found.pop("spans")
+    ideal = found["calls"] * LATENCY_S / CONCURRENCY
+    efficiency = ideal / found["span_s"]
+    gaps = _gaps(spans)
+    rows = [
+        {"measure": "model calls (provider requests)", "value": found["calls"]},
+        {"measure": "ideal: calls x latency / slots (s)", "value": round(ideal, 3)},
+        {"measure": "calls' span at the provider (s)", "value": round(found["span_s"], 3)},
+        {"measure": "process_jobs wall time (s)", "value": round(found["seconds"], 3)},
+        {"measure": "before the first call (s)", "value": round(found["before_first_call_s"], 3)},
+        {"measure": "after the last answer (s)", "value": round(found["after_last_call_s"], 3)},
+        {"measure": "answer -> next request, median (ms)", "value": round(median(gaps) * 1000, 1)},
+        {"measure": "answer -> next request, p90 (ms)",
+         "value": round(percentile(gaps, 90) * 1000, 1)},
+        {"measure": "jobs ready", "value": found["ready"]},
+    ]  # fmt: skip
+    return report(
+        NAME,
+        f"Paid pipeline: {jobs} jobs, provider latency {LATENCY_S} s, {CONCURRENCY} slots",
+        rows,
+        params={
+            "jobs": jobs,
+            "latency_s": LATENCY_S,
+            "job_concurrency": CONCURRENCY,
+            "slots": CONCURRENCY,
+            "model": MODEL,
+            "provider": "applyflow offline-provider",
+            "prefect": "prefect server start (SQLite)",
+            "api": api_url,
+            "store": "sqlite",
+            "load_avg_before": load_before,
+            "load_avg_after": load_after,
+        },  # fmt: skip
+        summary={
+            "efficiency": round(efficiency, 3),
+            "efficiency_wall": round(ideal / found["seconds"], 3),
+            "target": TARGET,
+            "met": efficiency >= TARGET,
+            **in_flight_profile(spans, CONCURRENCY),
+            "spend_usd": found["spend_usd"],
+            "usage_rows": found["usage_rows"],
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()
