@@ -5,16 +5,30 @@ The guarded call (``guards/call.py``) is the only caller: layers never build mod
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.runnables import RunnableConfig
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.runnables import Runnable, RunnableConfig
+from pydantic import BaseModel
 
 from applyflow.modelspec import OFFLINE, parse_model
 from applyflow.offline import LAYER_KEY, OfflineChatModel
 from applyflow.settings import Settings
 
-__all__ = ["call_config", "make_chat_model", "provider_kwargs"]
+__all__ = [
+    "STRUCTURED_METHODS",
+    "call_config",
+    "constrained",
+    "make_chat_model",
+    "provider_kwargs",
+    "reply_message",
+    "structured_method",
+]
+
+# Providers whose chat models take a schema for the reply, and how LangChain asks for it.
+STRUCTURED_METHODS = {"openai": "json_schema", "anthropic": "function_calling"}
 
 
 def call_config(layer: str | None) -> RunnableConfig:
@@ -60,3 +74,41 @@ def make_chat_model(settings: Settings, model: str, *, max_tokens: int) -> BaseC
         model_provider=spec.provider,
         **provider_kwargs(settings, spec.provider, max_tokens=max_tokens),
     )
+
+
+def structured_method(settings: Settings, model: str) -> str | None:
+    """How ``model`` is asked for a schema-shaped reply, or None: the schema in the prompt only
+    (the offline model, Ollama, or ``APPLYFLOW_STRUCTURED_OUTPUT=false``)."""
+    if not settings.structured_output:
+        return None
+    return STRUCTURED_METHODS.get(parse_model(model).provider)
+
+
+def constrained(chat: BaseChatModel, schema: type[BaseModel], method: str) -> Runnable:
+    """``chat`` asked for ``schema`` by ``method``; the reply keeps its raw message (usage).
+
+    The schema goes as JSON Schema, not the class: given the class, LangChain validates the
+    reply inside the model call, so an off-schema reply (billed) would raise there, before the
+    guard could settle it; the layer validates the text itself, then asks for one repair.
+    """
+    return chat.with_structured_output(schema.model_json_schema(), method=method, include_raw=True)
+
+
+def reply_message(reply: Any) -> BaseMessage:
+    """The provider's message from a plain or a structured reply, its JSON as the text.
+
+    A structured reply is ``{"raw", "parsed", "parsing_error"}``: the layer parses the raw text
+    itself (with its own validation context), so ``parsed`` is not used. A tool call's
+    arguments become the text of a plain message, which is also what a repair call replays.
+    """
+    if not isinstance(reply, dict) or "raw" not in reply:
+        return reply
+    raw = reply["raw"]
+    calls = getattr(raw, "tool_calls", None)
+    if calls and not (isinstance(raw.content, str) and raw.content.strip()):
+        return AIMessage(
+            content=json.dumps(calls[0].get("args") or {}, ensure_ascii=False),
+            usage_metadata=raw.usage_metadata,
+            response_metadata=raw.response_metadata,
+        )
+    return raw

@@ -104,6 +104,11 @@ class Settings(BaseSettings):
     )
     model_timeout_s: float = Field(60.0, gt=0, description="Timeout of one model call, seconds.")
     model_max_retries: int = Field(2, ge=0, le=10, description="Provider client retries per call.")
+    structured_output: bool = Field(
+        True,
+        description="Ask OpenAI (json_schema) and Anthropic (tool use) models for schema-shaped"
+        " replies; false: the schema in the prompt only.",
+    )
     profile: Path = Field(
         Path("samples/profile.md"), description="Candidate profile (Markdown) used by every layer."
     )

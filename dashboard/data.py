@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from applyflow.errors import JobNotFound
-from applyflow.models import Job, Run, Status
+from applyflow.models import TOKEN_CLASSES, Job, Run, Status
 from applyflow.settings import Settings
 from applyflow.spend import budget_summary
 from applyflow.stats import FUNNEL_SIDE, funnel
@@ -53,6 +53,7 @@ __all__ = [
     "load_budget",
     "load_spend_series",
     "load_spend_by",
+    "load_token_classes",
     "load_expensive_jobs",
     "load_forecast",
     "priced_models",
@@ -230,6 +231,25 @@ def _groups(groups: list[Any], key: str) -> pd.DataFrame:
 def load_spend_by(src: Source, field: str) -> pd.DataFrame:
     """Spend grouped by provider, model or layer, most expensive first."""
     return _groups(store(src.url).spend_by(field), field)  # type: ignore[arg-type]
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def load_token_classes(src: Source) -> pd.DataFrame:
+    """Per model that had any, the tokens billed at their own price (cache reads and writes,
+    reasoning, audio) beside the input and output totals they are part of."""
+    rows = [
+        {
+            "model": g.key or "(none)",
+            "input_tokens": g.input_tokens,
+            "output_tokens": g.output_tokens,
+            "cached_share": g.cache_read_tokens / g.input_tokens if g.input_tokens else 0.0,
+            **{name: getattr(g, name) for name in TOKEN_CLASSES},
+        }
+        for g in store(src.url).spend_by("model")
+        if any(getattr(g, name) for name in TOKEN_CLASSES)
+    ]
+    columns = ["model", "input_tokens", "output_tokens", "cached_share", *TOKEN_CLASSES]
+    return pd.DataFrame(rows, columns=columns)
 
 
 @st.cache_data(ttl=TTL_S, show_spinner=False)

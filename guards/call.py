@@ -18,9 +18,17 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.messages.utils import count_tokens_approximately
+from langchain_core.runnables import Runnable
+from pydantic import BaseModel
 
 from applyflow.errors import BudgetExceeded, GuardError
-from applyflow.llm import call_config, make_chat_model
+from applyflow.llm import (
+    call_config,
+    constrained,
+    make_chat_model,
+    reply_message,
+    structured_method,
+)
 from applyflow.models import TokenClasses, UsageRecord
 from applyflow.modelspec import parse_model
 from applyflow.settings import Settings
@@ -110,6 +118,7 @@ class ModelGuard:
         self._factory = model_factory or self._default_factory
         self._models: dict[tuple[str, int], BaseChatModel] = {}
         self._models_lock = threading.Lock()
+        self._shaped: dict[tuple[str, int, type[BaseModel], str], Runnable] = {}
         self.rate = RateGuard(settings, on_quota_exhausted=self._quota_exhausted)
         # Set by the run (RunContext.waiting): told where a call waits, so the run can show it.
         self.waits: WaitHook | None = None
@@ -128,6 +137,26 @@ class ModelGuard:
             with self._models_lock:
                 chat = self._models.setdefault(key, chat)
         return chat
+
+    def _runnable(
+        self, model: str, max_tokens: int, schema: type[BaseModel] | None
+    ) -> BaseChatModel | Runnable:
+        """The chat model, asked for ``schema`` where its provider takes one."""
+        chat = self._chat_model(model, max_tokens)
+        method = structured_method(self.settings, model) if schema is not None else None
+        if method is None or schema is None:
+            return chat
+        key = (model, max_tokens, schema, method)
+        with self._models_lock:
+            shaped = self._shaped.get(key)
+        if shaped is None:
+            try:
+                shaped = constrained(chat, schema, method)
+            except NotImplementedError:  # a chat class without structured output: the text
+                return chat
+            with self._models_lock:
+                shaped = self._shaped.setdefault(key, shaped)
+        return shaped
 
     def _alert(self, kind: str, key: str, message: str, level: str = "warning", **kw: Any) -> bool:
         return alert(self.settings, self.store, kind, key, message, level, **kw)
@@ -176,8 +205,12 @@ class ModelGuard:
         max_tokens: int,
         ctx: CallContext,
         price_as: str | None = None,
+        schema: type[BaseModel] | None = None,
     ) -> CallResult:
         """Send ``messages`` to ``model`` through every guard; refusals raise before sending.
+
+        ``schema``: the reply's shape, asked of providers that take one (``llm.structured_method``);
+        the reply's text is then that JSON either way.
 
         One ``llm <model>`` span per call (a child of the layer's): GenAI attributes, cost and
         reservation; a refusal (budget, rate, breaker) is an event on it.
@@ -186,7 +219,12 @@ class ModelGuard:
         with self.tracing.span(f"llm {model}", attributes=start) as span:
             try:
                 result = self._guarded_call(
-                    messages, model=model, max_tokens=max_tokens, ctx=ctx, price_as=price_as
+                    messages,
+                    model=model,
+                    max_tokens=max_tokens,
+                    ctx=ctx,
+                    price_as=price_as,
+                    schema=schema,
                 )
             except GuardError as exc:
                 span.event("refused", refusal(exc))
@@ -202,6 +240,7 @@ class ModelGuard:
         max_tokens: int,
         ctx: CallContext,
         price_as: str | None = None,
+        schema: type[BaseModel] | None = None,
     ) -> CallResult:
         if max_tokens < 1:
             raise ValueError(f"max_tokens must be >= 1, got {max_tokens}")
@@ -226,7 +265,7 @@ class ModelGuard:
             breaker = self._breaker(provider)
 
         try:
-            chat = self._chat_model(spec, max_tokens)  # built before the window: no delay after
+            chat = self._runnable(spec, max_tokens, schema)  # built before the window
             with ExitStack() as slot:
                 with self._waiting("slot", provider):
                     slot.enter_context(provider_slot(self.settings, provider, self.prefect_slots))
@@ -235,7 +274,7 @@ class ModelGuard:
                 with self._waiting("rate", provider):
                     self.rate.acquire(provider, tokens=input_tokens + max_tokens)
                 with breaker.guarding():
-                    reply = chat.invoke(messages, config=call_config(ctx.layer))
+                    reply = reply_message(chat.invoke(messages, config=call_config(ctx.layer)))
         except BaseException as exc:
             # A provider may repeat the key in its error; it must not reach logs or the store.
             redact_exception(exc, secret_values(self.settings))

@@ -14,7 +14,8 @@ a short backoff (10 ms doubling to 250 ms, or the server's ``Retry-After`` if sh
 than the server's hint (which follows the average occupancy and can be seconds) or the Prefect
 client's own retries (1-2 s): slot requests go straight to the client's httpx transport, with
 its base URL, auth and TLS settings. Giving a slot back does not wait: a releaser thread tells
-the server, and a release in this process wakes this process's waiters at once.
+the server after ``LINGER_S``; until then a taker in this process takes the lease over with no
+API call (``MAX_REUSE`` times in a row at most), and a give-back wakes this process's waiters.
 """
 
 from __future__ import annotations
@@ -29,7 +30,15 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-__all__ = ["MAX_REUSE", "MIN_LEASE_S", "Lease", "SlotClient", "SlotError", "slot_client"]
+__all__ = [
+    "LINGER_S",
+    "MAX_REUSE",
+    "MIN_LEASE_S",
+    "Lease",
+    "SlotClient",
+    "SlotError",
+    "slot_client",
+]
 
 logger = logging.getLogger("applyflow.guards")
 
@@ -39,6 +48,7 @@ _LOCKED = 423  # no slot free
 _BUSY = (408, 429, 502, 503)  # the server asks to try again (503: its database is busy)
 _TRANSPORT_RETRIES = 3
 MAX_REUSE = 8  # a given-back slot taken over this often in a row goes back to the server
+LINGER_S = 0.1  # how long a given-back slot waits for a taker in this process
 _RELEASE_S = 2.0
 _INCREMENT = "/v2/concurrency_limits/increment-with-lease"
 _DECREMENT = "/v2/concurrency_limits/decrement-with-lease"
@@ -57,6 +67,7 @@ class Lease:
     lease_s: float
     renewed: float = field(default_factory=time.monotonic)
     reuses: int = 0  # times taken over by this process before its release was sent
+    given_back: float = 0.0  # monotonic time of the last give_back
 
 
 class SlotClient:
@@ -174,6 +185,7 @@ class SlotClient:
         then the slot still counts as held on the server, so a limit is never exceeded."""
         with self._changed:
             self._held.pop(lease.id, None)
+            lease.given_back = time.monotonic()
             self._pending.append(lease)
             self._generation[lease.name] = self._generation.get(lease.name, 0) + 1
             if self._releaser is None and self._background:
@@ -188,6 +200,11 @@ class SlotClient:
             with self._changed:
                 while not self._pending:
                     self._changed.wait()
+                # Kept LINGER_S for a taker here (a job's next layer, another job's call).
+                wait = self._pending[0].given_back + LINGER_S - time.monotonic()
+                if wait > 0:
+                    self._changed.wait(wait)
+                    continue
             self._send_one()
 
     def _send_one(self) -> None:
@@ -211,17 +228,14 @@ class SlotClient:
                 self._changed.notify_all()
 
     def flush(self) -> None:
-        """Wait until every slot given back has been released on the server."""
+        """Release every slot given back on the server now (no linger), and wait for it."""
         while True:
             with self._changed:
-                if not self._background:
-                    if not self._pending:
+                if not self._pending:
+                    if not self._sending:
                         return
-                elif self._pending or self._sending:
                     self._changed.wait()
                     continue
-                else:
-                    return
             self._send_one()
 
     def _release(self, lease: Lease) -> None:

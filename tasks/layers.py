@@ -151,6 +151,7 @@ def _call(ctx: RunContext, job: Job, layer: Layer, messages: list[BaseMessage]) 
         max_tokens=layer.max_tokens,
         ctx=CallContext(run_id=ctx.run_id, job_id=job.id, layer=layer.name),
         price_as=ctx.forecast_model(layer.name),
+        schema=layer.schema,  # schema-constrained where the provider supports it
     )
     ctx.add_forecast(result.forecast_usd, job.id)
     return result

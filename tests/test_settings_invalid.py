@@ -16,6 +16,7 @@ INVALID = {
     "api_key": None,
     "model_timeout_s": "0",
     "model_max_retries": "99",
+    "structured_output": "sometimes",
     "profile": None,
     "output_dir": None,
     "timezone": "Atlantis/Capital",

@@ -21,7 +21,7 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 from applyflow.errors import StoreError
-from applyflow.models import utcnow
+from applyflow.models import TOKEN_CLASSES, utcnow
 from applyflow.settings import Settings
 from applyflow.spend import budget_summary
 from applyflow.store import Store
@@ -38,6 +38,7 @@ SERIES = {
     "applyflow_spend_usd_total": ("counter", ("provider", "model", "layer")),
     "applyflow_model_calls_total": ("counter", ("provider", "model", "layer")),
     "applyflow_tokens_total": ("counter", ("provider", "model", "direction")),
+    "applyflow_token_classes_total": ("counter", ("provider", "model", "class")),
     "applyflow_budget_cap_usd": ("gauge", ("scope",)),
     "applyflow_budget_spent_usd": ("gauge", ("scope",)),
     "applyflow_budget_reserved_usd": ("gauge", ("scope",)),
@@ -55,6 +56,10 @@ _HELP = {
     "applyflow_spend_usd_total": "Settled model spend in USD.",
     "applyflow_model_calls_total": "Model calls settled.",
     "applyflow_tokens_total": "Tokens billed, by direction (input, output).",
+    "applyflow_token_classes_total": (
+        "Tokens inside applyflow_tokens_total billed at their own price, by class (cache_read,"
+        " cache_write, cache_write_1h, input_audio, output_reasoning, output_audio)."
+    ),
     "applyflow_budget_cap_usd": "Spend cap of a budget scope in USD (capped scopes only).",
     "applyflow_budget_spent_usd": "Spent in the current period of a budget scope, USD.",
     "applyflow_budget_reserved_usd": "Reserved by calls in flight in a budget scope, USD.",
@@ -111,6 +116,7 @@ class StoreCollector(Collector):
     def _families(self) -> Iterator[Metric]:
         f = {name: _family(name) for name in SERIES if name != "applyflow_store_up"}
         tokens: dict[tuple[str, str, str], int] = {}
+        classes: dict[tuple[str, str, str], int] = {}
         for t in self.store.usage_totals():
             where = [t.provider, t.model, t.layer or ""]
             f["applyflow_spend_usd_total"].add_metric(where, t.cost_usd)
@@ -118,8 +124,16 @@ class StoreCollector(Collector):
             for direction, count in (("input", t.input_tokens), ("output", t.output_tokens)):
                 key = (t.provider, t.model, direction)
                 tokens[key] = tokens.get(key, 0) + count
+            for name in TOKEN_CLASSES:
+                # A family apart: a class is part of a direction, so summing it there would
+                # count its tokens twice. Only classes some call had (most models have none).
+                if count := getattr(t, name):
+                    key = (t.provider, t.model, name.removesuffix("_tokens"))
+                    classes[key] = classes.get(key, 0) + count
         for key, count in tokens.items():
             f["applyflow_tokens_total"].add_metric(list(key), count)
+        for key, count in classes.items():
+            f["applyflow_token_classes_total"].add_metric(list(key), count)
 
         for s in budget_summary(self.settings, self.store, self.clock()):
             if s.kind not in BUDGET_SCOPES:

@@ -147,11 +147,47 @@ def _forecast(settings: Settings, src: data.Source) -> None:
         )
 
 
+# The token classes' table: readable headings, and the classes no call had left out.
+_CLASS_COLUMNS = {
+    "model": st.column_config.TextColumn("Model"),
+    "input_tokens": st.column_config.NumberColumn("Input tokens", format="%d"),
+    "output_tokens": st.column_config.NumberColumn("Output tokens", format="%d"),
+    "cached_share": st.column_config.NumberColumn(
+        "Input cached", format="percent", help="Share of the input tokens read from the cache"
+    ),
+    "cache_read_tokens": st.column_config.NumberColumn("Cache read", format="%d"),
+    "cache_write_tokens": st.column_config.NumberColumn("Cache write", format="%d"),
+    "cache_write_1h_tokens": st.column_config.NumberColumn(
+        "of which 1 h", format="%d", help="Cache writes kept an hour (priced higher)"
+    ),
+    "input_audio_tokens": st.column_config.NumberColumn("Audio in", format="%d"),
+    "output_reasoning_tokens": st.column_config.NumberColumn("Reasoning", format="%d"),
+    "output_audio_tokens": st.column_config.NumberColumn("Audio out", format="%d"),
+}
+_ALWAYS = ("model", "input_tokens", "output_tokens")
+
+
+def _token_classes(src: data.Source) -> None:
+    st.subheader("Tokens at their own price")
+    df = data.load_token_classes(src)
+    if df.empty:
+        ui.empty("No call has reported cached, reasoning or audio tokens yet.")
+        return
+    shown = [c for c in df.columns if c in _ALWAYS or df[c].any()]
+    st.dataframe(df[shown], hide_index=True, column_config=_CLASS_COLUMNS)
+    st.caption(
+        "Part of the input and output tokens, not on top: each class is billed at the "
+        "provider's price for it (cache reads cheaper, cache writes dearer), and spend above "
+        "is priced that way."
+    )
+
+
 def _body(settings: Settings, src: data.Source) -> None:
     _scopes(settings, src)
     _forecast(settings, src)
     _series(src)
     _breakdown(src)
+    _token_classes(src)
 
 
 st.title("Spend")

@@ -97,6 +97,12 @@ class Workspace:
         assert len(runs) == 1, f"store runs for flow run {flow_run_id}: {runs}"
         return runs[0]
 
+    def layer_run_names(self, job_ids: list[str]) -> set[str]:
+        """The layer task-run names the Prefect UI shows for these jobs (``extract · T @ C``)."""
+        with self.store() as store:
+            jobs = [store.get_job(job_id) for job_id in job_ids]
+        return {f"{layer} · {job.title} @ {job.company}" for layer in LAYERS for job in jobs}
+
     def progress(self, run_id: str) -> list[ProgressRecord]:
         with self.store() as store:
             return store.list_progress(run_id)
@@ -161,10 +167,10 @@ def task_runs(client: SyncPrefectClient, flow_run_id: UUID) -> list[TaskRun]:
 
 
 def layer_task_runs(client: SyncPrefectClient, flow_run_id: UUID) -> dict[str, list[TaskRun]]:
-    """Layer task runs of a flow run by ``<layer>-<job id>`` run name."""
+    """Layer task runs of a flow run by run name (``<layer> · <title> @ <company>``)."""
     out: dict[str, list[TaskRun]] = {}
     for run in task_runs(client, flow_run_id):
-        layer = run.name.split("-", 1)[0]
+        layer = run.name.split(" · ", 1)[0]
         if layer in LAYERS:
             out.setdefault(run.name, []).append(run)
     return out

@@ -78,7 +78,9 @@ def test_a_paid_run_on_the_offline_provider_makes_ready_jobs_billed_at_the_real_
             "SELECT model, input_tokens, output_tokens, cost, estimated FROM usage"
         ).fetchall()
     seen = provider.requests
-    # Every layer's request came over HTTP, named by its system prompt alone.
+    # Every layer's request came over HTTP, named by its system prompt alone, and asked for
+    # the layer's schema (OpenAI json_schema).
+    assert {r.mode for r in seen} == {"json_schema"}
     assert sorted(r.layer for r in seen) == sorted(
         ["extract", "research", "score", "generate"] * JOBS
     )

@@ -29,6 +29,8 @@ def test_a_refused_window_gives_back_the_slot_and_the_reservation(
 ) -> None:
     from prefect.client.orchestration import get_client
 
+    from guards.slots import slot_client
+
     provider = f"order{uuid.uuid4().hex[:8]}"
     model = f"{provider}:m"
     settings = make_settings(
@@ -46,6 +48,7 @@ def test_a_refused_window_gives_back_the_slot_and_the_reservation(
     assert len(fake.calls) == 1
     assert sqlite_store.open_reservations(utcnow()) == 0
     assert sqlite_store.scope_states(["total"], utcnow())["total"].reserved == 0
+    slot_client().flush()  # a given-back slot is released by a background thread
     with get_client(sync_client=True) as client:
         assert client.read_global_concurrency_limit_by_name(limit_name(provider)).active_slots == 0
     assert sqlite_store.usage_total().calls == 1

@@ -45,7 +45,8 @@ def test_every_series_matches_what_the_store_and_the_budget_say(
     store: Store, settings: Settings
 ) -> None:
     _settle(store, settings, "c1", 0.125, model="gpt-4o-mini", layer="score", input_tokens=10)
-    _settle(store, settings, "c2", 0.5, model="gpt-4o-mini", layer="score", output_tokens=7)
+    _settle(store, settings, "c2", 0.5, model="gpt-4o-mini", layer="score", output_tokens=7,
+            cache_read_tokens=64, output_reasoning_tokens=5)  # fmt: skip
     _settle(store, settings, "c3", 0.25, model="gpt-4o", layer="generate")
     store.reserve("open-1", {"total": 10.0}, 0.0625, NOW, 600)  # in flight
     applied_job(store, NOW - timedelta(hours=1))
@@ -72,6 +73,11 @@ def test_every_series_matches_what_the_store_and_the_budget_say(
     mini = (("model", "gpt-4o-mini"), ("provider", "openai"))
     assert got[("applyflow_tokens_total", (("direction", "input"), *mini))] == 110
     assert got[("applyflow_tokens_total", (("direction", "output"), *mini))] == 57
+    classes = {k[1]: v for k, v in got.items() if k[0] == "applyflow_token_classes_total"}
+    assert classes == {  # only the classes some call had, apart from the directions they are in
+        (("class", "cache_read"), *mini): 64,
+        (("class", "output_reasoning"), *mini): 5,
+    }
 
     for s in budget_summary(settings, store, NOW):
         where = (("scope", s.kind),)

@@ -1,0 +1,80 @@
+"""Schema-constrained output: OpenAI models are asked for the layer's JSON schema, the reply's
+raw usage is what is settled, and the text path stays for the offline model."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+from langchain_core.messages import AIMessage
+
+from applyflow.llm import reply_message, structured_method
+from applyflow.offline_provider import OfflineProvider, start_offline_provider
+from guards.call import CallContext, ModelGuard
+from tasks.extract import EXTRACT
+from tests.samples import sample_postings
+
+MODEL = "openai:gpt-4o-mini"
+
+
+@pytest.fixture
+def provider() -> Iterator[OfflineProvider]:
+    server = start_offline_provider()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _messages() -> list:
+    p = sample_postings()[0]
+    return EXTRACT.messages({"posting": {"title": p.title, "company": p.company,
+                                         "description": p.description}})  # fmt: skip
+
+
+def _call(guard: ModelGuard, model: str = MODEL):
+    return guard.call(
+        _messages(), model=model, max_tokens=2000, ctx=CallContext(layer="extract"),
+        schema=EXTRACT.schema,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(("structured", "mode"), [(True, "json_schema"), (False, "text")])
+def test_openai_is_asked_for_the_schema_and_settled_at_the_raw_usage(
+    structured: bool, mode: str, provider: OfflineProvider, make_settings, sqlite_store
+) -> None:
+    settings = make_settings(base_url=provider.url, api_key="x", structured_output=structured)
+    result = _call(ModelGuard(settings, sqlite_store, prefect_slots=False))
+    [seen] = provider.requests
+    assert seen.mode == mode
+    EXTRACT.parse(result.text)  # the reply's text is the schema's JSON either way
+    assert seen.usage is not None
+    assert (result.usage.input_tokens, result.usage.output_tokens) == (
+        seen.usage["prompt_tokens"],
+        seen.usage["completion_tokens"],
+    )
+    assert not result.usage.estimated and sqlite_store.usage_total().calls == 1
+
+
+def test_which_models_get_a_schema(make_settings) -> None:
+    settings = make_settings()
+    assert structured_method(settings, "openai:gpt-4o-mini") == "json_schema"
+    assert structured_method(settings, "anthropic:claude-sonnet-4-5") == "function_calling"
+    assert structured_method(settings, "offline") is None
+    assert structured_method(settings, "ollama:llama3.1") is None
+    assert structured_method(make_settings(structured_output=False), "openai:gpt-4o") is None
+
+
+def test_a_tool_call_reply_becomes_its_arguments_as_text() -> None:
+    usage = {"input_tokens": 7, "output_tokens": 3, "total_tokens": 10}
+    raw = AIMessage(
+        content="",
+        tool_calls=[{"name": "ExtractOutput", "args": {"title": "x"}, "id": "t1"}],
+        usage_metadata=usage,
+    )
+    message = reply_message({"raw": raw, "parsed": None, "parsing_error": None})
+    assert json.loads(message.text) == {"title": "x"}
+    assert message.usage_metadata == usage and not getattr(message, "tool_calls", None)
+    plain = AIMessage(content="{}")
+    assert reply_message(plain) is plain
