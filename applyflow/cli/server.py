@@ -55,6 +55,7 @@ LOCK_FILE = "prefect-server.lock"
 HOST = "127.0.0.1"
 DEFAULT_PORT = 4200
 HEALTH_TIMEOUT_S = 1.0
+BUSY_GRACE_S = 15.0
 START_TIMEOUT_S = 120.0  # the first start migrates Prefect's database: slow on a busy machine
 STOP_GRACE_S = 15.0
 POLL_S = 0.2
@@ -123,13 +124,22 @@ def _alive(pid: int) -> bool:
     return state != "Z" and b"prefect" in cmdline
 
 
-def healthy(api_url: str, timeout_s: float = HEALTH_TIMEOUT_S) -> bool:
-    """Whether a Prefect API answers its health check."""
+def _health(api_url: str, timeout_s: float) -> bool | None:
+    """True: the API answers its health check; False: not (yet); None: nothing listens."""
     try:
         with urllib.request.urlopen(f"{api_url}/health", timeout=timeout_s) as reply:
             return reply.status == 200
-    except (OSError, urllib.error.URLError, ValueError):
+    except urllib.error.URLError as exc:
+        return None if isinstance(exc.reason, ConnectionRefusedError) else False
+    except ConnectionRefusedError:
+        return None
+    except (OSError, ValueError):
         return False
+
+
+def healthy(api_url: str, timeout_s: float = HEALTH_TIMEOUT_S) -> bool:
+    """Whether a Prefect API answers its health check."""
+    return bool(_health(api_url, timeout_s))
 
 
 @contextlib.contextmanager
@@ -252,16 +262,29 @@ def start_server(
 def ensure_server(folder: Path, timeout_s: float = START_TIMEOUT_S) -> tuple[ServerRecord, bool]:
     """A healthy server for a flow command: the recorded one when it answers, else a new one.
 
-    A live process that does not answer its health check is stopped and replaced.
+    A live process that does not answer its health check (within ``BUSY_GRACE_S``) is stopped
+    and replaced.
     """
     with _locked(folder):
         record, _ = _find(folder)
-        if record is not None and healthy(record.api_url):
+        if record is not None and (healthy(record.api_url) or _answers_soon(record.api_url)):
             return record, False
         if record is not None:
             _kill(record.pid)
             (folder / RECORD_FILE).unlink(missing_ok=True)
         return _start(folder, None, timeout_s), True
+
+
+def _answers_soon(api_url: str) -> bool:
+    """A live server slow to answer (a busy machine) gets ``BUSY_GRACE_S`` before it is
+    replaced: stopping a healthy server would cost more than waiting for it."""
+    deadline = time.monotonic() + BUSY_GRACE_S
+    while time.monotonic() < deadline:
+        answer = _health(api_url, 5.0)
+        if answer is not False:  # answered, or nothing listens on its port: no use waiting
+            return bool(answer)
+        time.sleep(POLL_S)  # another process's server: nothing to be told by
+    return False
 
 
 def _kill(pid: int) -> None:

@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
@@ -19,7 +20,8 @@ import pytest
 from typer.testing import CliRunner
 
 from applyflow.cli import app
-from applyflow.cli.server import RECORD_FILE, ServerRecord, find_server
+from applyflow.cli.server import RECORD_FILE, ServerRecord, ensure_server, find_server
+from tests.loopback import Handler, serve
 
 ROOT = Path(__file__).resolve().parents[2]
 APPLYFLOW = Path(sys.executable).with_name("applyflow")
@@ -91,6 +93,34 @@ def test_a_record_of_a_gone_or_foreign_process_is_stale(cli_env: Path, runner: C
     assert nothing.exit_code == 0 and "no local Prefect server running" in nothing.output
 
 
+def test_a_live_server_slow_to_answer_is_kept_not_replaced(tmp_path: Path) -> None:
+    second = threading.Event()
+
+    class Busy(Handler):
+        """The first health check gets no answer until a second one comes (after the first
+        gave up); the second is answered at once."""
+
+        count = 0
+
+        def do_GET(self) -> None:
+            Busy.count += 1
+            if Busy.count == 1:
+                second.wait(30)
+                return
+            second.set()
+            self.reply(200, b"true")
+
+    folder = tmp_path / ".applyflow"
+    with (
+        _process(sys.executable, "-c", "import time; time.sleep(120)", "prefect") as busy,
+        serve(Busy) as url,
+    ):
+        _record(folder, busy.pid, f"{url}/api")
+        record, started = ensure_server(folder)
+        assert (started, record.pid, busy.poll()) == (False, busy.pid, None)
+    assert Busy.count == 2
+
+
 def test_temporary_mode_starts_no_server(tmp_path: Path) -> None:
     code = (
         "from applyflow.cli.server import use_prefect_api, state_dir\n"
@@ -134,6 +164,8 @@ def test_flow_commands_start_one_local_server_reuse_it_and_stop_it(tmp_path: Pat
         assert (status["running"], status["healthy"], status["pid"]) == (True, True, record.pid)
         again = json.loads(_cli(tmp_path, "server", "start", "--json").stdout)
         assert (again["started"], again["pid"]) == (False, record.pid)
+        health = json.loads(_cli(tmp_path, "health", "--json").stdout)["prefect"]
+        assert health == {"reachable": True, "detail": f"{record.api_url} answered 200"}
 
         ran = _cli(tmp_path, "run", "--limit", "1", "--json")
         assert "Prefect server" not in ran.stderr  # reused quietly
