@@ -98,7 +98,7 @@ def _spend_table(title: str, groups: list[SpendGroup]) -> Table:
 @handle_errors
 def setup(as_json: JsonFlag = False) -> None:
     """Create or update the Prefect concurrency limits llm-<provider> and the work pool."""
-    from applyflow.cli.server import use_prefect_api
+    from applyflow.cli.local_server import use_prefect_api
 
     cfg = settings()
     use_prefect_api(cfg)  # the limits go to the server the flow commands use

@@ -225,7 +225,7 @@ def stats(as_json: JsonFlag = False) -> None:
 
 def _prefect_reachable() -> tuple[bool, str]:
     """Whether a Prefect API is configured and answers (no ephemeral server is started)."""
-    from applyflow.cli.server import configured_api_url, find_server, state_dir
+    from applyflow.cli.local_server import configured_api_url, find_server, state_dir
 
     url = configured_api_url()
     if not url:

@@ -75,7 +75,7 @@ def _prefect_ui() -> str:
     """Where the demo's flow runs are: the API it used, and how to stop the local server."""
     from prefect.settings import PREFECT_API_URL
 
-    from applyflow.cli.server import find_server, state_dir
+    from applyflow.cli.local_server import find_server, state_dir
 
     url = PREFECT_API_URL.value()
     if not url:

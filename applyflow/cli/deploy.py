@@ -70,7 +70,7 @@ def serve(
 
 
 def _serve(cfg: Settings, limit: int | None) -> None:
-    from applyflow.cli.server import use_prefect_api
+    from applyflow.cli.local_server import use_prefect_api
 
     use_prefect_api(cfg)  # the local server, unless an API is configured
     # Imported when serving, so `--help` never loads Prefect or the flows.

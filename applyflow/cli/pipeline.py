@@ -45,7 +45,7 @@ def load_flows() -> tuple[Any, Any]:
     """The ingest and pipeline flows, imported with Prefect's chatter down to warnings."""
     # Set before Prefect first loads; PREFECT_LOGGING_LEVEL=INFO brings the run logs back.
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    from applyflow.cli.server import use_prefect_api
+    from applyflow.cli.local_server import use_prefect_api
 
     use_prefect_api(settings())  # the local server, unless an API is configured
     from flows.ingest import ingest as ingest_flow

@@ -20,7 +20,7 @@ import pytest
 from typer.testing import CliRunner
 
 from applyflow.cli import app
-from applyflow.cli.server import RECORD_FILE, ServerRecord, ensure_server, find_server
+from applyflow.cli.local_server import RECORD_FILE, ServerRecord, ensure_server, find_server
 from tests.loopback import Handler, serve
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -123,7 +123,7 @@ def test_a_live_server_slow_to_answer_is_kept_not_replaced(tmp_path: Path) -> No
 
 def test_temporary_mode_starts_no_server(tmp_path: Path) -> None:
     code = (
-        "from applyflow.cli.server import use_prefect_api, state_dir\n"
+        "from applyflow.cli.local_server import use_prefect_api, state_dir\n"
         "from applyflow.settings import get_settings\n"
         "print(use_prefect_api(get_settings()), (state_dir() / 'prefect-server.json').exists())\n"
     )
