@@ -181,10 +181,12 @@ def _prefect_home() -> Path:
     return Path(os.environ.get("PREFECT_HOME") or STATE_DIR / "prefect").expanduser().resolve()
 
 
-def _server_env(home: Path) -> dict[str, str]:
+def _server_env(home: Path, port: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("PREFECT_API_URL", "PREFECT_PROFILE")}
     env.update(
         PREFECT_HOME=str(home),
+        # The UI's own API address: Prefect builds it from its default port, not from --port.
+        PREFECT_UI_API_URL=env.get("PREFECT_UI_API_URL", f"http://{HOST}:{port}/api"),
         PREFECT_SERVER_ANALYTICS_ENABLED=env.get("PREFECT_SERVER_ANALYTICS_ENABLED", "false"),
         DO_NOT_TRACK=env.get("DO_NOT_TRACK", "1"),
     )
@@ -209,7 +211,7 @@ def _start(folder: Path, port: int | None, timeout_s: float) -> ServerRecord:
     with log.open("ab") as out:
         popen = subprocess.Popen(
             command,
-            env=_server_env(home),
+            env=_server_env(home, chosen),
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,

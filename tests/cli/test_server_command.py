@@ -184,3 +184,11 @@ def test_flow_commands_start_one_local_server_reuse_it_and_stop_it(tmp_path: Pat
 def _stop(record: ServerRecord) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(record.pid, signal.SIGKILL)
+
+
+def test_the_local_server_ui_calls_its_own_port(tmp_path: Path) -> None:
+    """Prefect's UI builds its API address from the default port, not from --port: a local
+    server on another port is told its own, or its UI cannot reach the API."""
+    from applyflow.cli.local_server import _server_env
+
+    assert _server_env(tmp_path, 4321)["PREFECT_UI_API_URL"] == "http://127.0.0.1:4321/api"

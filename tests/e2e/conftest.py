@@ -148,6 +148,7 @@ def _prefect_server(base: Path, **server_env: str) -> Iterator[PrefectServer]:
             server.env(
                 PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS="2",
                 PREFECT_SERVER_SERVICES_REPOSSESSOR_LOOP_SECONDS="1",
+                PREFECT_UI_API_URL=server.api_url,  # the UI calls its API there, not on 4200
                 **server_env,
             ),
         )
