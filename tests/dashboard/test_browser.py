@@ -201,7 +201,7 @@ def _metric_value(page: Page, label: str) -> Locator:
     return card.locator('[data-testid="stMetricValue"]')
 
 
-def _screenshot(page: Page, name: str, *, docs: bool = False) -> Path:
+def screenshot(page: Page, name: str, *, docs: bool = False) -> Path:
     """A full-page screenshot in test-artifacts/ (and docs/img/ for the README when asked)."""
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
@@ -249,7 +249,7 @@ def test_overview_shows_the_four_counts(served: Served, page: Page) -> None:
     expect(page.get_by_text("waiting on a rate window (openai)")).to_be_visible()
     _settled(page)
     _assert_clean(page)
-    _screenshot(page, "overview", docs=True)
+    screenshot(page, "overview", docs=True)
 
 
 def test_marking_applied_in_the_ui_raises_today_and_total(served: Served, page: Page) -> None:
@@ -266,7 +266,7 @@ def test_marking_applied_in_the_ui_raises_today_and_total(served: Served, page: 
     toast = page.locator('[data-testid="stToast"]')
     expect(toast).to_contain_text("applied (applied", timeout=UI_TIMEOUT_MS)
     expect(page.get_by_role("tab", name="Fit")).to_have_attribute("aria-selected", "true")
-    _screenshot(page, "jobs-marked")
+    screenshot(page, "jobs-marked")
     job = served.store.get_job(job_id)
     assert job.status == Status.APPLIED and job.applied_at is not None
     page.get_by_role("link", name="Overview").click()
@@ -295,7 +295,7 @@ def test_runs_page_shows_every_layer_completed(served: Served, page: Page) -> No
         == f"http://127.0.0.1:4200/runs/flow-run/{served.ids.flow_run_id}"
     )
     _assert_clean(page)
-    _screenshot(page, "runs")
+    screenshot(page, "runs")
 
 
 def test_runs_page_follows_a_running_run_without_reload(served: Served, page: Page) -> None:
@@ -339,7 +339,7 @@ def test_every_page_is_titled_and_clean(
     _settled(page)
     _assert_clean(page)
     if path:  # the README's Runs and Jobs pictures are the live run's and a published job's
-        _screenshot(page, path, docs=path not in ("runs", "jobs"))
+        screenshot(page, path, docs=path not in ("runs", "jobs"))
 
 
 def test_runs_page_lists_counts_hides_idle_runs_and_shows_the_wait(
@@ -358,7 +358,7 @@ def test_runs_page_lists_counts_hides_idle_runs_and_shows_the_wait(
     expect(page.get_by_text("1 run(s) that took no job hidden.")).to_have_count(0)
     _settled(page)
     _assert_clean(page)
-    _screenshot(page, "runs-live", docs=True)
+    screenshot(page, "runs-live", docs=True)
 
 
 def test_jobs_page_downloads_the_published_pdf(served: Served, page: Page, tmp_path: Path) -> None:
@@ -395,7 +395,7 @@ def test_jobs_page_downloads_the_published_pdf(served: Served, page: Page, tmp_p
     expect(page.get_by_text("Not in the profile: tableau")).to_be_visible()
     _settled(page)
     _assert_clean(page)
-    _screenshot(page, "jobs", docs=True)
+    screenshot(page, "jobs", docs=True)
 
 
 def test_spend_forecast_takes_any_typed_model(served: Served, page: Page) -> None:
@@ -433,7 +433,7 @@ def test_public_server_asks_for_the_password_even_on_a_deep_link(
         page.get_by_role("button", name="Sign in").click()
         page.get_by_text("Budget scopes").wait_for(timeout=UI_TIMEOUT_MS)
         assert secret not in page.content()
-        _screenshot(page, "spend-after-login")
+        screenshot(page, "spend-after-login")
 
 
 def test_posting_text_is_shown_literally_not_as_markdown(served: Served, page: Page) -> None:

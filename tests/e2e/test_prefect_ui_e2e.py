@@ -9,27 +9,16 @@ Screenshots go to ``test-artifacts/``; with ``UPDATE_SCREENSHOTS=1`` the run pag
 from __future__ import annotations
 
 import json
-import os
-import shutil
 
 import pytest
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import sync_playwright
 
-from tests.dashboard.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, DOCS_IMG, RAW_PYTHON
+from tests.dashboard.test_browser import CHROMIUM, CHROMIUM_ARGS, RAW_PYTHON, screenshot
 from tests.e2e._helpers import APPLYFLOW, Workspace
 
 pytestmark = pytest.mark.e2e
 
 UI_TIMEOUT_MS = 60_000
-
-
-def _screenshot(page: Page, name: str, *, docs: bool = False) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    if docs and os.environ.get("UPDATE_SCREENSHOTS") == "1":
-        DOCS_IMG.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, DOCS_IMG / path.name)
 
 
 def test_prefect_ui_names_the_run_and_its_tasks_by_job(
@@ -57,13 +46,13 @@ def test_prefect_ui_names_the_run_and_its_tasks_by_job(
             page.get_by_text("Task Runs", exact=True).first.click()
             for name in task_names:
                 page.get_by_text(name, exact=True).first.wait_for(timeout=UI_TIMEOUT_MS)
-            _screenshot(page, "prefect-run", docs=True)
+            screenshot(page, "prefect-run", docs=True)
 
             page.goto(f"{ui}/artifacts/key/process-jobs-summary")
             sentence = page.get_by_text(f"Run {run_id} completed", exact=False).first
             sentence.wait_for(timeout=UI_TIMEOUT_MS)
             assert "model call(s)" in sentence.inner_text(), sentence.inner_text()
             assert not RAW_PYTHON.search(page.inner_text("body")), page.inner_text("body")
-            _screenshot(page, "prefect-summary")
+            screenshot(page, "prefect-summary")
         finally:
             browser.close()
