@@ -7,6 +7,7 @@ import contextvars
 import io
 import threading
 import zipfile
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -169,13 +170,15 @@ def test_the_same_document_gives_the_same_pdf_bytes_and_docx_text(harbourline):
 
 def test_threads_rendering_at_once_each_get_a_whole_pdf():
     doc = parse_cv(_intl_markdown(roles=2), title="t")
-    expected = render_pdf(doc)
+    # A fixed timestamp makes the bytes reproducible (without one, Typst stamps the second).
+    stamp = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    expected = render_pdf(doc, timestamp=stamp)
     results: list[bytes] = []
     lock = threading.Lock()
 
     def work() -> None:
         for _ in range(4):
-            pdf = render_pdf(doc)
+            pdf = render_pdf(doc, timestamp=stamp)
             with lock:
                 results.append(pdf)
 
