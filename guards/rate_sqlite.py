@@ -55,7 +55,17 @@ class SQLiteStorage(
         super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = self._conn()
-        conn.execute("PRAGMA journal_mode=WAL")
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                break
+            except sqlite3.OperationalError as exc:
+                # Processes opening a new file at once: the switch to WAL waits on no busy
+                # timeout, so the one that loses the race retries until the timeout.
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
         conn.executescript(_SCHEMA)
 
     @property
