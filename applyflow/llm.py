@@ -6,6 +6,7 @@ The guarded call (``guards/call.py``) is the only caller: layers never build mod
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
@@ -16,9 +17,9 @@ from pydantic import BaseModel
 from applyflow.modelspec import OFFLINE, parse_model
 from applyflow.offline import LAYER_KEY, OfflineChatModel
 from applyflow.settings import Settings
+from applyflow.strict_schema import openai_strict
 
 __all__ = [
-    "STRUCTURED_METHODS",
     "call_config",
     "constrained",
     "make_chat_model",
@@ -26,9 +27,6 @@ __all__ = [
     "reply_message",
     "structured_method",
 ]
-
-# Providers whose chat models take a schema for the reply, and how LangChain asks for it.
-STRUCTURED_METHODS = {"openai": "json_schema", "anthropic": "function_calling"}
 
 
 def call_config(layer: str | None) -> RunnableConfig:
@@ -76,22 +74,51 @@ def make_chat_model(settings: Settings, model: str, *, max_tokens: int) -> BaseC
     )
 
 
-def structured_method(settings: Settings, model: str) -> str | None:
-    """How ``model`` is asked for a schema-shaped reply, or None: the schema in the prompt only
-    (the offline model, Ollama, or ``APPLYFLOW_STRUCTURED_OUTPUT=false``)."""
+def structured_method(
+    settings: Settings, model: str, profile: Mapping[str, Any] | None = None
+) -> str | None:
+    """How LangChain asks ``model`` for a schema-shaped reply, or None: the schema in the prompt
+    only (the offline model, Ollama, or ``APPLYFLOW_STRUCTURED_OUTPUT=false``).
+
+    ``profile`` is the chat model's LangChain profile (``structured_output``: native constrained
+    output). OpenAI: the strict ``json_schema`` response format, unless the profile says the
+    model has none (a ``json_schema`` request would be refused). Anthropic: its structured
+    outputs (``output_config.format``, also ``json_schema`` in LangChain) where the profile says
+    the model has them; older or unknown models keep forced tool use, which every Claude takes.
+    """
     if not settings.structured_output:
         return None
-    return STRUCTURED_METHODS.get(parse_model(model).provider)
+    provider = parse_model(model).provider
+    native = (profile or {}).get("structured_output")
+    if provider == "openai":
+        return None if native is False else "json_schema"
+    if provider == "anthropic":
+        return "json_schema" if native else "function_calling"
+    return None
 
 
-def constrained(chat: BaseChatModel, schema: type[BaseModel], method: str) -> Runnable:
+def constrained(
+    chat: BaseChatModel, schema: type[BaseModel], method: str, provider: str
+) -> Runnable:
     """``chat`` asked for ``schema`` by ``method``; the reply keeps its raw message (usage).
 
     The schema goes as JSON Schema, not the class: given the class, LangChain validates the
     reply inside the model call, so an off-schema reply (billed) would raise there, before the
     guard could settle it; the layer validates the text itself, then asks for one repair.
+    OpenAI gets a complete strict response format (``strict_schema``): without ``strict: true``
+    it does not constrain decoding, and LangChain's own strict conversion keeps keywords strict
+    mode refuses. Anthropic's ``json_schema`` goes through LangChain (the SDK's public
+    ``transform_schema``), which is what Anthropic's constrained decoding takes.
     """
-    return chat.with_structured_output(schema.model_json_schema(), method=method, include_raw=True)
+    json_schema: dict[str, Any] = schema.model_json_schema()
+    if method == "json_schema" and provider == "openai":
+        json_schema = {
+            "name": schema.__name__,
+            "description": json_schema.get("description") or schema.__name__,
+            "strict": True,
+            "schema": openai_strict(json_schema),
+        }
+    return chat.with_structured_output(json_schema, method=method, include_raw=True)
 
 
 def reply_message(reply: Any) -> BaseMessage:

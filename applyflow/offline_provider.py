@@ -9,9 +9,10 @@ and breakers all see a real HTTP provider.
 It answers what arrives over HTTP, nothing else: the layer is the one the system prompt names
 ("You are the extract step of applyflow..."), the input is the first user message's JSON, as a
 real provider would be sent them. The reply is the offline model's, in the form asked for:
-message content (plain or ``response_format`` JSON / ``json_schema``), or the arguments of the
-one tool a request forces (LangChain's ``function_calling`` structured output). ``usage`` is
-in every reply (LangChain's approximate counts), and output stops at ``max_tokens`` with
+message content (plain or ``response_format`` JSON / ``json_schema``, strict or not: the
+offline model's answer already fits the layer's schema), or the arguments of the one tool a
+request forces (LangChain's ``function_calling`` structured output). ``usage`` is in every
+reply (LangChain's approximate counts), and output stops at ``max_tokens`` with
 ``finish_reason: length`` like a provider's. ``latency_s`` makes each answer take that long.
 """
 
@@ -58,6 +59,7 @@ class ProviderRequest:
     layer: str | None
     model: str
     mode: str  # "text", "json_schema", "json_object" or "tool"
+    strict: bool = False  # a json_schema response format sent with strict: true
     answered: float | None = None
     usage: dict[str, int] | None = None
 
@@ -107,6 +109,11 @@ def _mode(body: dict[str, Any], tool: str | None) -> str:
         return "tool"
     kind = (body.get("response_format") or {}).get("type")
     return kind if kind in ("json_schema", "json_object") else "text"
+
+
+def _strict(body: dict[str, Any]) -> bool:
+    spec = (body.get("response_format") or {}).get("json_schema")
+    return isinstance(spec, dict) and spec.get("strict") is True
 
 
 def _answer(layer: str | None, messages: list[BaseMessage]) -> str:
@@ -284,6 +291,7 @@ def _handler(provider: OfflineProvider) -> type[BaseHTTPRequestHandler]:
                     arrived, layer_of(messages), str(body.get("model")), "text"
                 )
                 request.mode = _mode(body, _forced_tool(body))
+                request.strict = _strict(body)
                 provider._record(request)
                 reply = completion(body, request)
             except (ValueError, _BadRequest) as exc:

@@ -75,8 +75,8 @@ class Settings(BaseSettings):
     model_max_retries: int = Field(2, ge=0, le=10, description="Provider client retries per call.")
     structured_output: bool = Field(
         True,
-        description="Ask OpenAI (json_schema) and Anthropic (tool use) models for schema-shaped"
-        " replies; false: the schema in the prompt only.",
+        description="Ask OpenAI (strict json_schema) and Anthropic (structured outputs, else tool"
+        " use) models for schema-shaped replies; false: the schema in the prompt only.",
     )
     profile: Path = Field(
         Path("samples/profile.md"), description="Candidate profile (Markdown) used by every layer."

@@ -143,15 +143,17 @@ class ModelGuard:
     ) -> BaseChatModel | Runnable:
         """The chat model, asked for ``schema`` where its provider takes one."""
         chat = self._chat_model(model, max_tokens)
-        method = structured_method(self.settings, model) if schema is not None else None
-        if method is None or schema is None:
+        if schema is None:
+            return chat
+        method = structured_method(self.settings, model, getattr(chat, "profile", None))
+        if method is None:
             return chat
         key = (model, max_tokens, schema, method)
         with self._models_lock:
             shaped = self._shaped.get(key)
         if shaped is None:
             try:
-                shaped = constrained(chat, schema, method)
+                shaped = constrained(chat, schema, method, parse_model(model).provider)
             except NotImplementedError:  # a chat class without structured output: the text
                 return chat
             with self._models_lock:
