@@ -2,7 +2,8 @@
 
 Replies are the offline model's schema-valid answer for the layer the system prompt names
 ("You are the extract step of applyflow...", all a provider is told), with
-``usage`` like a real provider. Faults are queued (``script``) or matched per request (``on``):
+``usage`` like a real provider. Faults are queued (``script``), matched per request (``on``)
+or mixed in at a rate (``bad_schema_every=N``: every Nth request no script or rule claims):
 
 ok          200 with a schema-valid reply and usage (billed)
 429         429 with ``Retry-After`` (seconds)
@@ -10,14 +11,23 @@ ok          200 with a schema-valid reply and usage (billed)
 hang        no answer until ``release_hangs()`` or ``hang_s`` passes (past the client timeout)
 reset       the TCP connection is reset after the request is read
 malformed   200 with a body that is not JSON
-bad_schema  200, valid JSON, but the content fails the layer schema (billed)
+bad_schema  200, valid JSON, but the content fails the layer schema (billed); under a strict
+            json_schema, constrained decoding: the reply fits the sent schema (see below)
 oversized   200 with a multi-megabyte content string (billed)
 echo_key    401 whose message repeats the API key it was sent (a careless proxy)
 gate        like ok, but only once ``open_gate()`` is called (a call in flight, held by the test)
 
-Every request is recorded (arrival time, fault, status, usage sent) so tests assert on what the
-provider really saw and billed. ``latency_s`` makes each good answer take that long, so calls
-overlap the way they do at a real provider.
+``response_format`` is honoured the way OpenAI does (``strict_mode`` is this server's model of
+it, not OpenAI itself): a ``json_schema`` sent with ``strict: true`` is checked first, and one
+strict mode refuses gets a 400 ``invalid_request_error`` naming the problem (fault
+``refused``, nothing billed, no scripted fault used up); an accepted one constrains decoding,
+so ``ok``, ``gate`` and ``bad_schema`` replies are the model's answer forced into the sent
+schema (``strict_mode.constrain``). ``strict: false``, ``json_object`` or no format: best
+effort, the faults pass through unchanged.
+
+Every request is recorded (arrival time, fault, status, usage sent, its response format) so
+tests assert on what the provider really saw and billed. ``latency_s`` makes each good answer
+take that long, so calls overlap the way they do at a real provider.
 """
 
 from __future__ import annotations
@@ -36,6 +46,7 @@ from typing import Any
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
 from applyflow.offline import fill_layer, layer_input
+from tests.reliability.strict_mode import constrain, schema_problems
 
 __all__ = ["FAULTS", "FakeOpenAI", "Request", "running"]
 
@@ -53,6 +64,7 @@ FAULTS = (
     "gate",
 )
 OVERSIZED_BYTES = 3 * 1024 * 1024
+_OFF_SCHEMA = {"unexpected": "a reply that matches no layer schema"}
 
 
 @dataclass
@@ -68,6 +80,21 @@ class Request:
     status: int | None = None
     usage: dict[str, int] | None = None  # the usage the response carried (a billed call)
     answered: float | None = None  # time.monotonic() when the answer was sent
+    response_format: dict[str, Any] | None = None  # as sent
+    schema_problems: list[str] = field(default_factory=list)  # why a strict schema was refused
+
+    @property
+    def strict_schema(self) -> dict[str, Any] | None:
+        """The schema of a ``json_schema`` response format sent with ``strict: true``."""
+        spec = (self.response_format or {}).get("json_schema")
+        if not isinstance(spec, dict) or spec.get("strict") is not True:
+            return None
+        return spec.get("schema")
+
+    @property
+    def repair(self) -> bool:
+        """A follow-up call: the conversation already holds a reply of the model's."""
+        return any(m.get("role") == "assistant" for m in self.messages)
 
 
 @dataclass
@@ -87,6 +114,8 @@ class _State:
     hanging: threading.Event = field(default_factory=threading.Event)
     gate: threading.Event = field(default_factory=threading.Event)
     at_gate: threading.Event = field(default_factory=threading.Event)
+    bad_schema_every: int | None = None
+    unclaimed: int = 0  # requests no script or rule claimed (the mix counts them)
 
 
 def _messages(body: dict[str, Any]) -> list[BaseMessage]:
@@ -118,11 +147,17 @@ class FakeOpenAI:
     """The server; ``url`` is the base URL to give ``APPLYFLOW_BASE_URL``."""
 
     def __init__(
-        self, *, retry_after_s: float = 1.0, hang_s: float = 10.0, latency_s: float = 0.0
+        self,
+        *,
+        retry_after_s: float = 1.0,
+        hang_s: float = 10.0,
+        latency_s: float = 0.0,
+        bad_schema_every: int | None = None,
     ) -> None:
         self.retry_after_s, self.hang_s = retry_after_s, hang_s
         self.latency_s = latency_s  # how long an answer takes, as a real provider's would
         self.state = _State()
+        self.mix(bad_schema_every=bad_schema_every)
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_port}/v1"
@@ -142,11 +177,19 @@ class FakeOpenAI:
         with self.state.lock:
             self.state.rules.append(_Rule(match, fault, times))
 
+    def mix(self, *, bad_schema_every: int | None) -> None:
+        """Answer every Nth request that no script or rule claims with ``bad_schema`` (a known
+        share of off-schema answers, 1/N, counted from here); None: no mix."""
+        assert bad_schema_every is None or bad_schema_every >= 1, bad_schema_every
+        with self.state.lock:
+            self.state.bad_schema_every, self.state.unclaimed = bad_schema_every, 0
+
     def heal(self) -> None:
-        """The provider recovers: no more queued or matched faults."""
+        """The provider recovers: no more queued, matched or mixed-in faults."""
         with self.state.lock:
             self.state.queue.clear()
             self.state.rules.clear()
+            self.state.bad_schema_every = None
 
     def release_hangs(self) -> None:
         self.state.hang_release.set()
@@ -171,15 +214,27 @@ class FakeOpenAI:
                     if rule.times is not None:
                         rule.times -= 1
                     return rule.fault
-            return self.state.queue.pop(0) if self.state.queue else "ok"
+            if self.state.queue:
+                return self.state.queue.pop(0)
+            self.state.unclaimed += 1
+            every = self.state.bad_schema_every
+            return "bad_schema" if every and self.state.unclaimed % every == 0 else "ok"
 
     def _reply(self, body: dict[str, Any], fault: str, request: Request) -> tuple[int, bytes]:
         messages = _messages(body)
         layer, data = _layer_and_input(messages)
-        if fault == "bad_schema":
-            content = json.dumps({"unexpected": "a reply that matches no layer schema"})
-        elif fault == "oversized":
+        schema = request.strict_schema
+        if fault == "oversized":
             content = json.dumps({"junk": "x" * OVERSIZED_BYTES})
+        elif schema is not None:
+            # Constrained decoding: what the model meant, in the sent schema's shape (the stray
+            # key of a bad_schema reply cannot be written).
+            meant = fill_layer(layer, data) if layer is not None else {}
+            if fault == "bad_schema":
+                meant = {**meant, **_OFF_SCHEMA}
+            content = json.dumps(constrain(meant, schema), ensure_ascii=False)
+        elif fault == "bad_schema":
+            content = json.dumps(_OFF_SCHEMA)
         elif layer is not None:
             content = json.dumps(fill_layer(layer, data), ensure_ascii=False)
         else:
@@ -239,12 +294,31 @@ class FakeOpenAI:
                     title=(posting or {}).get("title"),
                     model=str(body.get("model")),
                     messages=list(body.get("messages", [])),
+                    response_format=body.get("response_format"),
                 )
-                request.fault = fault = fake._pick(request)
+                schema = request.strict_schema
+                if schema is not None:
+                    request.schema_problems = schema_problems(schema)
+                # OpenAI checks the request before any answer: a refused one uses up no fault.
+                refused = bool(request.schema_problems)
+                request.fault = fault = "refused" if refused else fake._pick(request)
                 with fake.state.lock:
                     fake.state.requests.append(request)
-                self._answer(fault, body, request)
+                if refused:
+                    self._refuse(body, request)
+                else:
+                    self._answer(fault, body, request)
                 request.answered = time.monotonic()
+
+            def _refuse(self, body: dict[str, Any], request: Request) -> None:
+                name = ((body.get("response_format") or {}).get("json_schema") or {}).get("name")
+                message = f"Invalid schema for response_format {name!r}: " + " ".join(
+                    request.schema_problems
+                )
+                error = {"message": message, "type": "invalid_request_error",
+                         "param": "response_format", "code": None}  # fmt: skip
+                request.status = 400
+                self._send(400, json.dumps({"error": error}).encode())
 
             def _answer(self, fault: str, body: dict[str, Any], request: Request) -> None:
                 error = json.dumps({"error": {"message": f"injected {fault}", "type": fault}})

@@ -1,5 +1,13 @@
 """OpenAI's strict structured outputs as the fake server models them (not OpenAI itself).
 
+``constrain``: constrained decoding. The decoder can emit only what the sent schema allows, so
+whatever the model "meant" (an answer, or an off-schema reply) comes out in the schema's shape:
+keys the schema does not name cannot be written, a required key the model skipped is written
+anyway (null where the schema allows it, else the type's plainest value), a value of the wrong
+type is replaced, an enum takes one of its values, arrays keep within their item counts. The
+result is derived from the request's schema alone, so a wrong schema shows in the reply. What
+the schema does not say (a string's length, a cross-field rule) it cannot enforce either.
+
 ``schema_problems``: what OpenAI's "Supported schemas" rules refuse in a ``json_schema``
 response format sent with ``strict: true`` (a 400 ``invalid_request_error`` naming the first
 one): every object sets ``additionalProperties: false`` and lists every property in
@@ -17,7 +25,9 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["schema_problems"]
+import jsonschema
+
+__all__ = ["constrain", "schema_problems"]
 
 _FORMATS = {"date-time", "time", "date", "duration", "email", "hostname", "ipv4", "ipv6", "uuid"}
 _NUMBER = {"multipleOf", "maximum", "exclusiveMaximum", "minimum", "exclusiveMinimum"}
@@ -112,3 +122,58 @@ class _Walk:
         self.properties += len(properties)
         for name, sub in properties.items():
             self.node(sub, (*at, "properties", name), depth + 1)
+
+
+def constrain(value: Any, schema: dict[str, Any]) -> Any:
+    """``value`` as a decoder held to ``schema`` (strict-valid) writes it; checked against it."""
+    out = _fit(value, schema, schema.get("$defs") or {})
+    jsonschema.validate(out, schema)  # a reply off the sent schema would be this model's bug
+    return out
+
+
+def _fit(value: Any, node: dict[str, Any], defs: dict[str, Any]) -> Any:
+    ref = node.get("$ref")
+    if ref is not None:
+        return _fit(value, defs[str(ref).removeprefix("#/$defs/")], defs)
+    if "const" in node:
+        return node["const"]
+    if "enum" in node:
+        return value if value in node["enum"] else node["enum"][0]
+    if "anyOf" in node:
+        branches = node["anyOf"]
+        fitting = [b for b in branches if _valid(value, b, defs)]
+        return _fit(value, (fitting or branches)[0], defs)
+    types = node.get("type")
+    if types is None:  # the items of an array that does not say: anything goes
+        return value
+    kinds = types if isinstance(types, list) else [types]
+    if value is None and "null" in kinds:
+        return None
+    kind = next((k for k in kinds if _is(value, k)), kinds[0])
+    if kind == "object":
+        given = value if isinstance(value, dict) else {}
+        properties = node.get("properties") or {}
+        return {name: _fit(given.get(name), sub, defs) for name, sub in properties.items()}
+    if kind == "array":
+        items = [_fit(v, node.get("items") or {}, defs) for v in value or []]
+        items = items[: node.get("maxItems", len(items))]
+        pad = node.get("minItems", 0) - len(items)
+        return items + [_fit(None, node.get("items") or {}, defs) for _ in range(pad)]
+    if kind in ("integer", "number"):
+        number = value if _is(value, kind) else 0
+        low, high = node.get("minimum", number), node.get("maximum", number)
+        return min(max(number, low), high)
+    plain = {"string": "", "boolean": False, "null": None}
+    return value if _is(value, kind) else plain[kind]
+
+
+def _is(value: Any, kind: str) -> bool:
+    kinds = {"object": dict, "array": list, "string": str, "boolean": bool, "null": type(None)}
+    if kind in ("integer", "number"):
+        wanted = int if kind == "integer" else (int, float)
+        return isinstance(value, wanted) and not isinstance(value, bool)
+    return isinstance(value, kinds[kind])
+
+
+def _valid(value: Any, node: dict[str, Any], defs: dict[str, Any]) -> bool:
+    return jsonschema.Draft202012Validator({**node, "$defs": defs}).is_valid(value)
