@@ -15,4 +15,5 @@ BENCHMARKS = (
     "paid_pipeline",
     "cli_startup",
     "preflight",
+    "structured_output",
 )

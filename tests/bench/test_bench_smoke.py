@@ -194,3 +194,16 @@ def test_preflight_bench_checks_a_profile_that_passes() -> None:
     from bench.preflight import preflight_once
 
     assert preflight_once() >= 0  # it asserts the preflight found nothing wrong
+
+
+def test_structured_output_repairs_only_on_the_text_path(
+    prefect_harness: None, bench_env: None, tmp_path: Path
+) -> None:
+    from bench.structured_output import run_side
+
+    before = run_side(tmp_path / "before", structured=False, jobs=2, every=3)
+    after = run_side(tmp_path / "after", structured=True, jobs=2, every=3)
+    assert before["of them first"] >= 1 and before["repair calls"] == before["of them first"]
+    assert after["of them first"] >= 1 and after["repair calls"] == 0
+    assert after["strict requests"] == after["model calls"] and after["refused (400)"] == 0
+    assert after["jobs ready"] == 2 and before["ledger = bill"] and after["ledger = bill"]
