@@ -1,8 +1,9 @@
 """paid_pipeline: is a paid run latency-bound? 40 jobs through ``process_jobs`` on a provider
 that takes 400 ms to answer, job concurrency 4, ``llm-openai`` = 4 slots, real ``prefect server``.
 
-The provider is ``applyflow offline-provider`` (``start_offline_provider(latency_s=0.4)``): an
-OpenAI-compatible loopback server answering every layer with usage after a fixed latency.
+The provider is ``applyflow offline-provider``'s server (latency 0.4 s) in a process of its own
+(``bench.provider_process``), as a real provider is on another machine: an OpenAI-compatible
+loopback server answering every layer with usage after a fixed latency.
 ``APPLYFLOW_MODEL=openai:gpt-4o-mini`` at its genai-prices price, every guard engaged (key,
 budget caps, an SQLite rate window, the Prefect slot, the breaker). With 4 calls in flight at
 all times the calls would take ``ideal = model calls x latency / 4``; ``summary.efficiency`` is
@@ -128,8 +129,8 @@ def _gaps(spans: list[tuple[float, float]]) -> list[float]:
 
 
 def main() -> dict[str, Any]:
-    from applyflow.offline_provider import start_offline_provider
     from applyflow.settings import get_settings
+    from bench.provider_process import ProviderProcess
 
     jobs = 8 if quick_mode() else 40
     load_before = os.getloadavg()
@@ -137,7 +138,7 @@ def main() -> dict[str, Any]:
         tempfile.TemporaryDirectory(prefix="bench-paid-") as tmp,
         local_server() as api_url,
     ):
-        provider = start_offline_provider(latency_s=LATENCY_S)
+        provider = ProviderProcess(LATENCY_S)
         try:
             root = Path(tmp)
             run_once(root / "warm", provider, 2, seed=11)  # imports, flow registration
@@ -172,7 +173,7 @@ def main() -> dict[str, Any]:
             "job_concurrency": CONCURRENCY,
             "slots": CONCURRENCY,
             "model": MODEL,
-            "provider": "applyflow offline-provider",
+            "provider": "applyflow offline-provider, own process",
             "prefect": "prefect server start (SQLite)",
             "api": api_url,
             "store": "sqlite",

@@ -16,7 +16,7 @@ from typing import Any
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
-from prefect.futures import PrefectFuture, as_completed
+from prefect.futures import as_completed
 
 from applyflow.errors import ApplyflowError, BudgetExceeded, LayerError
 from applyflow.models import ProgressStatus, Status
@@ -128,6 +128,7 @@ def process_job(run_id: str, job_id: str) -> JobOutcome:
             outcome = _drive(ctx, run_id, job_id)
         finally:
             ctx.job_spans.pop(job_id, None)
+            ctx.seats.give_up(job_id)
         span.set({"applyflow.job.status": outcome.status.value,
                   "applyflow.cost_usd": outcome.cost_usd})  # fmt: skip
         return outcome
@@ -147,6 +148,8 @@ def _drive(ctx: RunContext, run_id: str, job_id: str) -> JobOutcome:
     for index, (name, layer_task) in enumerate(LAYER_TASKS.items()):
         if ctx.stopped:
             return _finish(ctx, job_id, Status.NEW, LAYERS[index:], f"deferred: {ctx.stop_reason}")
+        if name not in MODEL_LAYERS:  # no model call left: the next job may start its own
+            ctx.seats.give_up(job_id)
         if ctx.dry_run and name == "publish":  # no model call, and a forecast writes no file
             mark(run_id, job_id, name, ProgressStatus.SKIPPED, error="dry run: no files written")
             continue
@@ -171,17 +174,19 @@ def _drive(ctx: RunContext, run_id: str, job_id: str) -> JobOutcome:
 
 
 def run_all(ctx: RunContext, job_ids: list[str]) -> list[JobOutcome]:
-    """Submit jobs, at most ``job_concurrency`` at once; stop submitting once the run stops."""
+    """Submit each job once a seat is free (``ctx.seats``: ``job_concurrency`` jobs in their
+    model layers at once); stop submitting once the run stops."""
     pending, running = list(job_ids), {}
-    outcomes: list[JobOutcome] = []
-    while pending or running:
-        while pending and len(running) < ctx.settings.job_concurrency and not ctx.stopped:
-            job_id = pending.pop(0)
-            running[process_job.submit(run_id=ctx.run_id, job_id=job_id)] = job_id
-        if not running:
+    while pending:
+        ctx.seats.take(pending[0])
+        if ctx.stopped:
+            ctx.seats.give_up(pending[0])
             break
-        future: PrefectFuture = next(as_completed(list(running)))
-        job_id = running.pop(future)
+        job_id = pending.pop(0)
+        running[process_job.submit(run_id=ctx.run_id, job_id=job_id)] = job_id
+    outcomes: list[JobOutcome] = []
+    for future in as_completed(list(running)):
+        job_id = running[future]
         try:
             outcomes.append(future.result())
         except Exception as exc:  # the job driver itself broke (e.g. the store went away)

@@ -15,7 +15,8 @@ than the server's hint (which follows the average occupancy and can be seconds) 
 client's own retries (1-2 s): slot requests go straight to the client's httpx transport, with
 its base URL, auth and TLS settings. Giving a slot back does not wait: a releaser thread tells
 the server after ``LINGER_S``; until then a taker in this process takes the lease over with no
-API call (``MAX_REUSE`` times in a row at most), and a give-back wakes this process's waiters.
+API call (``MAX_REUSE`` times in a row at most, then it is released at once), and a give-back
+wakes this process's waiters.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ class Lease:
     lease_s: float
     renewed: float = field(default_factory=time.monotonic)
     reuses: int = 0  # times taken over by this process before its release was sent
-    given_back: float = 0.0  # monotonic time of the last give_back
+    release_at: float = 0.0  # monotonic time its pending release is due
 
 
 class SlotClient:
@@ -185,7 +186,10 @@ class SlotClient:
         then the slot still counts as held on the server, so a limit is never exceeded."""
         with self._changed:
             self._held.pop(lease.id, None)
-            lease.given_back = time.monotonic()
+            # One taken over MAX_REUSE times cannot be again: it goes back at once, so the
+            # taker that needs a new slot does not find it still counted on the server.
+            linger = LINGER_S if lease.reuses < MAX_REUSE else 0.0
+            lease.release_at = time.monotonic() + linger
             self._pending.append(lease)
             self._generation[lease.name] = self._generation.get(lease.name, 0) + 1
             if self._releaser is None and self._background:
@@ -201,18 +205,19 @@ class SlotClient:
                 while not self._pending:
                     self._changed.wait()
                 # Kept LINGER_S for a taker here (a job's next layer, another job's call).
-                wait = self._pending[0].given_back + LINGER_S - time.monotonic()
+                wait = _next_due(self._pending).release_at - time.monotonic()
                 if wait > 0:
                     self._changed.wait(wait)
                     continue
             self._send_one()
 
     def _send_one(self) -> None:
-        """Release the oldest pending lease on the server (if one is still pending)."""
+        """Release the pending lease due first on the server (if one is still pending)."""
         with self._changed:
             if not self._pending:
                 return
-            lease = self._pending.popleft()
+            lease = _next_due(self._pending)
+            self._pending.remove(lease)
             self._sending += 1
         try:
             self._release(lease)
@@ -289,6 +294,11 @@ class SlotClient:
         self.flush()
         self._closed.set()
         self._client.__exit__(None, None, None)
+
+
+def _next_due(pending: deque[Lease]) -> Lease:
+    """The pending release due first."""
+    return min(pending, key=lambda lease: lease.release_at)
 
 
 def _backoff(attempt: int, retry_after: str | None) -> float:

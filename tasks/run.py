@@ -20,6 +20,7 @@ from applyflow.settings import Settings
 from applyflow.store import Store
 from applyflow.store.jobs import HELD_STATUSES
 from applyflow.tracing import NULL_SPAN, Span
+from tasks.seats import Seats
 from tasks.waits import RunWaits
 
 if TYPE_CHECKING:
@@ -61,9 +62,14 @@ class RunContext:
     job_spans: dict[str, Span] = field(default_factory=dict)
     # Applications this run holds in their own status (``run --job ID --force``).
     held: dict[str, Status] = field(default_factory=dict)
+    # Jobs in their model layers at once (``job_concurrency``, tasks/seats.py).
+    seats: Seats = field(init=False)
     _stop: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _waits: RunWaits | None = None
+
+    def __post_init__(self) -> None:
+        self.seats = Seats(self.settings.job_concurrency)
 
     def model_for(self, layer: str) -> str:
         """The layer's model: what its input hash names (in a dry run too)."""

@@ -251,16 +251,20 @@ def test_long_held_leases_are_renewed_and_given_back_ones_are_not() -> None:
 
 
 def test_a_slot_given_back_is_taken_over_before_its_release_is_sent() -> None:
+    import time
+
     from prefect.client.orchestration import get_client
 
-    from guards.slots import MAX_REUSE
+    from guards.slots import LINGER_S, MAX_REUSE
 
     with get_client(sync_client=True) as client:
         name = _new_limit(client, 1)
         slots = _counting_slots(client, background=False)  # releases wait for flush()
         first = slots.take(name, timeout_s=30)
         assert first is not None
+        given_back = time.monotonic()
         slots.give_back(first)
+        assert first.release_at >= given_back + LINGER_S  # kept a while for a taker here
         posts = slots.posts
         again = slots.take(name, timeout_s=30)
         assert again is first and again.reuses == 1 and slots.posts == posts  # no API call
@@ -269,8 +273,11 @@ def test_a_slot_given_back_is_taken_over_before_its_release_is_sent() -> None:
             slots.give_back(again)
             assert slots.take(name, timeout_s=30) is again
         assert again.reuses == MAX_REUSE and slots.posts == posts
+        given_back = time.monotonic()
         slots.give_back(again)
-        slots.flush()  # taken over often enough: it goes back to the server
+        assert again.release_at <= time.monotonic()  # taken over often enough: due at once
+        assert again.release_at >= given_back
+        slots.flush()  # it goes back to the server
         assert client.read_global_concurrency_limit_by_name(name).active_slots == 0
         fresh = slots.take(name, timeout_s=30)
         assert fresh is not None and fresh.id != first.id and fresh.reuses == 0

@@ -269,6 +269,7 @@ class FakeOpenAI:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # else each keep-alive answer waits ~40 ms (ACK)
 
             def log_message(self, *args: Any) -> None:
                 pass
