@@ -9,6 +9,10 @@ budget caps, an SQLite rate window, the Prefect slot, the breaker). With 4 calls
 all times the calls would take ``ideal = model calls x latency / 4``; ``summary.efficiency`` is
 ideal / the span the provider saw (first request in to last answer out); target >= 0.9.
 
+Measured twice in one run: on ``prefect server start``'s default SQLite database, then (not in
+quick mode, and only with Debian's postgresql-15) on a throwaway PostgreSQL cluster, the
+production topology. ``summary.efficiency`` is the SQLite one.
+
 Where the time goes is measured from the provider's own timestamps: per job, the gap between
 one answer and the next request (orchestration between layers: task runs, hooks, progress
 rows, the guards), and the time with fewer than 4 requests in flight.
@@ -128,41 +132,69 @@ def _gaps(spans: list[tuple[float, float]]) -> list[float]:
     return out
 
 
-def main() -> dict[str, Any]:
+def _measure(jobs: int, **server_env: str) -> tuple[dict[str, Any], str]:
+    """A warm-up run and the measured one on a fresh ``prefect server`` (``server_env``: its
+    database); what the provider saw, and the server's API URL."""
     from applyflow.settings import get_settings
     from bench.provider_process import ProviderProcess
 
-    jobs = 8 if quick_mode() else 40
-    load_before = os.getloadavg()
     with (
         tempfile.TemporaryDirectory(prefix="bench-paid-") as tmp,
-        local_server() as api_url,
+        local_server(**server_env) as api_url,
+        ProviderProcess(LATENCY_S) as provider,
     ):
-        provider = ProviderProcess(LATENCY_S)
         try:
             root = Path(tmp)
             run_once(root / "warm", provider, 2, seed=11)  # imports, flow registration
-            found = run_once(root / "run", provider, jobs, seed=3)
+            return run_once(root / "run", provider, jobs, seed=3), api_url
         finally:
-            provider.stop()
             get_settings.cache_clear()
-    load_after = os.getloadavg()
-    spans = found.pop("spans")
+
+
+def _on_postgres(jobs: int) -> tuple[dict[str, Any], str] | None:
+    """The same on a server backed by a throwaway PostgreSQL cluster (the production
+    topology, docs/deployments.md); None without Debian's postgresql-15."""
+    from tests.debian import INITDB
+
+    if not INITDB.is_file():
+        return None
+    from tests.postgres_server import running_postgres
+
+    with running_postgres() as database_url:
+        return _measure(jobs, PREFECT_API_DATABASE_CONNECTION_URL=database_url)
+
+
+def _rows(found: dict[str, Any]) -> dict[str, float]:
+    gaps = _gaps(found["spans"])
     ideal = found["calls"] * LATENCY_S / CONCURRENCY
-    efficiency = ideal / found["span_s"]
-    gaps = _gaps(spans)
+    return {
+        "model calls (provider requests)": found["calls"],
+        "ideal: calls x latency / slots (s)": round(ideal, 3),
+        "calls' span at the provider (s)": round(found["span_s"], 3),
+        "process_jobs wall time (s)": round(found["seconds"], 3),
+        "before the first call (s)": round(found["before_first_call_s"], 3),
+        "after the last answer (s)": round(found["after_last_call_s"], 3),
+        "answer -> next request, median (ms)": round(median(gaps) * 1000, 1),
+        "answer -> next request, p90 (ms)": round(percentile(gaps, 90) * 1000, 1),
+        "jobs ready": found["ready"],
+        "efficiency: ideal / span": round(ideal / found["span_s"], 3),
+        "efficiency_wall: ideal / wall time": round(ideal / found["seconds"], 3),
+    }
+
+
+def main() -> dict[str, Any]:
+    jobs = 8 if quick_mode() else 40
+    load_before = os.getloadavg()
+    found, api_url = _measure(jobs)
+    postgres = None if quick_mode() else _on_postgres(jobs)
+    load_after = os.getloadavg()
+    sqlite_rows = _rows(found)
+    postgres_rows = _rows(postgres[0]) if postgres else {}
     rows = [
-        {"measure": "model calls (provider requests)", "value": found["calls"]},
-        {"measure": "ideal: calls x latency / slots (s)", "value": round(ideal, 3)},
-        {"measure": "calls' span at the provider (s)", "value": round(found["span_s"], 3)},
-        {"measure": "process_jobs wall time (s)", "value": round(found["seconds"], 3)},
-        {"measure": "before the first call (s)", "value": round(found["before_first_call_s"], 3)},
-        {"measure": "after the last answer (s)", "value": round(found["after_last_call_s"], 3)},
-        {"measure": "answer -> next request, median (ms)", "value": round(median(gaps) * 1000, 1)},
-        {"measure": "answer -> next request, p90 (ms)",
-         "value": round(percentile(gaps, 90) * 1000, 1)},
-        {"measure": "jobs ready", "value": found["ready"]},
-    ]  # fmt: skip
+        {"measure": measure, "sqlite": value, "postgres": postgres_rows.get(measure)}
+        for measure, value in sqlite_rows.items()
+    ]
+    efficiency = sqlite_rows["efficiency: ideal / span"]
     return report(
         NAME,
         f"Paid pipeline: {jobs} jobs, provider latency {LATENCY_S} s, {CONCURRENCY} slots",
@@ -174,20 +206,26 @@ def main() -> dict[str, Any]:
             "slots": CONCURRENCY,
             "model": MODEL,
             "provider": "applyflow offline-provider, own process",
-            "prefect": "prefect server start (SQLite)",
+            "prefect": "prefect server start: SQLite (the default), then PostgreSQL 15",
             "api": api_url,
             "store": "sqlite",
             "load_avg_before": load_before,
             "load_avg_after": load_after,
         },  # fmt: skip
         summary={
-            "efficiency": round(efficiency, 3),
-            "efficiency_wall": round(ideal / found["seconds"], 3),
+            "efficiency": efficiency,
+            "efficiency_wall": sqlite_rows["efficiency_wall: ideal / wall time"],
+            "efficiency_postgres": postgres_rows.get("efficiency: ideal / span"),
             "target": TARGET,
             "met": efficiency >= TARGET,
-            **in_flight_profile(spans, CONCURRENCY),
+            **in_flight_profile(found["spans"], CONCURRENCY),
             "spend_usd": found["spend_usd"],
             "usage_rows": found["usage_rows"],
+        },
+        details={
+            "postgres_in_flight": in_flight_profile(postgres[0]["spans"], CONCURRENCY)
+            if postgres
+            else None,
         },
     )
 

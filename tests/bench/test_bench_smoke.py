@@ -207,3 +207,20 @@ def test_structured_output_repairs_only_on_the_text_path(
     assert after["of them first"] >= 1 and after["repair calls"] == 0
     assert after["strict requests"] == after["model calls"] and after["refused (400)"] == 0
     assert after["jobs ready"] == 2 and before["ledger = bill"] and after["ledger = bill"]
+
+
+def test_the_provider_process_reports_what_it_answered_on_this_process_clock() -> None:
+    import time
+
+    import httpx
+
+    from bench.provider_process import ProviderProcess
+
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello"}]}
+    with ProviderProcess(0.0) as provider:
+        sent = time.monotonic()
+        reply = httpx.post(f"{provider.url}/chat/completions", json=body, timeout=30)
+        done = time.monotonic()
+        [seen] = provider.requests
+    assert reply.status_code == 200 and reply.json()["usage"]["total_tokens"] > 0
+    assert sent <= seen.arrived <= seen.answered <= done  # one clock for both processes
