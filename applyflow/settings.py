@@ -112,7 +112,11 @@ class Settings(BaseSettings):
 
     # --- pipeline --------------------------------------------------------------------------
     job_concurrency: int = Field(
-        4, ge=1, le=64, description="Jobs in their model layers at once in a run."
+        4,
+        ge=1,
+        le=64,
+        description="Jobs in their model layers at once in a run (a job's publish overlaps "
+        "the next job's calls).",
     )
     claim_lease_s: int = Field(900, ge=10, description="Seconds a claimed job stays leased.")
     research_fetch: bool = Field(False, description="Fetch the company URL in the research layer.")
