@@ -65,6 +65,17 @@ def _healthy(url: str) -> bool:
         return False
 
 
+def _drain_workers() -> None:
+    """Send what Prefect's log and event workers still hold while their server is up: a worker
+    left for a stopped server waits for it forever at interpreter exit (seen with a second
+    server started in the same process)."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    for worker in (APILogWorker, EventsWorker):
+        worker.drain_all(timeout=30, at_exit=False)
+
+
 @contextlib.contextmanager
 def local_server(**server_env: str) -> Iterator[str]:
     """``prefect server start`` (SQLite in a temporary home) on a free port; yields its API URL
@@ -93,6 +104,7 @@ def local_server(**server_env: str) -> Iterator[str]:
         with temporary_settings({PREFECT_API_URL: url}):
             yield url
     finally:
+        _drain_workers()
         os.environ.pop("PREFECT_API_URL", None)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGINT)
