@@ -8,7 +8,6 @@ spaced as they were admitted; a refused window releases the slot and the reserva
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, ExitStack, nullcontext
@@ -17,7 +16,6 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.messages.utils import count_tokens_approximately
 from langchain_core.runnables import Runnable
 from pydantic import BaseModel
 
@@ -38,22 +36,19 @@ from guards.alerts import alert
 from guards.breaker import ProviderBreaker, get_breaker
 from guards.budget import BudgetGuard, Reservation
 from guards.concurrency import provider_slot
+from guards.estimate import estimate_input_tokens, estimate_schema_tokens, message_text
 from guards.pricing import cost_usd, price_of, reported_tokens
 from guards.rate import RateGuard
 from guards.redact import redact_exception, secret_values
 from guards.sent import unanswered_after_sending
 from guards.spans import call_attributes, refusal, result_attributes
 
-__all__ = ["CallContext", "CallResult", "ModelGuard", "WaitHook", "estimate_input_tokens"]
+__all__ = ["CallContext", "CallResult", "ModelGuard", "WaitHook"]
 
 logger = logging.getLogger("applyflow.guards")
 
 ModelFactory = Callable[[str, int], BaseChatModel]
 WaitHook = Callable[[str, str | None], AbstractContextManager[None]]  # (kind, detail) -> block
-# Fewer characters per token than the usual 4 makes the input estimate err on the high side,
-# so the reservation covers the real bill for code, numbers and non-English text too.
-_CHARS_PER_TOKEN = 3.0
-_WIDE = re.compile(r"[^\x00-\u02ff]+")  # runs of characters above U+02FF
 
 
 @dataclass(frozen=True)
@@ -72,31 +67,6 @@ class CallResult:
     fallback: bool
     forecast_usd: float | None
     reserved_usd: float = 0.0
-
-
-def estimate_input_tokens(messages: Sequence[BaseMessage]) -> int:
-    """A deliberately high approximation of the prompt's tokens (no tokenizer download)."""
-    base = count_tokens_approximately(messages, chars_per_token=_CHARS_PER_TOKEN)
-    # CJK text and emoji run close to a token per character: count each such character again.
-    wide = 0
-    for m in messages:
-        text = _text(m)
-        if not text.isascii():  # the common case costs one C-level scan
-            wide += sum(map(len, _WIDE.findall(text)))
-    return base + wide
-
-
-def _text(message: BaseMessage) -> str:
-    content = message.content
-    if isinstance(content, str):
-        return content
-    parts = []
-    for part in content:
-        if isinstance(part, str):
-            parts.append(part)
-        elif isinstance(part, dict) and part.get("type") == "text":
-            parts.append(str(part.get("text", "")))
-    return "".join(parts)
 
 
 class ModelGuard:
@@ -159,6 +129,15 @@ class ModelGuard:
             with self._models_lock:
                 shaped = self._shaped.setdefault(key, shaped)
         return shaped
+
+    def _schema_tokens(self, model: str, max_tokens: int, schema: type[BaseModel] | None) -> int:
+        """Prompt tokens the reply's schema adds where it is sent (``_runnable``), else 0."""
+        if schema is None:
+            return 0
+        profile = getattr(self._chat_model(model, max_tokens), "profile", None)
+        if structured_method(self.settings, model, profile) is None:
+            return 0
+        return estimate_schema_tokens(schema)
 
     def _alert(self, kind: str, key: str, message: str, level: str = "warning", **kw: Any) -> bool:
         return alert(self.settings, self.store, kind, key, message, level, **kw)
@@ -251,7 +230,9 @@ class ModelGuard:
         if price_as is not None:
             price_of(self.settings, price_as)
         provider = parse_model(spec).provider
-        input_tokens = estimate_input_tokens(messages)
+        input_tokens = estimate_input_tokens(messages) + self._schema_tokens(
+            spec, max_tokens, schema
+        )
 
         breaker = self._breaker(provider)
         breaker.check()
@@ -376,7 +357,7 @@ class ModelGuard:
         message = reply if isinstance(reply, AIMessage) else AIMessage(content=reply.content)
         return CallResult(
             message=message,
-            text=_text(reply),
+            text=message_text(reply),
             model=reservation.model,
             usage=usage,
             fallback=used_fallback,

@@ -243,7 +243,7 @@ def estimate_cost(
     stored output is up to date; else its prompt as it would be sent (the guard's high token
     estimate) and the output tokens its recorded calls averaged (on ``model`` when it has
     calls there; ``max_tokens`` when it has none), one call, no repair."""
-    from guards.call import estimate_input_tokens
+    from guards.estimate import estimate_input_tokens
     from guards.pricing import cost_usd
 
     job = ctx.store.get_job(job_id)

@@ -14,7 +14,8 @@ from applyflow.models import UsageRecord, utcnow
 from applyflow.spend import budget_summary
 from guards.alerts import alert
 from guards.budget import BudgetGuard
-from guards.call import CallContext, ModelGuard, estimate_input_tokens
+from guards.call import CallContext, ModelGuard
+from guards.estimate import estimate_input_tokens
 from guards.pricing import cost_usd
 from tests.guards._fakes import Factory, FakeChat
 

@@ -14,7 +14,8 @@ from applyflow.models import TokenClasses
 from applyflow.money import to_nanos
 from applyflow.settings import Settings
 from applyflow.store import Store, open_store
-from guards.call import CallContext, ModelGuard, estimate_input_tokens
+from guards.call import CallContext, ModelGuard
+from guards.estimate import estimate_input_tokens
 from guards.pricing import check_prices, cost_usd, models_in_use, price_of, reported_tokens
 from tests.loopback import Handler, serve
 

@@ -60,6 +60,25 @@ def test_openai_is_asked_for_the_schema_and_settled_at_the_raw_usage(
     assert not result.usage.estimated and sqlite_store.usage_total().calls == 1
 
 
+def test_the_reservation_counts_the_schema_the_request_carries(
+    provider: OfflineProvider, make_settings, sqlite_store
+) -> None:
+    """A provider bills the sent schema as prompt tokens: the worst case reserved includes it,
+    and only where the schema is sent."""
+    from guards.estimate import estimate_input_tokens, estimate_schema_tokens
+    from guards.pricing import cost_usd
+
+    reserved = {}
+    for structured in (True, False):
+        settings = make_settings(base_url=provider.url, api_key="x", structured_output=structured)
+        guard = ModelGuard(settings, sqlite_store, prefect_slots=False)
+        reserved[structured] = _call(guard).reserved_usd
+    prompt, schema = estimate_input_tokens(_messages()), estimate_schema_tokens(EXTRACT.schema)
+    assert schema > 100  # the extract schema is not small
+    assert reserved[True] == pytest.approx(cost_usd(settings, MODEL, prompt + schema, 2000))
+    assert reserved[False] == pytest.approx(cost_usd(settings, MODEL, prompt, 2000))
+
+
 def test_which_models_get_a_schema(make_settings) -> None:
     settings = make_settings()
     native, none = {"structured_output": True}, {"structured_output": False}

@@ -16,7 +16,8 @@ from langchain_core.messages import HumanMessage
 
 from applyflow.models import utcnow
 from applyflow.store import Store
-from guards.call import CallContext, ModelGuard, estimate_input_tokens
+from guards.call import CallContext, ModelGuard
+from guards.estimate import estimate_input_tokens
 from guards.pricing import cost_usd
 from guards.sent import unanswered_after_sending
 from tests.loopback import free_port
