@@ -128,7 +128,6 @@ def process_job(run_id: str, job_id: str) -> JobOutcome:
             outcome = _drive(ctx, run_id, job_id)
         finally:
             ctx.job_spans.pop(job_id, None)
-            ctx.seats.give_up(job_id)
         span.set({"applyflow.job.status": outcome.status.value,
                   "applyflow.cost_usd": outcome.cost_usd})  # fmt: skip
         return outcome
@@ -183,7 +182,10 @@ def run_all(ctx: RunContext, job_ids: list[str]) -> list[JobOutcome]:
             ctx.seats.give_up(pending[0])
             break
         job_id = pending.pop(0)
-        running[process_job.submit(run_id=ctx.run_id, job_id=job_id)] = job_id
+        future = process_job.submit(run_id=ctx.run_id, job_id=job_id)
+        # However the task ends (even before its body ran), its seat is free again.
+        future.add_done_callback(lambda _, job_id=job_id: ctx.seats.give_up(job_id))
+        running[future] = job_id
     outcomes: list[JobOutcome] = []
     for future in as_completed(list(running)):
         job_id = running[future]

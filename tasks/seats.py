@@ -3,7 +3,8 @@
 ``APPLYFLOW_JOB_CONCURRENCY`` seats per run. A job takes one before it starts and gives it up
 as soon as no model call is left for it (before publish, which only renders and writes files),
 so the next job's calls overlap its rendering and the provider is not left idle meanwhile.
-Giving up is idempotent: the job task gives its seat up again when it ends, whatever happened.
+Giving up is idempotent: the run gives a job's seat up again when its task ends, however it
+ended.
 """
 
 from __future__ import annotations
