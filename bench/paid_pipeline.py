@@ -29,6 +29,7 @@ from typing import Any
 
 from bench.postings import posting_records, write_jsonl
 from bench.prefect_server import local_server
+from bench.provider_process import paid_env
 from bench.report import median, percentile, quick_mode, report
 
 __all__ = ["in_flight_profile", "main", "run_once"]
@@ -38,17 +39,11 @@ LATENCY_S = 0.4
 CONCURRENCY = 4
 TARGET = 0.9
 MODEL = "openai:gpt-4o-mini"
-PROFILE = Path(__file__).resolve().parent.parent / "samples" / "profile.md"
 
 
 def _settings_env(folder: Path, base_url: str) -> dict[str, str]:
     return {
-        "APPLYFLOW_STORE_URL": f"sqlite:///{folder / 'applyflow.db'}",
-        "APPLYFLOW_OUTPUT_DIR": str(folder / "output"),
-        "APPLYFLOW_PROFILE": str(PROFILE),
-        "APPLYFLOW_MODEL": MODEL,
-        "APPLYFLOW_BASE_URL": base_url,
-        "APPLYFLOW_API_KEY": "practice",
+        **paid_env(folder, base_url, MODEL),
         "APPLYFLOW_JOB_CONCURRENCY": str(CONCURRENCY),
         "APPLYFLOW_MAX_PARALLEL_CALLS": json.dumps({"openai": CONCURRENCY}),
         "APPLYFLOW_BUDGET_TOTAL_USD": "100",

@@ -14,9 +14,25 @@ import json
 import subprocess
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-__all__ = ["Arrival", "ProviderProcess"]
+__all__ = ["PROFILE", "Arrival", "ProviderProcess", "paid_env"]
+
+PROFILE = Path(__file__).resolve().parent.parent / "samples" / "profile.md"
+
+
+def paid_env(folder: Path, base_url: str, model: str) -> dict[str, str]:
+    """Settings of a paid run on a loopback provider at ``base_url``: a fresh store and output
+    folder under ``folder``, the sample profile, a key, ``model`` at its real price."""
+    return {
+        "APPLYFLOW_STORE_URL": f"sqlite:///{folder / 'applyflow.db'}",
+        "APPLYFLOW_OUTPUT_DIR": str(folder / "output"),
+        "APPLYFLOW_PROFILE": str(PROFILE),
+        "APPLYFLOW_MODEL": model,
+        "APPLYFLOW_BASE_URL": base_url,
+        "APPLYFLOW_API_KEY": "practice",
+    }
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.postings import posting_records, write_jsonl
+from bench.provider_process import paid_env
 from bench.report import quick_mode, report
 
 __all__ = ["NAME", "main", "run_side"]
@@ -32,17 +33,11 @@ __all__ = ["NAME", "main", "run_side"]
 NAME = "structured_output"
 MODEL = "openai:gpt-4o-mini"
 EVERY = 4  # every 4th answer off-schema: 25%
-PROFILE = Path(__file__).resolve().parent.parent / "samples" / "profile.md"
 
 
 def _env(folder: Path, base_url: str, structured: bool) -> dict[str, str]:
     return {
-        "APPLYFLOW_STORE_URL": f"sqlite:///{folder / 'applyflow.db'}",
-        "APPLYFLOW_OUTPUT_DIR": str(folder / "output"),
-        "APPLYFLOW_PROFILE": str(PROFILE),
-        "APPLYFLOW_MODEL": MODEL,
-        "APPLYFLOW_BASE_URL": base_url,
-        "APPLYFLOW_API_KEY": "practice",
+        **paid_env(folder, base_url, MODEL),
         "APPLYFLOW_STRUCTURED_OUTPUT": str(structured).lower(),
         "APPLYFLOW_MIN_FIT": "0",  # no fit gate: every job runs every layer
         "APPLYFLOW_MODEL_MAX_RETRIES": "0",
